@@ -1,0 +1,77 @@
+//===- Kernel.h - A Halide pipeline ready to be compiled ahead of time ---===//
+//
+// Each lfm2 op is lowered to one or more kernels. A kernel is a Halide
+// pipeline specialised to the op's static shapes (hidden size, head counts,
+// expert counts are constants baked into the code; only the token count and
+// positions stay dynamic), plus its argument list in calling order. Builders
+// live in one file per op family; their schedules take named parameters so a
+// tuner can later replace the defaults derived from the target.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LFM2C_CODEGEN_KERNEL_H
+#define LFM2C_CODEGEN_KERNEL_H
+
+#include "targets/TargetInfo.h"
+
+#include <Halide.h>
+
+#include <string>
+#include <vector>
+
+namespace lfm2c {
+
+struct Kernel {
+  // Unique symbol name, encoding the op, the types and the shapes.
+  std::string name;
+  Halide::Pipeline pipeline;
+  // Inputs in calling order; the pipeline's outputs follow them.
+  std::vector<Halide::Argument> args;
+};
+
+// Schedule knobs shared by the reduction kernels. Defaults come from the
+// target (lanes from its vector width); `lfm2c tune` will override them.
+struct ReductionSchedule {
+  int lanes = 8;       // vector width of the reduction, in f32 lanes
+  int rowsPerTask = 8; // output rows per parallel task
+  static ReductionSchedule forTarget(const TargetInfo &target) {
+    ReductionSchedule s;
+    s.lanes = target.lanes(4);
+    return s;
+  }
+};
+
+//--- Builders. Buffer shapes are given in logical row-major order [outer,
+//--- ..., inner]; Halide sees them innermost first.
+
+// tokens [T] i32, table [V, H] -> out [T, H]
+Kernel buildEmbedding(int64_t vocab, int64_t hidden, const TargetInfo &target);
+// x [T, N], w [N] -> y [T, N]
+Kernel buildRmsNorm(int64_t n, float eps, const TargetInfo &target);
+// x [T, K], w [N, K] -> y [T, N]: y = x w^T
+Kernel buildLinear(int64_t k, int64_t n, const TargetInfo &target);
+// a [T, N], b [T, N] -> y [T, N]
+Kernel buildAdd(int64_t n, const TargetInfo &target);
+// gate [T, N], up [T, N] -> y [T, N]: silu(gate) * up
+Kernel buildSwiGLU(int64_t n, const TargetInfo &target);
+// z [T, 3H] (B, C, x), state [L-1, H], kernel [H, L] -> y [T, H],
+// new_state [L-1, H]
+Kernel buildShortConv(int64_t hidden, int64_t lCache, const TargetInfo &target);
+// x [T, heads, d], w [d], pos -> y [T, heads, d]: per-head RMSNorm then NEOX
+// RoPE at positions pos .. pos+T-1
+Kernel buildQKNormRope(int64_t heads, int64_t headDim, float eps, float theta,
+                       const TargetInfo &target);
+// q [T, nh, d], kcache [C, nkv, d], vcache [C, nkv, d], pos -> o [T, nh, d]:
+// causal softmax attention over cache rows 0 .. pos+T-1
+Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
+                      const TargetInfo &target);
+// x [T, H], router [E, H], bias [E] -> weights [T, K], indices [T, K]
+Kernel buildMoERoute(int64_t hidden, int64_t experts, int64_t topK,
+                     const TargetInfo &target);
+// x [T, H], weights [T, K], indices [T, K], gate [E, F, H], up [E, F, H],
+// down [E, H, F] -> y [T, H]
+Kernel buildMoEFFN(int64_t hidden, int64_t expertFFN, int64_t experts,
+                   int64_t topK, const TargetInfo &target);
+
+} // namespace lfm2c
+
+#endif // LFM2C_CODEGEN_KERNEL_H

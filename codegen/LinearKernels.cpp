@@ -1,0 +1,99 @@
+//===- LinearKernels.cpp - Dense projections and elementwise glue -------===//
+//
+// The f32 projection y = x W^T over a batch of tokens, and the small
+// elementwise kernels around it (embedding lookup, residual add, SwiGLU).
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/HalideHelpers.h"
+#include "codegen/Kernel.h"
+
+using namespace Halide;
+
+namespace lfm2c {
+
+Kernel buildLinear(int64_t k, int64_t n, const TargetInfo &target) {
+  ReductionSchedule sched = ReductionSchedule::forTarget(target);
+
+  //--- Algorithm ------------------------------------------------------------
+  ImageParam x(Float(32), 2, "x"); // (K, T)
+  ImageParam w(Float(32), 2, "w"); // (K, N)
+  Var o("o"), t("t");
+  LaneDot dot = laneDot("linear", k, sched.lanes, {o, t},
+                        [&](Expr i) { return w(i, o) * x(i, t); });
+  Func y = dot.result;
+
+  constrainDim(x, 0, k);
+  constrainDim(w, 0, k);
+  constrainDim(w, 1, n);
+  y.output_buffer().dim(0).set_bounds(0, static_cast<int>(n));
+
+  //--- Schedule -------------------------------------------------------------
+  // Tokens innermost so each weight row is read once per batch from memory
+  // and then from cache; rows split into parallel tasks.
+  Var oo("oo"), oi("oi");
+  y.split(o, oo, oi, sched.rowsPerTask, TailStrategy::GuardWithIf)
+      .reorder(t, oi, oo)
+      .parallel(oo);
+  dot.computeAt(y, t);
+
+  return {"linear_f32_k" + std::to_string(k) + "_n" + std::to_string(n),
+          Pipeline(y),
+          {x, w}};
+}
+
+Kernel buildEmbedding(int64_t vocab, int64_t hidden,
+                      const TargetInfo &target) {
+  //--- Algorithm ------------------------------------------------------------
+  ImageParam tokens(Int(32), 1, "tokens"); // (T)
+  ImageParam table(Float(32), 2, "table"); // (H, V)
+  Var h("h"), t("t");
+  Func y("embedding");
+  // The runtime rejects out-of-vocabulary ids before calling; the clamp
+  // only keeps the bounds analysis finite.
+  y(h, t) = table(h, clamp(tokens(t), 0, static_cast<int>(vocab - 1)));
+  constrainDim(table, 0, hidden);
+  constrainDim(table, 1, vocab);
+  y.output_buffer().dim(0).set_bounds(0, static_cast<int>(hidden));
+
+  //--- Schedule -------------------------------------------------------------
+  y.vectorize(h, target.lanes(4), TailStrategy::GuardWithIf);
+
+  return {"embedding_f32_v" + std::to_string(vocab) + "_h" +
+              std::to_string(hidden),
+          Pipeline(y),
+          {tokens, table}};
+}
+
+Kernel buildAdd(int64_t n, const TargetInfo &target) {
+  //--- Algorithm ------------------------------------------------------------
+  ImageParam a(Float(32), 2, "a"), b(Float(32), 2, "b");
+  Var i("i"), t("t");
+  Func y("add");
+  y(i, t) = a(i, t) + b(i, t);
+  constrainDim(a, 0, n);
+  constrainDim(b, 0, n);
+  y.output_buffer().dim(0).set_bounds(0, static_cast<int>(n));
+
+  //--- Schedule -------------------------------------------------------------
+  y.vectorize(i, target.lanes(4), TailStrategy::GuardWithIf);
+
+  return {"add_f32_n" + std::to_string(n), Pipeline(y), {a, b}};
+}
+
+Kernel buildSwiGLU(int64_t n, const TargetInfo &target) {
+  //--- Algorithm ------------------------------------------------------------
+  ImageParam gate(Float(32), 2, "gate"), up(Float(32), 2, "up");
+  Var i("i"), t("t");
+  Func y("swiglu");
+  y(i, t) = silu(gate(i, t)) * up(i, t);
+  constrainDim(gate, 0, n);
+  constrainDim(up, 0, n);
+  y.output_buffer().dim(0).set_bounds(0, static_cast<int>(n));
+
+  //--- Schedule -------------------------------------------------------------
+  y.vectorize(i, target.lanes(4), TailStrategy::GuardWithIf);
+
+  return {"swiglu_f32_n" + std::to_string(n), Pipeline(y), {gate, up}};
+}
+
+} // namespace lfm2c

@@ -1,0 +1,95 @@
+//===- Program.h - The contract between a compiled program and the runtime ===//
+//
+// `lfm2c compile` emits a C++ program (program.cpp) that calls the model's
+// Halide kernels in order. It exports the two C functions declared here; the
+// runtime (sessions, state, sampling, the command line) is the same for every
+// model and knows the model only through ProgramInfo.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LFM2C_RUNTIME_PROGRAM_H
+#define LFM2C_RUNTIME_PROGRAM_H
+
+#include <HalideRuntime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+
+namespace lfm2c::rt {
+
+enum class StateKind : int32_t { ConvState = 0, KeyCache = 1, ValueCache = 2 };
+
+// One persistent buffer of the decode state: a conv layer's last L-1 inputs,
+// or an attention layer's keys or values (rows = context positions).
+struct StateDesc {
+  const char *name;
+  StateKind kind;
+  int64_t rows;       // fixed row count; for caches, 0 (= context size)
+  int64_t rowFloats;  // floats per row
+};
+
+struct ProgramInfo {
+  const char *modelName;
+  const char *targetName;
+  uint64_t weightsHash;
+  uint64_t weightsBytes;
+  int64_t vocabSize;
+  int64_t contextLength; // trained context from the model metadata
+  int32_t numStates;
+  const StateDesc *states;
+  // Scratch floats one forward call needs: perToken * T + fixed.
+  int64_t arenaFloatsPerToken;
+  int64_t arenaFloatsFixed;
+};
+
+struct ForwardArgs {
+  const int32_t *tokens;
+  int64_t numTokens;
+  int64_t position;    // position of tokens[0]
+  bool allLogits;      // logits for every token, else only the last
+  float *logits;       // numTokens (or 1) rows of vocabSize
+  const uint8_t *weights; // mapped weights, past the header
+  float *const *states;   // one per StateDesc
+  int64_t contextSize;    // rows of each cache
+  float *arena;
+};
+
+// Wraps a row-major array as a Halide buffer (Halide dims innermost first).
+struct HBuf {
+  halide_buffer_t buf{};
+  halide_dimension_t dims[4]{};
+
+  HBuf(const void *data, halide_type_t type,
+       std::initializer_list<int64_t> shape) {
+    buf.host = static_cast<uint8_t *>(const_cast<void *>(data));
+    buf.type = type;
+    buf.dimensions = static_cast<int32_t>(shape.size());
+    buf.dim = dims;
+    // Halide's dim 0 is the innermost (last) logical axis.
+    const int64_t *axes = shape.begin();
+    int32_t stride = 1;
+    for (int a = buf.dimensions - 1, k = 0; a >= 0; --a, ++k) {
+      dims[k].min = 0;
+      dims[k].extent = static_cast<int32_t>(axes[a]);
+      dims[k].stride = stride;
+      stride *= static_cast<int32_t>(axes[a]);
+    }
+  }
+  HBuf(const HBuf &) = delete;
+  HBuf &operator=(const HBuf &) = delete;
+  halide_buffer_t *get() { return &buf; }
+};
+
+inline halide_type_t f32Type() { return halide_type_t(halide_type_float, 32); }
+inline halide_type_t i32Type() { return halide_type_t(halide_type_int, 32); }
+
+} // namespace lfm2c::rt
+
+extern "C" {
+const lfm2c::rt::ProgramInfo *lfm2c_program_info();
+// Returns 0 on success; otherwise writes a message into err.
+int lfm2c_program_forward(const lfm2c::rt::ForwardArgs *args, char *err,
+                          size_t errLen);
+}
+
+#endif // LFM2C_RUNTIME_PROGRAM_H

@@ -1,0 +1,136 @@
+//===- Session.cpp ----------------------------------------------------------===//
+#include "runtime/Session.h"
+#include "runtime/WeightsFormat.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+
+namespace lfm2c::rt {
+
+namespace {
+
+std::string hex(uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%016" PRIx64, v);
+  return buf;
+}
+
+Status checkWeights(const MappedFile &file, const ProgramInfo &info) {
+  const std::string &path = file.path();
+  if (file.size() < sizeof(WeightsHeader)) {
+    return Status::error(path + ": too small for a weights file (" +
+                         std::to_string(file.size()) + " bytes)");
+  }
+  WeightsHeader header;
+  std::memcpy(&header, file.data(), sizeof(header));
+  if (std::memcmp(header.magic, kWeightsMagic, sizeof(kWeightsMagic)) != 0) {
+    return Status::error(path + ": not an lfm2c weights file (bad magic)");
+  }
+  if (header.version != kWeightsVersion) {
+    return Status::error(path + ": weights format version " +
+                         std::to_string(header.version) + ", expected " +
+                         std::to_string(kWeightsVersion));
+  }
+  if (header.contentHash != info.weightsHash) {
+    return Status::error(
+        path + ": weights hash " + hex(header.contentHash) +
+        " does not match this program's " + hex(info.weightsHash) +
+        "; the file was written by another compilation (recompile, or pass "
+        "the matching --weights file)");
+  }
+  if (header.dataBytes != info.weightsBytes ||
+      file.size() != sizeof(WeightsHeader) + header.dataBytes) {
+    return Status::error(path + ": size " + std::to_string(file.size()) +
+                         " bytes, expected " +
+                         std::to_string(sizeof(WeightsHeader) +
+                                        info.weightsBytes));
+  }
+  return Status::ok();
+}
+
+} // namespace
+
+StatusOr<std::unique_ptr<Session>> Session::create(const std::string &path,
+                                                   int64_t contextSize) {
+  std::unique_ptr<Session> s(new Session());
+  s->info_ = lfm2c_program_info();
+  auto file = MappedFile::open(path);
+  if (!file) {
+    return file.status();
+  }
+  if (Status st = checkWeights(**file, *s->info_); !st) {
+    return st;
+  }
+  s->weights_ = std::move(*file);
+  if (contextSize <= 0) {
+    contextSize = s->info_->contextLength;
+  }
+  if (contextSize <= 0) {
+    return Status::error("--ctx-size: must be positive, got " +
+                         std::to_string(contextSize));
+  }
+  s->contextSize_ = contextSize;
+  for (int i = 0; i < s->info_->numStates; ++i) {
+    const StateDesc &d = s->info_->states[i];
+    int64_t rows = d.rows > 0 ? d.rows : contextSize;
+    s->states_.emplace_back(static_cast<size_t>(rows * d.rowFloats), 0.0f);
+  }
+  for (auto &st : s->states_) {
+    s->statePtrs_.push_back(st.data());
+  }
+  return s;
+}
+
+Status Session::eval(const std::vector<int32_t> &tokens, bool allLogits,
+                     std::vector<float> &logits) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0) {
+    return Status::error("no tokens to evaluate");
+  }
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= info_->vocabSize) {
+      return Status::error("token id " + std::to_string(t) +
+                           " is outside the vocabulary [0, " +
+                           std::to_string(info_->vocabSize) + ")");
+    }
+  }
+  if (position_ + n > contextSize_) {
+    return Status::error("context full: " + std::to_string(position_) +
+                         " + " + std::to_string(n) +
+                         " tokens exceed the context size " +
+                         std::to_string(contextSize_) +
+                         " (raise --ctx-size)");
+  }
+  arena_.resize(static_cast<size_t>(info_->arenaFloatsPerToken * n +
+                                    info_->arenaFloatsFixed));
+  logits.resize(static_cast<size_t>((allLogits ? n : 1) * info_->vocabSize));
+  ForwardArgs args;
+  args.tokens = tokens.data();
+  args.numTokens = n;
+  args.position = position_;
+  args.allLogits = allLogits;
+  args.logits = logits.data();
+  args.weights = weights_->data() + sizeof(WeightsHeader);
+  args.states = statePtrs_.data();
+  args.contextSize = contextSize_;
+  args.arena = arena_.data();
+  char err[512] = {0};
+  if (lfm2c_program_forward(&args, err, sizeof(err)) != 0) {
+    return Status::error(std::string("forward pass failed: ") + err);
+  }
+  position_ += n;
+  return Status::ok();
+}
+
+int32_t argmax(const float *row, int64_t n) {
+  int32_t best = 0;
+  for (int64_t i = 1; i < n; ++i) {
+    if (row[i] > row[best]) {
+      best = static_cast<int32_t>(i);
+    }
+  }
+  return best;
+}
+
+} // namespace lfm2c::rt

@@ -1,0 +1,53 @@
+//===- Session.h - One sequence's decode state over a compiled program ---===//
+//
+// A Session owns what persists between forward calls: the mapped weights,
+// the conv states and KV caches, and the position. Prefill and decode are
+// the same call with a different token count.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LFM2C_RUNTIME_SESSION_H
+#define LFM2C_RUNTIME_SESSION_H
+
+#include "runtime/MappedFile.h"
+#include "runtime/Program.h"
+#include "runtime/Status.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace lfm2c::rt {
+
+class Session {
+public:
+  // Maps `weightsPath` and checks it belongs to this program; allocates the
+  // state for `contextSize` positions (0: the model's trained context).
+  static StatusOr<std::unique_ptr<Session>>
+  create(const std::string &weightsPath, int64_t contextSize);
+
+  // Runs `tokens` at the current position and advances it. Fills `logits`
+  // with one row per token (allLogits) or the last token's row.
+  Status eval(const std::vector<int32_t> &tokens, bool allLogits,
+              std::vector<float> &logits);
+
+  int64_t position() const { return position_; }
+  int64_t contextSize() const { return contextSize_; }
+  const ProgramInfo &info() const { return *info_; }
+
+private:
+  Session() = default;
+  const ProgramInfo *info_ = nullptr;
+  std::unique_ptr<MappedFile> weights_;
+  std::vector<std::vector<float>> states_;
+  std::vector<float *> statePtrs_;
+  std::vector<float> arena_;
+  int64_t contextSize_ = 0;
+  int64_t position_ = 0;
+};
+
+// The token with the largest logit; the lowest id wins a tie.
+int32_t argmax(const float *row, int64_t n);
+
+} // namespace lfm2c::rt
+
+#endif // LFM2C_RUNTIME_SESSION_H

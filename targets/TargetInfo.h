@@ -1,0 +1,60 @@
+//===- TargetInfo.h - What the compiler may ask about a target ---------===//
+//
+// Every target the compiler can emit code for is described behind this one
+// interface. Passes and codegen ask it for features (vector width, int8 dot
+// products, the Halide target, how to link); they never compare target names,
+// so adding a target means adding a TargetInfo, not editing shared code.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LFM2C_TARGETS_TARGETINFO_H
+#define LFM2C_TARGETS_TARGETINFO_H
+
+#include "runtime/Status.h"
+
+#include <Halide.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace lfm2c {
+
+class TargetInfo {
+public:
+  virtual ~TargetInfo() = default;
+
+  // The name given to --target.
+  virtual std::string name() const = 0;
+  // One line for --list-targets.
+  virtual std::string description() const = 0;
+  // The feature names this target enables, for --list-targets and notes.
+  virtual std::vector<std::string> features() const = 0;
+
+  // The Halide target every kernel of this target is compiled for.
+  virtual Halide::Target halideTarget() const = 0;
+  // Width of the widest native vector register, in bytes. Schedules derive
+  // their vector widths from this instead of hard-coding 16/32/64.
+  virtual int vectorBytes() const = 0;
+  // True when the CPU has int8 dot-product instructions (VNNI, sdot).
+  virtual bool hasInt8DotProduct() const = 0;
+
+  // The C++ compiler driver used to compile the generated program and link
+  // the executable, and any extra flags it needs.
+  virtual std::string compilerDriver() const { return "c++"; }
+  virtual std::vector<std::string> linkFlags() const { return {}; }
+  // True when binaries for this target can run on the machine compiling.
+  virtual bool runsOnHost() const = 0;
+
+  // Vector lanes of a given element size, from vectorBytes().
+  int lanes(int elementBytes) const { return vectorBytes() / elementBytes; }
+};
+
+// Creates the target called `name`; an unknown name gives an error that
+// lists the known ones.
+StatusOr<std::unique_ptr<TargetInfo>> createTarget(const std::string &name);
+// All target names, in the order --list-targets prints them.
+std::vector<std::string> targetNames();
+
+} // namespace lfm2c
+
+#endif // LFM2C_TARGETS_TARGETINFO_H

@@ -1,0 +1,110 @@
+//===- X86Target.cpp - x86-64 targets (AVX2, AVX-512 Zen 4/5, host) ------===//
+#include "targets/X86Target.h"
+
+namespace lfm2c {
+namespace {
+
+class X86Target final : public TargetInfo {
+public:
+  X86Target(std::string name, std::string description, Halide::Target target)
+      : name_(std::move(name)), description_(std::move(description)),
+        target_(target) {}
+
+  std::string name() const override { return name_; }
+  std::string description() const override { return description_; }
+
+  std::vector<std::string> features() const override {
+    // Report the ISA extensions that matter to the kernels, as Halide sees
+    // them, so the listing says what the generated code may use.
+    static const std::pair<Halide::Target::Feature, const char *> known[] = {
+        {Halide::Target::SSE41, "sse4.1"},
+        {Halide::Target::AVX, "avx"},
+        {Halide::Target::AVX2, "avx2"},
+        {Halide::Target::FMA, "fma"},
+        {Halide::Target::F16C, "f16c"},
+        {Halide::Target::AVX512, "avx512"},
+        {Halide::Target::AVX512_Skylake, "avx512-skylake"},
+        {Halide::Target::AVX512_Cannonlake, "avx512-cannonlake"},
+        {Halide::Target::AVX512_Zen4, "avx512-zen4 (vnni, bf16)"},
+        {Halide::Target::AVX512_Zen5, "avx512-zen5 (vnni, bf16, avx-vnni)"},
+        {Halide::Target::AVXVNNI, "avx-vnni"},
+    };
+    std::vector<std::string> out;
+    for (const auto &[feature, label] : known) {
+      if (target_.has_feature(feature)) {
+        out.push_back(label);
+      }
+    }
+    return out;
+  }
+
+  Halide::Target halideTarget() const override { return target_; }
+
+  int vectorBytes() const override {
+    return target_.has_feature(Halide::Target::AVX512) ||
+                   target_.has_feature(Halide::Target::AVX512_Zen4) ||
+                   target_.has_feature(Halide::Target::AVX512_Zen5)
+               ? 64
+               : (target_.has_feature(Halide::Target::AVX) ? 32 : 16);
+  }
+
+  bool hasInt8DotProduct() const override {
+    return target_.has_feature(Halide::Target::AVX512_Zen4) ||
+           target_.has_feature(Halide::Target::AVX512_Zen5) ||
+           target_.has_feature(Halide::Target::AVX512_SapphireRapids) ||
+           target_.has_feature(Halide::Target::AVXVNNI);
+  }
+
+  bool runsOnHost() const override {
+    // The instruction-set extensions that would fault on a host lacking them.
+    Halide::Target host = Halide::get_host_target();
+    return host.arch == target_.arch && host.os == target_.os &&
+           host.bits == target_.bits &&
+           (!target_.has_feature(Halide::Target::AVX512) ||
+            host.has_feature(Halide::Target::AVX512)) &&
+           (!target_.has_feature(Halide::Target::AVX2) ||
+            host.has_feature(Halide::Target::AVX2));
+  }
+
+private:
+  std::string name_;
+  std::string description_;
+  Halide::Target target_;
+};
+
+Halide::Target linuxX86(std::vector<Halide::Target::Feature> features) {
+  Halide::Target t(Halide::Target::Linux, Halide::Target::X86, 64);
+  for (auto f : features) {
+    t.set_feature(f);
+  }
+  return t;
+}
+
+} // namespace
+
+std::unique_ptr<TargetInfo> createHostTarget() {
+  return std::make_unique<X86Target>(
+      "host", "the machine running the compiler, features detected",
+      Halide::get_host_target());
+}
+
+std::unique_ptr<TargetInfo> createX86Avx2Target() {
+  return std::make_unique<X86Target>(
+      "x86-64-avx2", "x86-64 with AVX2 and FMA (Zen 2/3, Haswell and later)",
+      linuxX86({Halide::Target::SSE41, Halide::Target::AVX,
+                Halide::Target::AVX2, Halide::Target::FMA,
+                Halide::Target::F16C}));
+}
+
+std::unique_ptr<TargetInfo> createX86Avx512Target() {
+  return std::make_unique<X86Target>(
+      "x86-64-avx512", "x86-64 with the AVX-512 of AMD Zen 4/5 (VNNI, BF16)",
+      linuxX86({Halide::Target::SSE41, Halide::Target::AVX,
+                Halide::Target::AVX2, Halide::Target::FMA,
+                Halide::Target::F16C, Halide::Target::AVX512,
+                Halide::Target::AVX512_Skylake,
+                Halide::Target::AVX512_Cannonlake,
+                Halide::Target::AVX512_Zen4, Halide::Target::AVX512_Zen5}));
+}
+
+} // namespace lfm2c
