@@ -11,8 +11,6 @@
 
 #include "runtime/Status.h"
 
-#include <Halide.h>
-
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,8 +28,10 @@ public:
   // The feature names this target enables, for --list-targets and notes.
   virtual std::vector<std::string> features() const = 0;
 
-  // The Halide target every kernel of this target is compiled for.
-  virtual Halide::Target halideTarget() const = 0;
+  // The Halide target string (e.g. "x86-64-linux-avx2-fma") every kernel of
+  // this target is compiled for. A string keeps this header free of Halide,
+  // so MLIR code (built without RTTI) can include it.
+  virtual std::string halideTarget() const = 0;
   // Width of the widest native vector register, in bytes. Schedules derive
   // their vector widths from this instead of hard-coding 16/32/64.
   virtual int vectorBytes() const = 0;

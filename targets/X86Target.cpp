@@ -1,6 +1,8 @@
 //===- X86Target.cpp - x86-64 targets (AVX2, AVX-512 Zen 4/5, host) ------===//
 #include "targets/X86Target.h"
 
+#include <Halide.h>
+
 namespace lfm2c {
 namespace {
 
@@ -38,7 +40,7 @@ public:
     return out;
   }
 
-  Halide::Target halideTarget() const override { return target_; }
+  std::string halideTarget() const override { return target_.to_string(); }
 
   int vectorBytes() const override {
     return target_.has_feature(Halide::Target::AVX512) ||

@@ -1,0 +1,282 @@
+//===- Compiler.cpp - The compile pipeline, stage by stage ----------------===//
+//
+//   model file --frontend--> checked description --import--> lfm2 module
+//   --verify--> program plan (kernels, weights, program.cpp)
+//   --Halide--> kernel objects --c++--> executable, plus the weights file.
+//
+// Everything is written under temporary names and renamed at the end, so a
+// failed compile leaves no output behind.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Compiler.h"
+
+#include "codegen/KernelRequest.h"
+#include "codegen/ProgramEmitter.h"
+#include "codegen/WeightsWriter.h"
+#include "frontend/GGUF.h"
+#include "frontend/Importer.h"
+#include "frontend/ModelConfig.h"
+#include "ir/LFM2Dialect.h"
+#include "targets/TargetInfo.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+namespace lfm2c {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct LoadedModel {
+  std::unique_ptr<GGUFFile> file;
+  LFM2Config config;
+  TensorLookup lookup;
+};
+
+StatusOr<LoadedModel> loadModel(const std::string &path) {
+  auto file = GGUFFile::open(path);
+  if (!file) {
+    return file.status();
+  }
+  auto config = configFromGGUF(**file);
+  if (!config) {
+    return config.status();
+  }
+  if (Status st = checkTensors(**file, *config); !st) {
+    return st;
+  }
+  LoadedModel m;
+  m.file = std::move(*file);
+  m.config = *config;
+  const GGUFFile *raw = m.file.get();
+  m.lookup = [raw](const std::string &name) { return raw->tensor(name); };
+  return m;
+}
+
+void registerDialects(mlir::MLIRContext &ctx) {
+  ctx.loadDialect<mlir::lfm2::LFM2Dialect, mlir::func::FuncDialect>();
+}
+
+int fail(const std::string &message) {
+  std::fprintf(stderr, "lfm2c: error: %s\n", message.c_str());
+  return 1;
+}
+
+Status run(const std::vector<std::string> &argv) {
+  std::vector<char *> cargv;
+  for (const std::string &a : argv) {
+    cargv.push_back(const_cast<char *>(a.c_str()));
+  }
+  cargv.push_back(nullptr);
+  pid_t pid;
+  if (posix_spawnp(&pid, cargv[0], nullptr, nullptr, cargv.data(), environ) !=
+      0) {
+    return Status::error("cannot run '" + argv[0] + "'");
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::string cmd;
+    for (const std::string &a : argv) {
+      cmd += (cmd.empty() ? "" : " ") + a;
+    }
+    return Status::error("command failed: " + cmd);
+  }
+  return Status::ok();
+}
+
+class Progress {
+public:
+  explicit Progress(bool quiet) : quiet_(quiet) {}
+  void step(int n, const std::string &what) {
+    if (!quiet_) {
+      std::fprintf(stderr, "lfm2c: [%d/6] %s\n", n, what.c_str());
+    }
+  }
+  void detail(const std::string &what) {
+    if (!quiet_) {
+      std::fprintf(stderr, "lfm2c:       %s\n", what.c_str());
+    }
+  }
+
+private:
+  bool quiet_;
+};
+
+// Temporary outputs that are removed unless committed.
+class PendingOutputs {
+public:
+  ~PendingOutputs() {
+    std::error_code ec;
+    for (const std::string &p : paths_) {
+      fs::remove_all(p, ec);
+    }
+  }
+  void add(const std::string &p) { paths_.push_back(p); }
+  void release() { paths_.clear(); }
+
+private:
+  std::vector<std::string> paths_;
+};
+
+} // namespace
+
+int importModelToStdout(const std::string &modelPath) {
+  auto model = loadModel(modelPath);
+  if (!model) {
+    return fail(model.status().message());
+  }
+  mlir::MLIRContext ctx;
+  registerDialects(ctx);
+  auto module = importModel(ctx, model->config, model->lookup,
+                            fs::path(modelPath).filename().string());
+  if (!module || failed(mlir::verify(*module))) {
+    return fail(modelPath + ": the imported module does not verify");
+  }
+  module->print(llvm::outs());
+  llvm::outs() << "\n";
+  return 0;
+}
+
+int compileModel(const CompileOptions &opt) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  Progress progress(opt.quiet);
+  PendingOutputs pending;
+
+  auto target = createTarget(opt.targetName);
+  if (!target) {
+    return fail(target.status().message());
+  }
+  const TargetInfo &tgt = **target;
+  if (opt.outputPath.empty()) {
+    return fail("-o: no output path given");
+  }
+
+  progress.step(1, "reading " + opt.modelPath);
+  auto model = loadModel(opt.modelPath);
+  if (!model) {
+    return fail(model.status().message());
+  }
+  const std::string modelName = fs::path(opt.modelPath).filename().string();
+
+  progress.step(2, "importing into the lfm2 dialect");
+  mlir::MLIRContext ctx;
+  registerDialects(ctx);
+  auto module = importModel(ctx, model->config, model->lookup, modelName);
+  if (!module || failed(mlir::verify(*module))) {
+    return fail(opt.modelPath + ": the imported module does not verify");
+  }
+
+  // Artefacts go to OUT.artifacts when kept, else to a temporary folder.
+  std::string work;
+  if (opt.keepArtifacts) {
+    work = opt.outputPath + ".artifacts";
+    std::error_code ec;
+    fs::create_directories(work, ec);
+    if (ec) {
+      return fail(work + ": cannot create: " + ec.message());
+    }
+    std::string ir;
+    llvm::raw_string_ostream os(ir);
+    module->print(os);
+    std::ofstream(work + "/imported.mlir") << ir;
+  } else {
+    char tmpl[] = "/tmp/lfm2c-XXXXXX";
+    if (!mkdtemp(tmpl)) {
+      return fail("cannot create a temporary folder");
+    }
+    work = tmpl;
+    pending.add(work);
+  }
+
+  progress.step(3, "planning the program for target " + tgt.name());
+  auto plan = planProgram(*module, tgt, modelName);
+  if (failed(plan)) {
+    return fail(opt.modelPath + ": code generation failed (see above)");
+  }
+  progress.detail(std::to_string(plan->kernels.size()) + " kernels, " +
+                  std::to_string(plan->weights.size()) + " weight tensors, " +
+                  std::to_string(plan->weightsBytes >> 10) + " KiB of weights");
+
+  progress.step(4, "compiling kernels with Halide");
+  auto objects = compileKernels(
+      plan->kernels, tgt, work, opt.keepArtifacts,
+      [&](size_t i, size_t n, const std::string &name) {
+        progress.detail("(" + std::to_string(i + 1) + "/" + std::to_string(n) +
+                        ") " + name);
+      });
+  if (!objects) {
+    return fail(objects.status().message());
+  }
+
+  progress.step(5, "writing weights");
+  const std::string weightsPath = opt.outputPath + ".weights";
+  const std::string weightsTmp = weightsPath + ".tmp";
+  const std::string exeTmp = opt.outputPath + ".tmp";
+  pending.add(weightsTmp);
+  pending.add(exeTmp);
+  auto hash = writeWeights(weightsTmp, plan->weights, plan->weightsBytes,
+                           model->lookup, nullptr);
+  if (!hash) {
+    return fail(hash.status().message());
+  }
+
+  progress.step(6, "linking " + opt.outputPath);
+  const std::string programPath = work + "/program.cpp";
+  std::ofstream(programPath) << plan->render(*hash);
+  std::vector<std::string> cmd = {tgt.compilerDriver(), "-O2", "-std=c++17",
+                                  "-I" LFM2C_SOURCE_DIR,
+                                  "-I" LFM2C_HALIDE_INCLUDE_DIR, programPath};
+  cmd.insert(cmd.end(), objects->objectFiles.begin(),
+             objects->objectFiles.end());
+  for (const std::string &flag :
+       {std::string("-L" LFM2C_LIB_DIR), std::string("-llfm2c_runtime"),
+        std::string("-llfm2c_base"), std::string("-lpthread"),
+        std::string("-ldl"), std::string("-o"), exeTmp}) {
+    cmd.push_back(flag);
+  }
+  for (const std::string &flag : tgt.linkFlags()) {
+    cmd.push_back(flag);
+  }
+  if (Status st = run(cmd); !st) {
+    return fail(st.message());
+  }
+
+  std::error_code ec;
+  fs::rename(weightsTmp, weightsPath, ec);
+  if (!ec) {
+    fs::rename(exeTmp, opt.outputPath, ec);
+  }
+  if (ec) {
+    return fail(opt.outputPath + ": cannot move the output into place: " +
+                ec.message());
+  }
+  pending.release();
+  if (!opt.keepArtifacts) {
+    fs::remove_all(work, ec);
+  }
+  const double secs =
+      std::chrono::duration<double>(Clock::now() - start).count();
+  if (!opt.quiet) {
+    std::fprintf(stderr, "lfm2c: wrote %s and %s in %.1f s\n",
+                 opt.outputPath.c_str(), weightsPath.c_str(), secs);
+  }
+  return 0;
+}
+
+} // namespace lfm2c

@@ -1,0 +1,26 @@
+//===- Compiler.h - lfm2c compile: model file to native executable ------===//
+#ifndef LFM2C_CODEGEN_COMPILER_H
+#define LFM2C_CODEGEN_COMPILER_H
+
+#include <string>
+
+namespace lfm2c {
+
+struct CompileOptions {
+  std::string modelPath;
+  std::string outputPath;
+  std::string targetName = "host";
+  bool keepArtifacts = false; // keep OUT.artifacts/ (IR, program, .stmt, .s)
+  bool quiet = false;         // no progress lines
+};
+
+// Runs the whole pipeline; on failure prints the diagnostics, removes any
+// partial output and returns a non-zero exit code.
+int compileModel(const CompileOptions &options);
+
+// `lfm2c import`: prints the imported module; returns an exit code.
+int importModelToStdout(const std::string &modelPath);
+
+} // namespace lfm2c
+
+#endif // LFM2C_CODEGEN_COMPILER_H

@@ -1,0 +1,141 @@
+//===- KernelLibrary.cpp - From kernel requests to object files ---------===//
+#include "codegen/Kernel.h"
+#include "codegen/KernelRequest.h"
+
+#include <sstream>
+
+namespace lfm2c {
+
+namespace {
+
+std::string join(const char *op, const std::vector<std::pair<const char *, int64_t>> &dims) {
+  std::string s = op;
+  for (const auto &[tag, v] : dims) {
+    s += "_" + std::string(tag) + std::to_string(v);
+  }
+  return s;
+}
+
+Kernel build(const KernelRequest &r, const TargetInfo &t) {
+  const auto &i = r.ints;
+  switch (r.kind) {
+  case KernelKind::Embedding:
+    return buildEmbedding(i[0], i[1], t);
+  case KernelKind::RmsNorm:
+    return buildRmsNorm(i[0], r.floats[0], t);
+  case KernelKind::Linear:
+    return buildLinear(i[0], i[1], t);
+  case KernelKind::Add:
+    return buildAdd(i[0], t);
+  case KernelKind::SwiGLU:
+    return buildSwiGLU(i[0], t);
+  case KernelKind::ShortConv:
+    return buildShortConv(i[0], i[1], t);
+  case KernelKind::QKNormRope:
+    return buildQKNormRope(i[0], i[1], r.floats[0], r.floats[1], t);
+  case KernelKind::Attention:
+    return buildAttention(i[0], i[1], i[2], t);
+  case KernelKind::MoERoute:
+    return buildMoERoute(i[0], i[1], i[2], t);
+  case KernelKind::MoEFFN:
+    return buildMoEFFN(i[0], i[1], i[2], i[3], t);
+  }
+  return {};
+}
+
+} // namespace
+
+std::string KernelRequest::symbol() const {
+  const auto &i = ints;
+  switch (kind) {
+  case KernelKind::Embedding:
+    return join("embedding_f32", {{"v", i[0]}, {"h", i[1]}});
+  case KernelKind::RmsNorm:
+    // eps is baked in, so it is part of the identity; kernels of different
+    // eps get a distinguishing suffix from the request's index in a program.
+    return join("rms_norm_f32", {{"n", i[0]}});
+  case KernelKind::Linear:
+    return join("linear_f32", {{"k", i[0]}, {"n", i[1]}});
+  case KernelKind::Add:
+    return join("add_f32", {{"n", i[0]}});
+  case KernelKind::SwiGLU:
+    return join("swiglu_f32", {{"n", i[0]}});
+  case KernelKind::ShortConv:
+    return join("short_conv_f32", {{"h", i[0]}, {"l", i[1]}});
+  case KernelKind::QKNormRope:
+    return join("qk_norm_rope_f32", {{"h", i[0]}, {"d", i[1]}});
+  case KernelKind::Attention:
+    return join("attention_f32", {{"h", i[0]}, {"kv", i[1]}, {"d", i[2]}});
+  case KernelKind::MoERoute:
+    return join("moe_route_f32", {{"h", i[0]}, {"e", i[1]}, {"k", i[2]}});
+  case KernelKind::MoEFFN:
+    return join("moe_ffn_f32",
+                {{"h", i[0]}, {"f", i[1]}, {"e", i[2]}, {"k", i[3]}});
+  }
+  return "unknown";
+}
+
+std::vector<KernelArg> KernelRequest::signature() const {
+  using A = KernelArg;
+  switch (kind) {
+  case KernelKind::Embedding:
+  case KernelKind::RmsNorm:
+  case KernelKind::Linear:
+  case KernelKind::Add:
+  case KernelKind::SwiGLU:
+    return {A::Buffer, A::Buffer, A::Buffer};
+  case KernelKind::ShortConv:
+    return {A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer};
+  case KernelKind::QKNormRope:
+    return {A::Buffer, A::Buffer, A::Int32, A::Buffer};
+  case KernelKind::Attention:
+    return {A::Buffer, A::Buffer, A::Buffer, A::Int32, A::Buffer};
+  case KernelKind::MoERoute:
+    return {A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer};
+  case KernelKind::MoEFFN:
+    return {A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer,
+            A::Buffer};
+  }
+  return {};
+}
+
+StatusOr<CompiledKernels>
+compileKernels(const std::vector<KernelRequest> &requests,
+               const TargetInfo &target, const std::string &dir,
+               bool artifacts,
+               const std::function<void(size_t, size_t, const std::string &)>
+                   &progress) {
+  CompiledKernels out;
+  Halide::Target ht(target.halideTarget());
+  Halide::Target kernelTarget = ht.with_feature(Halide::Target::NoRuntime);
+  try {
+    for (size_t n = 0; n < requests.size(); ++n) {
+      const KernelRequest &r = requests[n];
+      const std::string name = r.symbol();
+      if (progress) {
+        progress(n, requests.size(), name);
+      }
+      Kernel k = build(r, target);
+      std::map<Halide::OutputFileType, std::string> files = {
+          {Halide::OutputFileType::object, dir + "/" + name + ".o"}};
+      if (artifacts) {
+        files[Halide::OutputFileType::stmt] = dir + "/" + name + ".stmt";
+        files[Halide::OutputFileType::assembly] = dir + "/" + name + ".s";
+      }
+      k.pipeline.compile_to(files, k.args, name, kernelTarget);
+      out.objectFiles.push_back(files[Halide::OutputFileType::object]);
+    }
+    std::string runtime = dir + "/halide_runtime.o";
+    Halide::compile_standalone_runtime(runtime, ht);
+    out.objectFiles.push_back(runtime);
+  } catch (const Halide::CompileError &e) {
+    return Status::error(std::string("Halide compile error: ") + e.what());
+  } catch (const Halide::InternalError &e) {
+    return Status::error(std::string("Halide internal error: ") + e.what());
+  } catch (const Halide::Error &e) {
+    return Status::error(std::string("Halide error: ") + e.what());
+  }
+  return out;
+}
+
+} // namespace lfm2c

@@ -1,0 +1,68 @@
+//===- KernelRequest.h - Which kernel a program calls, without Halide ---===//
+//
+// The program emitter (MLIR side, built without RTTI) decides which kernels
+// a model needs and how they are called; the kernel library (Halide side)
+// builds and compiles them. A KernelRequest is what passes between the two:
+// the op family and its static shape parameters.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LFM2C_CODEGEN_KERNELREQUEST_H
+#define LFM2C_CODEGEN_KERNELREQUEST_H
+
+#include "runtime/Status.h"
+#include "targets/TargetInfo.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace lfm2c {
+
+enum class KernelKind {
+  Embedding,  // ints: vocab, hidden
+  RmsNorm,    // ints: n;  floats: eps
+  Linear,     // ints: k, n
+  Add,        // ints: n
+  SwiGLU,     // ints: n
+  ShortConv,  // ints: hidden, lCache
+  QKNormRope, // ints: heads, headDim; floats: eps, theta
+  Attention,  // ints: heads, kvHeads, headDim
+  MoERoute,   // ints: hidden, experts, topK
+  MoEFFN,     // ints: hidden, expertFFN, experts, topK
+};
+
+enum class KernelArg { Buffer, Int32 };
+
+struct KernelRequest {
+  KernelKind kind;
+  std::vector<int64_t> ints;
+  std::vector<float> floats;
+
+  // The exported symbol: op, types and shapes (e.g. linear_f32_k256_n768).
+  std::string symbol() const;
+  // Inputs in calling order, then one Buffer per output.
+  std::vector<KernelArg> signature() const;
+  bool operator==(const KernelRequest &o) const {
+    return kind == o.kind && ints == o.ints && floats == o.floats;
+  }
+};
+
+struct CompiledKernels {
+  std::vector<std::string> objectFiles; // kernels, then the Halide runtime
+};
+
+// Builds every requested kernel for `target` and writes one object file per
+// kernel plus the Halide runtime into `dir`. With `artifacts`, also writes
+// each kernel's lowered statement (.stmt) and assembly (.s). `progress` is
+// called before each kernel.
+StatusOr<CompiledKernels>
+compileKernels(const std::vector<KernelRequest> &requests,
+               const TargetInfo &target, const std::string &dir,
+               bool artifacts,
+               const std::function<void(size_t, size_t, const std::string &)>
+                   &progress);
+
+} // namespace lfm2c
+
+#endif // LFM2C_CODEGEN_KERNELREQUEST_H

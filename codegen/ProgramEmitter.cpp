@@ -1,0 +1,556 @@
+//===- ProgramEmitter.cpp ---------------------------------------------------===//
+#include "codegen/ProgramEmitter.h"
+
+#include "ir/LFM2Ops.h"
+#include "runtime/WeightsFormat.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <sstream>
+
+namespace lfm2c {
+namespace {
+
+using namespace mlir;
+
+// A value as the generated code sees it: a pointer expression and the
+// logical row-major dimensions (C++ expressions; "T" for the token count).
+struct Buf {
+  std::string ptr;
+  std::vector<std::string> dims;
+  bool isInt = false;
+};
+
+// One argument of a kernel call.
+struct CallArg {
+  Buf buf;
+  std::string scalar; // non-empty for an int32 argument
+  static CallArg of(Buf b) { return {std::move(b), ""}; }
+  static CallArg i32(std::string e) { return {{}, std::move(e)}; }
+};
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+class Emitter {
+public:
+  Emitter(const TargetInfo &target) : target_(target) {}
+  LogicalResult run(func::FuncOp func, ProgramPlan &plan,
+                    const std::string &modelName, int64_t contextLength);
+
+private:
+  // Scratch of `shape` (dynamic dims are the token count), 64-byte aligned.
+  Buf alloc(ArrayRef<int64_t> shape, bool isInt = false);
+  Buf weight(lfm2::WeightOp op);
+  Buf buf(Value v) { return values_.lookup(v); }
+  std::string symbolFor(const KernelRequest &r);
+  void call(const KernelRequest &r, const std::vector<CallArg> &args,
+            const std::string &where);
+  Buf view(const Buf &b, std::vector<std::string> dims) {
+    return {b.ptr, std::move(dims), b.isInt};
+  }
+  std::string hdim(Value v, unsigned i) {
+    return str(cast<RankedTensorType>(v.getType()).getDimSize(i));
+  }
+
+  LogicalResult emit(Operation *op);
+  LogicalResult emitShortConv(lfm2::ShortConvOp op, const std::string &where);
+  LogicalResult emitAttention(lfm2::AttentionOp op, const std::string &where);
+  // The C++ expression of an index value (only the position argument).
+  std::string scalar(Value v) { return scalars_.lookup(v); }
+
+  const TargetInfo &target_;
+  llvm::DenseMap<Value, Buf> values_;
+  llvm::DenseMap<Value, std::string> scalars_;
+  std::vector<KernelRequest> kernels_;
+  std::vector<std::string> symbols_;
+  std::vector<PlannedWeight> weights_;
+  std::map<std::string, size_t> weightIndex_;
+  uint64_t weightsBytes_ = 0;
+  int64_t perToken_ = 0, fixed_ = 0;
+  std::ostringstream code_;
+};
+
+std::string whereOf(Operation *op) {
+  if (auto name = dyn_cast<NameLoc>(op->getLoc())) {
+    return name.getName().str();
+  }
+  return op->getName().getStringRef().str();
+}
+
+Buf Emitter::alloc(ArrayRef<int64_t> shape, bool isInt) {
+  int64_t fixedPart = 1;
+  bool perToken = false;
+  std::vector<std::string> dims;
+  for (int64_t d : shape) {
+    if (ShapedType::isDynamic(d)) {
+      perToken = true;
+      dims.push_back("T");
+    } else {
+      fixedPart *= d;
+      dims.push_back(str(d));
+    }
+  }
+  const int64_t size = (fixedPart + 15) / 16 * 16;
+  Buf b;
+  b.ptr = "(arena + " + str(perToken_) + " * T + " + str(fixed_) + ")";
+  if (isInt) {
+    b.ptr = "reinterpret_cast<int32_t *>" + b.ptr;
+  }
+  b.dims = dims;
+  b.isInt = isInt;
+  (perToken ? perToken_ : fixed_) += size;
+  return b;
+}
+
+Buf Emitter::weight(lfm2::WeightOp op) {
+  std::string name = op.getTensorName().str();
+  auto type = cast<RankedTensorType>(op.getType());
+  auto it = weightIndex_.find(name);
+  size_t index;
+  if (it != weightIndex_.end()) {
+    index = it->second;
+  } else {
+    PlannedWeight w;
+    w.name = name;
+    w.shape.assign(type.getShape().begin(), type.getShape().end());
+    w.offset = weightsBytes_;
+    w.bytes = static_cast<uint64_t>(type.getNumElements()) * sizeof(float);
+    weightsBytes_ = (w.offset + w.bytes + kWeightsAlignment - 1) /
+                    kWeightsAlignment * kWeightsAlignment;
+    index = weights_.size();
+    weightIndex_[name] = index;
+    weights_.push_back(w);
+  }
+  Buf b;
+  b.ptr = "reinterpret_cast<const float *>(W + " +
+          std::to_string(weights_[index].offset) + ") /* " + name + " */";
+  for (int64_t d : type.getShape()) {
+    b.dims.push_back(str(d));
+  }
+  return b;
+}
+
+std::string Emitter::symbolFor(const KernelRequest &r) {
+  for (size_t i = 0; i < kernels_.size(); ++i) {
+    if (kernels_[i] == r) {
+      return symbols_[i];
+    }
+  }
+  // Same shapes but other baked constants (eps, theta): keep both.
+  std::string sym = r.symbol();
+  int clash = 0;
+  for (const std::string &s : symbols_) {
+    if (s.rfind(r.symbol(), 0) == 0) {
+      ++clash;
+    }
+  }
+  if (clash) {
+    sym += "_v" + std::to_string(clash);
+  }
+  kernels_.push_back(r);
+  symbols_.push_back(sym);
+  return sym;
+}
+
+void Emitter::call(const KernelRequest &r, const std::vector<CallArg> &args,
+                   const std::string &where) {
+  const std::string sym = symbolFor(r);
+  code_ << "  { // " << where << "\n";
+  std::string list;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const CallArg &a = args[i];
+    if (!a.scalar.empty()) {
+      list += (i ? ", " : "") + std::string("static_cast<int32_t>(") +
+              a.scalar + ")";
+      continue;
+    }
+    std::string dims;
+    for (const std::string &d : a.buf.dims) {
+      dims += (dims.empty() ? "" : ", ") + std::string("int64_t(") + d + ")";
+    }
+    code_ << "    HBuf a" << i << "(" << a.buf.ptr << ", "
+          << (a.buf.isInt ? "i32Type()" : "f32Type()") << ", {" << dims
+          << "});\n";
+    list += (i ? ", " : "") + std::string("a") + std::to_string(i) + ".get()";
+  }
+  code_ << "    if (int rc = " << sym << "(" << list << "))\n"
+        << "      return fail(err, errLen, \"" << sym << "\", \"" << where
+        << "\", rc);\n"
+        << "  }\n";
+}
+
+LogicalResult Emitter::emit(Operation *op) {
+  const std::string where = whereOf(op);
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      .Case<lfm2::WeightOp>([&](auto w) {
+        if (w.getFormat() != lfm2::WeightFormat::f32) {
+          // The weights writer converts every source format to f32 until the
+          // quantization pass gives kernels their own formats.
+        }
+        values_[w.getResult()] = weight(w);
+        return success();
+      })
+      .Case<lfm2::EmbeddingOp>([&](auto e) {
+        auto table = cast<RankedTensorType>(e.getTable().getType());
+        Buf out = alloc(cast<RankedTensorType>(e.getType()).getShape());
+        call({KernelKind::Embedding, {table.getDimSize(0), table.getDimSize(1)}},
+             {CallArg::of(view(buf(e.getTokens()), {"T"})),
+              CallArg::of(buf(e.getTable())), CallArg::of(out)},
+             where);
+        values_[e.getResult()] = out;
+        return success();
+      })
+      .Case<lfm2::RMSNormOp>([&](auto n) {
+        auto type = cast<RankedTensorType>(n.getType());
+        Buf out = alloc(type.getShape());
+        call({KernelKind::RmsNorm, {type.getDimSize(1)},
+              {n.getEpsilon().convertToFloat()}},
+             {CallArg::of(buf(n.getInput())), CallArg::of(buf(n.getWeight())),
+              CallArg::of(out)},
+             where);
+        values_[n.getResult()] = out;
+        return success();
+      })
+      .Case<lfm2::AddOp>([&](auto a) -> LogicalResult {
+        auto type = cast<RankedTensorType>(a.getType());
+        if (type.getRank() != 2) {
+          return a.emitOpError("codegen handles rank-2 adds only");
+        }
+        Buf out = alloc(type.getShape());
+        call({KernelKind::Add, {type.getDimSize(1)}},
+             {CallArg::of(buf(a.getLhs())), CallArg::of(buf(a.getRhs())),
+              CallArg::of(out)},
+             where);
+        values_[a.getResult()] = out;
+        return success();
+      })
+      .Case<lfm2::ShortConvOp>([&](auto c) { return emitShortConv(c, where); })
+      .Case<lfm2::AttentionOp>([&](auto a) { return emitAttention(a, where); })
+      .Case<lfm2::SwiGLUFFNOp>([&](auto f) {
+        auto gate = cast<RankedTensorType>(f.getGate().getType());
+        const int64_t F = gate.getDimSize(0), H = gate.getDimSize(1);
+        const int64_t dyn = ShapedType::kDynamic;
+        Buf x = buf(f.getInput());
+        Buf g = alloc({dyn, F}), u = alloc({dyn, F}), act = alloc({dyn, F});
+        Buf out = alloc({dyn, H});
+        call({KernelKind::Linear, {H, F}},
+             {CallArg::of(x), CallArg::of(buf(f.getGate())), CallArg::of(g)},
+             where + ".gate");
+        call({KernelKind::Linear, {H, F}},
+             {CallArg::of(x), CallArg::of(buf(f.getUp())), CallArg::of(u)},
+             where + ".up");
+        call({KernelKind::SwiGLU, {F}},
+             {CallArg::of(g), CallArg::of(u), CallArg::of(act)}, where);
+        call({KernelKind::Linear, {F, H}},
+             {CallArg::of(act), CallArg::of(buf(f.getDown())),
+              CallArg::of(out)},
+             where + ".down");
+        values_[f.getOutput()] = out;
+        return success();
+      })
+      .Case<lfm2::MoERouteOp>([&](auto r) {
+        auto router = cast<RankedTensorType>(r.getRouter().getType());
+        const int64_t E = router.getDimSize(0), H = router.getDimSize(1);
+        const int64_t K = static_cast<int64_t>(r.getTopK());
+        Buf w = alloc({ShapedType::kDynamic, K});
+        Buf idx = alloc({ShapedType::kDynamic, K}, /*isInt=*/true);
+        call({KernelKind::MoERoute, {H, E, K}},
+             {CallArg::of(buf(r.getInput())), CallArg::of(buf(r.getRouter())),
+              CallArg::of(buf(r.getExpertBias())), CallArg::of(w),
+              CallArg::of(idx)},
+             where);
+        values_[r.getWeights()] = w;
+        values_[r.getIndices()] = idx;
+        return success();
+      })
+      .Case<lfm2::MoEDispatchOp>([&](auto d) {
+        auto gate = cast<RankedTensorType>(d.getGateExps().getType());
+        const int64_t E = gate.getDimSize(0), F = gate.getDimSize(1),
+                      H = gate.getDimSize(2);
+        const int64_t K =
+            cast<RankedTensorType>(d.getWeights().getType()).getDimSize(1);
+        Buf out = alloc({ShapedType::kDynamic, H});
+        call({KernelKind::MoEFFN, {H, F, E, K}},
+             {CallArg::of(buf(d.getInput())), CallArg::of(buf(d.getWeights())),
+              CallArg::of(buf(d.getIndices())),
+              CallArg::of(buf(d.getGateExps())),
+              CallArg::of(buf(d.getUpExps())),
+              CallArg::of(buf(d.getDownExps())), CallArg::of(out)},
+             where);
+        values_[d.getOutput()] = out;
+        return success();
+      })
+      .Case<lfm2::LMHeadOp>([&](auto l) {
+        auto emb = cast<RankedTensorType>(l.getEmbedding().getType());
+        const int64_t V = emb.getDimSize(0), H = emb.getDimSize(1);
+        Buf in = buf(l.getInput());
+        // Only the rows asked for: all of them when dumping, else the last.
+        code_ << "  const int64_t headRows = args->allLogits ? T : 1;\n"
+              << "  const float *headIn = " << in.ptr
+              << " + (args->allLogits ? 0 : (T - 1) * " << H << ");\n";
+        call({KernelKind::Linear, {H, V}},
+             {CallArg::of({"headIn", {"headRows", str(H)}}),
+              CallArg::of(buf(l.getEmbedding())),
+              CallArg::of({"args->logits", {"headRows", str(V)}})},
+             where);
+        values_[l.getLogits()] = {"args->logits", {"headRows", str(V)}};
+        return success();
+      })
+      .Default([&](Operation *other) -> LogicalResult {
+        return other->emitOpError("has no lowering to kernels");
+      });
+}
+
+
+LogicalResult Emitter::emitShortConv(lfm2::ShortConvOp c,
+                                     const std::string &where) {
+  auto kernel = cast<RankedTensorType>(c.getConvWeight().getType());
+  const int64_t H = kernel.getDimSize(0), L = kernel.getDimSize(1);
+  const int64_t dyn = ShapedType::kDynamic;
+  if (L < 2) {
+    return c.emitOpError("kernel length ") << L << " leaves no conv state; "
+                                                   "codegen needs L >= 2";
+  }
+  Buf z = alloc({dyn, 3 * H});
+  call({KernelKind::Linear, {H, 3 * H}},
+       {CallArg::of(buf(c.getInput())), CallArg::of(buf(c.getInProj())),
+        CallArg::of(z)},
+       where + ".in_proj");
+  Buf y = alloc({dyn, H});
+  Buf next = alloc({L - 1, H});
+  call({KernelKind::ShortConv, {H, L}},
+       {CallArg::of(z), CallArg::of(buf(c.getConvState())),
+        CallArg::of(buf(c.getConvWeight())), CallArg::of(y),
+        CallArg::of(next)},
+       where + ".conv");
+  Buf out = alloc({dyn, H});
+  call({KernelKind::Linear, {H, H}},
+       {CallArg::of(y), CallArg::of(buf(c.getOutProj())), CallArg::of(out)},
+       where + ".out_proj");
+  values_[c.getOutput()] = out;
+  values_[c.getNewConvState()] = next;
+  return success();
+}
+
+LogicalResult Emitter::emitAttention(lfm2::AttentionOp a,
+                                     const std::string &where) {
+  const int64_t nh = static_cast<int64_t>(a.getNumHeads());
+  const int64_t nkv = static_cast<int64_t>(a.getNumKvHeads());
+  const int64_t d = static_cast<int64_t>(a.getHeadDim());
+  const int64_t H =
+      cast<RankedTensorType>(a.getInput().getType()).getDimSize(1);
+  const int64_t dyn = ShapedType::kDynamic;
+  const float eps = a.getEpsilon().convertToFloat();
+  const float theta = a.getRopeTheta().convertToFloat();
+  // The caches are updated in place: rows [pos, pos + T) are written, so the
+  // old cache value must have no other reader.
+  for (Value cache : {a.getKCache(), a.getVCache()}) {
+    if (!cache.hasOneUse()) {
+      return a.emitOpError("KV cache operand has other uses; codegen updates "
+                           "caches in place");
+    }
+  }
+  std::string pos = scalar(a.getPosition());
+  if (pos.empty()) {
+    return a.emitOpError("position must be the function's position argument");
+  }
+  Buf u = buf(a.getInput());
+  Buf kc = buf(a.getKCache()), vc = buf(a.getVCache());
+  const std::string row = str(nkv * d);
+
+  Buf q = alloc({dyn, nh * d});
+  call({KernelKind::Linear, {H, nh * d}},
+       {CallArg::of(u), CallArg::of(buf(a.getQProj())), CallArg::of(q)},
+       where + ".q_proj");
+  Buf k = alloc({dyn, nkv * d});
+  call({KernelKind::Linear, {H, nkv * d}},
+       {CallArg::of(u), CallArg::of(buf(a.getKProj())), CallArg::of(k)},
+       where + ".k_proj");
+  // v goes straight into its cache rows; k after its norm and rotation.
+  Buf vRows{vc.ptr + " + " + pos + " * " + row, {"T", row}};
+  call({KernelKind::Linear, {H, nkv * d}},
+       {CallArg::of(u), CallArg::of(buf(a.getVProj())), CallArg::of(vRows)},
+       where + ".v_proj");
+  Buf qr = alloc({dyn, nh * d});
+  call({KernelKind::QKNormRope, {nh, d}, {eps, theta}},
+       {CallArg::of(view(q, {"T", str(nh), str(d)})),
+        CallArg::of(buf(a.getQNorm())), CallArg::i32(pos),
+        CallArg::of(view(qr, {"T", str(nh), str(d)}))},
+       where + ".q_norm_rope");
+  Buf kRows{kc.ptr + " + " + pos + " * " + row, {"T", str(nkv), str(d)}};
+  call({KernelKind::QKNormRope, {nkv, d}, {eps, theta}},
+       {CallArg::of(view(k, {"T", str(nkv), str(d)})),
+        CallArg::of(buf(a.getKNorm())), CallArg::i32(pos),
+        CallArg::of(kRows)},
+       where + ".k_norm_rope");
+  Buf o = alloc({dyn, nh * d});
+  const std::string seen = "(" + pos + " + T)";
+  call({KernelKind::Attention, {nh, nkv, d}},
+       {CallArg::of(view(qr, {"T", str(nh), str(d)})),
+        CallArg::of(view(kc, {seen, str(nkv), str(d)})),
+        CallArg::of(view(vc, {seen, str(nkv), str(d)})), CallArg::i32(pos),
+        CallArg::of(view(o, {"T", str(nh), str(d)}))},
+       where + ".attention");
+  Buf out = alloc({dyn, H});
+  call({KernelKind::Linear, {nh * d, H}},
+       {CallArg::of(o), CallArg::of(buf(a.getOutProj())), CallArg::of(out)},
+       where + ".out_proj");
+  values_[a.getOutput()] = out;
+  values_[a.getNewKCache()] = kc;
+  values_[a.getNewVCache()] = vc;
+  return success();
+}
+
+std::string quote(const std::string &s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
+                           const std::string &modelName,
+                           int64_t contextLength) {
+  Block &entry = func.getBody().front();
+  if (func.getNumArguments() < 2) {
+    return func.emitOpError("expected (tokens, position, state...) arguments");
+  }
+  values_[entry.getArgument(0)] = {"args->tokens", {"T"}, true};
+  scalars_[entry.getArgument(1)] = "pos";
+
+  std::ostringstream states;
+  int64_t vocab = 0;
+  for (unsigned i = 2; i < func.getNumArguments(); ++i) {
+    auto type = dyn_cast<RankedTensorType>(entry.getArgument(i).getType());
+    if (!type || !type.getElementType().isF32()) {
+      return func.emitOpError("state argument ") << i << " is not an f32 tensor";
+    }
+    std::string name = "state" + std::to_string(i);
+    if (auto attr = func.getArgAttrOfType<StringAttr>(i, "lfm2.state")) {
+      name = attr.str();
+    }
+    const bool cache = type.isDynamicDim(0);
+    int64_t rowFloats = 1;
+    std::vector<std::string> dims = {cache ? "C" : str(type.getDimSize(0))};
+    for (int64_t r = 1; r < type.getRank(); ++r) {
+      rowFloats *= type.getDimSize(r);
+      dims.push_back(str(type.getDimSize(r)));
+    }
+    const char *kind = !cache ? "StateKind::ConvState"
+                       : (name.find("v_cache") != std::string::npos)
+                           ? "StateKind::ValueCache"
+                           : "StateKind::KeyCache";
+    states << "    {" << quote(name) << ", " << kind << ", "
+           << (cache ? 0 : type.getDimSize(0)) << ", " << rowFloats << "},\n";
+    values_[entry.getArgument(i)] = {
+        "args->states[" + std::to_string(i - 2) + "]", dims, false};
+  }
+
+  for (Operation &op : entry.without_terminator()) {
+    if (failed(emit(&op))) {
+      return failure();
+    }
+  }
+  auto ret = cast<func::ReturnOp>(entry.getTerminator());
+  if (ret.getNumOperands() != func.getNumArguments() - 1 ||
+      !ret.getOperand(0).getDefiningOp<lfm2::LMHeadOp>()) {
+    return ret.emitOpError("expected (logits from lfm2.lm_head, new state...)");
+  }
+  vocab = cast<RankedTensorType>(ret.getOperand(0).getType()).getDimSize(1);
+  // New conv states were computed beside the old ones; copy them over now
+  // that nothing reads the old values any more.
+  for (unsigned s = 1; s < ret.getNumOperands(); ++s) {
+    Buf now = buf(ret.getOperand(s));
+    Buf slot = buf(entry.getArgument(s + 1));
+    if (now.ptr != slot.ptr) {
+      code_ << "  std::memcpy(" << slot.ptr << ", " << now.ptr << ", "
+            << "sizeof(float) * " << now.dims[0] << " * " << now.dims[1]
+            << ");\n";
+    }
+  }
+
+  std::ostringstream out;
+  out << "// Generated by lfm2c from " << modelName
+      << " for target " << target_.name() << ". Do not edit.\n"
+      << "#include \"runtime/Program.h\"\n\n#include <cstdio>\n#include "
+         "<cstring>\n\nusing namespace lfm2c::rt;\n\nextern \"C\" {\n";
+  for (size_t i = 0; i < kernels_.size(); ++i) {
+    std::string params;
+    for (KernelArg a : kernels_[i].signature()) {
+      params += (params.empty() ? "" : ", ") +
+                std::string(a == KernelArg::Int32 ? "int32_t"
+                                                  : "halide_buffer_t *");
+    }
+    out << "int " << symbols_[i] << "(" << params << ");\n";
+  }
+  out << "}\n\nnamespace {\n\n"
+      << "int fail(char *err, size_t errLen, const char *kernel,\n"
+      << "         const char *where, int rc) {\n"
+      << "  std::snprintf(err, errLen, \"kernel %s (%s) failed with Halide "
+         "error %d\", kernel, where, rc);\n"
+      << "  return 1;\n}\n\n"
+      << "const StateDesc kStates[] = {\n"
+      << states.str() << "    {nullptr, StateKind::ConvState, 0, 0}};\n\n"
+      << "} // namespace\n\n"
+      << "extern \"C\" int lfm2c_program_forward(const ForwardArgs *args, "
+         "char *err, size_t errLen) {\n"
+      << "  const int64_t T = args->numTokens;\n"
+      << "  const int64_t pos = args->position;\n"
+      << "  const int64_t C = args->contextSize;\n"
+      << "  (void)C;\n"
+      << "  const uint8_t *W = args->weights;\n"
+      << "  float *arena = args->arena;\n"
+      << code_.str() << "  return 0;\n}\n";
+  plan.body = out.str();
+
+  std::ostringstream info;
+  info << "\nextern \"C\" const ProgramInfo *lfm2c_program_info() {\n"
+       << "  static const ProgramInfo info = {\n"
+       << "      " << quote(modelName) << ", " << quote(target_.name())
+       << ",\n      @WEIGHTS_HASH@, " << weightsBytes_ << "ull, " << vocab
+       << ", " << contextLength << ",\n      "
+       << (func.getNumArguments() - 2) << ", kStates, " << perToken_ << ", "
+       << fixed_ << "};\n  return &info;\n}\n";
+  plan.infoTail = info.str();
+  plan.kernels = kernels_;
+  plan.weights = weights_;
+  plan.weightsBytes = weightsBytes_;
+  return success();
+}
+
+} // namespace
+
+std::string ProgramPlan::render(uint64_t weightsHash) const {
+  std::string tail = infoTail;
+  char hash[40];
+  std::snprintf(hash, sizeof(hash), "0x%016llxull",
+                static_cast<unsigned long long>(weightsHash));
+  tail.replace(tail.find("@WEIGHTS_HASH@"), 14, hash);
+  return body + tail;
+}
+
+FailureOr<ProgramPlan> planProgram(ModuleOp module, const TargetInfo &target,
+                                   const std::string &modelName) {
+  auto func = module.lookupSymbol<func::FuncOp>("forward");
+  if (!func) {
+    return module.emitError("module has no @forward function");
+  }
+  int64_t context = 0;
+  if (auto attr = module->getAttrOfType<IntegerAttr>("lfm2.context_length")) {
+    context = attr.getInt();
+  }
+  ProgramPlan plan;
+  Emitter emitter(target);
+  if (failed(emitter.run(func, plan, modelName, context))) {
+    return failure();
+  }
+  return plan;
+}
+
+} // namespace lfm2c

@@ -1,0 +1,82 @@
+//===- lfm2c.cpp - The lfm2c command line -------------------------------===//
+//
+//   lfm2c import MODEL              print the model as lfm2-dialect IR
+//   lfm2c compile MODEL -o OUT      write the executable OUT and OUT.weights
+//   lfm2c --list-targets            every target with its features
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Compiler.h"
+#include "targets/TargetInfo.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+namespace {
+
+constexpr const char *kVersion = "lfm2c 0.1.0 (MLIR 22, Halide 21)";
+
+int listTargets() {
+  for (const std::string &name : lfm2c::targetNames()) {
+    auto t = lfm2c::createTarget(name);
+    if (!t) {
+      continue;
+    }
+    std::printf("%-16s %s\n", name.c_str(), (*t)->description().c_str());
+    std::string features;
+    for (const std::string &f : (*t)->features()) {
+      features += (features.empty() ? "" : ", ") + f;
+    }
+    std::printf("%-16s features: %s; vector width %d bytes%s\n", "",
+                features.c_str(), (*t)->vectorBytes(),
+                (*t)->hasInt8DotProduct() ? "; int8 dot products" : "");
+  }
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"lfm2c: ahead-of-time compiler for LiquidAI LFM2 models"};
+  app.set_version_flag("--version", kVersion);
+  app.require_subcommand(0, 1);
+  bool list = false;
+  app.add_flag("--list-targets", list, "List the targets and their features");
+
+  std::string importPath;
+  CLI::App *import =
+      app.add_subcommand("import", "Print a model as lfm2-dialect IR");
+  import->add_option("model", importPath, "GGUF model file")
+      ->required()
+      ->check(CLI::ExistingFile);
+
+  lfm2c::CompileOptions opt;
+  CLI::App *compile = app.add_subcommand(
+      "compile", "Compile a model into an executable and its weights file");
+  compile->add_option("model", opt.modelPath, "GGUF model file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  compile->add_option("-o,--output", opt.outputPath,
+                      "Executable to write (weights go to OUTPUT.weights)")
+      ->required();
+  compile->add_option("--target", opt.targetName,
+                      "Target to compile for (see --list-targets)")
+      ->capture_default_str();
+  compile->add_flag("--keep-artifacts", opt.keepArtifacts,
+                    "Keep IR, program.cpp, kernel objects, .stmt and .s in "
+                    "OUTPUT.artifacts/");
+  compile->add_flag("-q,--quiet", opt.quiet, "No progress messages");
+
+  CLI11_PARSE(app, argc, argv);
+  if (list) {
+    return listTargets();
+  }
+  if (*import) {
+    return lfm2c::importModelToStdout(importPath);
+  }
+  if (*compile) {
+    return lfm2c::compileModel(opt);
+  }
+  std::printf("%s", app.help().c_str());
+  return 0;
+}
