@@ -97,25 +97,29 @@ Value ModelImporter::layer(int64_t i, Value h, Value pos,
   if (!cfg_.isAttention(i)) {
     const int64_t L = cfg_.convLCache;
     Value state = entry.getArgument(stateArg++);
-    auto op = lfm2::ShortConvOp::create(
-        b_, loc(p + "shortconv"), activation(H), state.getType(), u, state,
-        weight(p + "shortconv.in_proj.weight", {3 * H, H}),
-        weight(p + "shortconv.conv.weight", {H, L}),
-        weight(p + "shortconv.out_proj.weight", {H, H}));
+    // Weights are created in a fixed order (C++ leaves argument evaluation
+    // order open) so the printed IR reads like the model.
+    Value inProj = weight(p + "shortconv.in_proj.weight", {3 * H, H});
+    Value kernel = weight(p + "shortconv.conv.weight", {H, L});
+    Value outProj = weight(p + "shortconv.out_proj.weight", {H, H});
+    auto op = lfm2::ShortConvOp::create(b_, loc(p + "shortconv"),
+                                        activation(H), state.getType(), u,
+                                        state, inProj, kernel, outProj);
     mixed = op.getOutput();
     states.push_back(op.getNewConvState());
   } else {
     const int64_t nh = cfg_.numHeads, nkv = cfg_.kvHeads[i], d = cfg_.headDim;
     Value kCache = entry.getArgument(stateArg++);
     Value vCache = entry.getArgument(stateArg++);
+    Value wq = weight(p + "attn_q.weight", {nh * d, H});
+    Value wk = weight(p + "attn_k.weight", {nkv * d, H});
+    Value wv = weight(p + "attn_v.weight", {nkv * d, H});
+    Value wo = weight(p + "attn_output.weight", {H, nh * d});
+    Value qn = weight(p + "attn_q_norm.weight", {d});
+    Value kn = weight(p + "attn_k_norm.weight", {d});
     auto op = lfm2::AttentionOp::create(
         b_, loc(p + "attn"), activation(H), kCache.getType(), vCache.getType(),
-        u, weight(p + "attn_q.weight", {nh * d, H}),
-        weight(p + "attn_k.weight", {nkv * d, H}),
-        weight(p + "attn_v.weight", {nkv * d, H}),
-        weight(p + "attn_output.weight", {H, nh * d}),
-        weight(p + "attn_q_norm.weight", {d}),
-        weight(p + "attn_k_norm.weight", {d}), kCache, vCache, pos,
+        u, wq, wk, wv, wo, qn, kn, kCache, vCache, pos,
         b_.getI64IntegerAttr(nh), b_.getI64IntegerAttr(nkv),
         b_.getI64IntegerAttr(d),
         b_.getF32FloatAttr(static_cast<float>(cfg_.ropeTheta)),
@@ -130,23 +134,26 @@ Value ModelImporter::layer(int64_t i, Value h, Value pos,
   Value ffn;
   if (cfg_.isMoE(i)) {
     const int64_t E = cfg_.numExperts, K = cfg_.topK, F = cfg_.expertFFNSize;
+    Value router = weight(p + "ffn_gate_inp.weight", {E, H});
+    Value bias = weight(p + "exp_probs_b.bias", {E});
     auto route = lfm2::MoERouteOp::create(
         b_, loc(p + "moe_route"), tensor({ShapedType::kDynamic, K}),
-        tensor({ShapedType::kDynamic, K}, b_.getI32Type()), x,
-        weight(p + "ffn_gate_inp.weight", {E, H}),
-        weight(p + "exp_probs_b.bias", {E}), b_.getI64IntegerAttr(K));
-    ffn = lfm2::MoEDispatchOp::create(
-              b_, loc(p + "moe_dispatch"), activation(H), x, route.getWeights(),
-              route.getIndices(), weight(p + "ffn_gate_exps.weight", {E, F, H}),
-              weight(p + "ffn_up_exps.weight", {E, F, H}),
-              weight(p + "ffn_down_exps.weight", {E, H, F}))
+        tensor({ShapedType::kDynamic, K}, b_.getI32Type()), x, router, bias,
+        b_.getI64IntegerAttr(K));
+    Value gate = weight(p + "ffn_gate_exps.weight", {E, F, H});
+    Value up = weight(p + "ffn_up_exps.weight", {E, F, H});
+    Value down = weight(p + "ffn_down_exps.weight", {E, H, F});
+    ffn = lfm2::MoEDispatchOp::create(b_, loc(p + "moe_dispatch"),
+                                      activation(H), x, route.getWeights(),
+                                      route.getIndices(), gate, up, down)
               .getOutput();
   } else {
     const int64_t F = cfg_.denseFFNSize;
-    ffn = lfm2::SwiGLUFFNOp::create(b_, loc(p + "ffn"), activation(H), x,
-                                    weight(p + "ffn_gate.weight", {F, H}),
-                                    weight(p + "ffn_up.weight", {F, H}),
-                                    weight(p + "ffn_down.weight", {H, F}))
+    Value gate = weight(p + "ffn_gate.weight", {F, H});
+    Value up = weight(p + "ffn_up.weight", {F, H});
+    Value down = weight(p + "ffn_down.weight", {H, F});
+    ffn = lfm2::SwiGLUFFNOp::create(b_, loc(p + "ffn"), activation(H), x, gate,
+                                    up, down)
               .getOutput();
   }
   return lfm2::AddOp::create(b_, loc(p + "ffn_residual"), h, ffn).getResult();

@@ -43,19 +43,12 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.lfm2c_tools_dir, append_path=True)
 
-# lfm2c is optional: tests that use it fail on a missing executable, the others
-# are unaffected. An unresolved substitution would otherwise be fatal for the
-# whole suite.
 tools = [
     ToolSubst("lfm2c-opt", unresolved="fatal"),
-    ToolSubst("lfm2c", unresolved="ignore"),
+    ToolSubst("lfm2c", unresolved="fatal"),
     ToolSubst("FileCheck", unresolved="fatal"),
     ToolSubst("not", unresolved="fatal"),
     ToolSubst("split-file", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(
     tools, [config.lfm2c_tools_dir, config.llvm_tools_dir])
-
-# Lets tests that need lfm2c say `REQUIRES: lfm2c`.
-if os.path.exists(os.path.join(config.lfm2c_tools_dir, "lfm2c")):
-    config.available_features.add("lfm2c")

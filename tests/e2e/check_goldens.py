@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""End-to-end check: compile each fixture with lfm2c, run the binary on every
+golden prompt, and compare its logits and greedy tokens with llama.cpp's.
+
+F32 fixtures must match every row to 1e-4 absolute and every greedy token
+exactly (fixtures README, section 3). Also checks that the compiled binary
+refuses a weights file from another compilation and that a failed compile
+leaves no output behind.
+
+Usage: check_goldens.py LFM2C FIXTURES_DIR WORK_DIR
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+TOLERANCE = 1e-4
+N_GEN = 32
+
+results = {"passed": 0, "failed": 0}
+
+
+def check(ok, what):
+    results["passed" if ok else "failed"] += 1
+    print(("PASS " if ok else "FAIL ") + what, flush=True)
+    return ok
+
+
+def compile_model(lfm2c, model, out):
+    proc = subprocess.run([lfm2c, "compile", model, "-o", out, "--quiet"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(proc.stderr)
+    return proc
+
+
+def run_goldens(lfm2c, fixtures, work, name, quant="f32"):
+    folder = os.path.join(fixtures, name)
+    model = os.path.join(folder, f"model-{quant}.gguf")
+    golden = os.path.join(folder, "golden", quant)
+    exe = os.path.join(work, f"{name}-{quant}")
+    proc = compile_model(lfm2c, model, exe)
+    if not check(proc.returncode == 0 and os.path.exists(exe)
+                 and os.path.exists(exe + ".weights"),
+                 f"{name}/{quant}: compiles"):
+        return
+    for prompt in ("prompt1", "prompt2", "prompt3"):
+        meta = json.load(open(os.path.join(golden, prompt + ".json")))
+        vocab = meta["n_vocab"]
+        tokens = meta["prompt"]
+        dump = os.path.join(work, f"{name}-{quant}-{prompt}.logits")
+        run = subprocess.run(
+            [exe, "--tokens", ",".join(map(str, tokens)), "-n", str(N_GEN),
+             "--dump-logits", dump], capture_output=True, text=True)
+        if not check(run.returncode == 0, f"{name}/{prompt}: runs"):
+            print(run.stderr)
+            continue
+        generated = [int(t) for t in run.stdout.split()]
+        check(generated == meta["greedy"],
+              f"{name}/{prompt}: greedy tokens equal the golden ones")
+        prompt_rows = np.fromfile(
+            os.path.join(golden, prompt + ".prompt_logits.f32"),
+            dtype=np.float32).reshape(-1, vocab)
+        gen_rows = np.fromfile(
+            os.path.join(golden, prompt + ".gen_logits.f32"),
+            dtype=np.float32).reshape(-1, vocab)
+        # P prompt rows, then one row per fed-back token except the last.
+        expected = np.concatenate([prompt_rows, gen_rows[1:]])
+        ours = np.fromfile(dump, dtype=np.float32)
+        if not check(ours.size == expected.size,
+                     f"{name}/{prompt}: {expected.shape[0]} rows of logits"):
+            continue
+        diff = float(np.abs(ours.reshape(expected.shape) - expected).max())
+        check(diff <= TOLERANCE,
+              f"{name}/{prompt}: max abs logit difference {diff:.3g} "
+              f"<= {TOLERANCE}")
+
+
+def run_error_paths(lfm2c, fixtures, work):
+    moe = os.path.join(work, "tiny-lfm2moe-f32")
+    dense = os.path.join(work, "tiny-lfm2-dense-f32")
+    if not (os.path.exists(moe) and os.path.exists(dense + ".weights")):
+        check(False, "error paths: compiled fixtures available")
+        return
+    # A weights file from another compilation is refused by hash.
+    run = subprocess.run([moe, "--tokens", "1,2", "-n", "1", "--weights",
+                          dense + ".weights"], capture_output=True, text=True)
+    check(run.returncode != 0 and "hash" in run.stderr,
+          "binary refuses a weights file from another compilation")
+    # A truncated weights file is refused.
+    cut = os.path.join(work, "cut.weights")
+    with open(moe + ".weights", "rb") as f:
+        data = f.read()
+    with open(cut, "wb") as f:
+        f.write(data[: len(data) // 2])
+    run = subprocess.run([moe, "--tokens", "1", "-n", "1", "--weights", cut],
+                         capture_output=True, text=True)
+    check(run.returncode != 0 and "size" in run.stderr,
+          "binary refuses a truncated weights file")
+    # A token outside the vocabulary is an error, not a crash.
+    run = subprocess.run([moe, "--tokens", "1,5000", "-n", "1"],
+                         capture_output=True, text=True)
+    check(run.returncode == 1 and "vocabulary" in run.stderr,
+          "binary rejects out-of-vocabulary token ids")
+    # A prompt longer than the context is an error.
+    run = subprocess.run([moe, "--tokens", "1,2,3,4", "-n", "1", "-c", "3"],
+                         capture_output=True, text=True)
+    check(run.returncode == 1 and "context" in run.stderr,
+          "binary rejects a prompt longer than the context")
+    # A malformed model leaves no output file.
+    bad = os.path.join(work, "bad.gguf")
+    with open(os.path.join(fixtures, "tiny-lfm2moe", "model-f32.gguf"),
+              "rb") as f:
+        data = f.read()
+    with open(bad, "wb") as f:
+        f.write(data[: len(data) - 4096])
+    out = os.path.join(work, "bad-out")
+    proc = compile_model(lfm2c, bad, out)
+    leftovers = [p for p in os.listdir(work) if p.startswith("bad-out")]
+    check(proc.returncode != 0 and "bad.gguf" in proc.stderr
+          and not leftovers,
+          "truncated model: clear error, non-zero exit, no output")
+
+
+def main():
+    lfm2c, fixtures, work = sys.argv[1:4]
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    run_goldens(lfm2c, fixtures, work, "tiny-lfm2moe")
+    run_goldens(lfm2c, fixtures, work, "tiny-lfm2-dense")
+    run_error_paths(lfm2c, fixtures, work)
+    print(f"{results['passed']} passed, {results['failed']} failed")
+    return 1 if results["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
