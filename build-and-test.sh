@@ -20,5 +20,6 @@ JOBS="${JOBS:-$(nproc)}"
 "$CMAKE" -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   -DLFM2C_SANITIZE=ON
 "$CMAKE" --build build-asan -j "$JOBS" --target frontend_gguf_test
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  ./build-asan/bin/frontend_gguf_test
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  "$CTEST" --output-on-failure -j "$JOBS" -L sanitized)

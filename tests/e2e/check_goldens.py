@@ -3,7 +3,10 @@
 golden prompt, and compare its logits and greedy tokens with llama.cpp's.
 
 F32 fixtures must match every row to 1e-4 absolute and every greedy token
-exactly (fixtures README, section 3). Also checks that the compiled binary
+exactly (fixtures README, section 3). Quantized fixtures (Q8_0, Q4_0) are run
+teacher-forced and held to README section 3, checks 2 and 3: top-1 agreement
+with the goldens >= 75% per prompt, and mean KL(our F32 || our quantized) no
+more than 5% above llama.cpp's own. Also checks that the compiled binary
 refuses a weights file from another compilation and that a failed compile
 leaves no output behind.
 
@@ -79,6 +82,60 @@ def run_goldens(lfm2c, fixtures, work, name, quant="f32"):
               f"<= {TOLERANCE}")
 
 
+def log_softmax(x):
+    x = x.astype(np.float64)
+    m = x.max(axis=1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
+
+
+def teacher_forced(exe, tokens, vocab, dump):
+    run = subprocess.run([exe, "--tokens", ",".join(map(str, tokens)), "-n",
+                          "1", "--dump-logits", dump],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        print(run.stderr)
+        return None
+    return np.fromfile(dump, dtype=np.float32).reshape(-1, vocab)
+
+
+def run_quantized(lfm2c, fixtures, work, name, quant):
+    folder = os.path.join(fixtures, name)
+    golden = os.path.join(folder, "golden", quant)
+    exe = os.path.join(work, f"{name}-{quant}")
+    f32_exe = os.path.join(work, f"{name}-f32")
+    proc = compile_model(lfm2c, os.path.join(folder, f"model-{quant}.gguf"),
+                         exe)
+    if not check(proc.returncode == 0, f"{name}/{quant}: compiles"):
+        return
+    manifest = json.load(open(os.path.join(golden, "manifest.json")))
+    for prompt in ("prompt1", "prompt2", "prompt3"):
+        meta = json.load(open(os.path.join(golden, prompt + ".json")))
+        vocab = meta["n_vocab"]
+        # Golden prompt, then the golden greedy tokens fed back.
+        seq = meta["prompt"] + meta["greedy"][:-1]
+        dump = os.path.join(work, f"{name}-{quant}-{prompt}.tf")
+        ours = teacher_forced(exe, seq, vocab, dump)
+        ours_f32 = teacher_forced(f32_exe, seq, vocab, dump + ".f32")
+        if not check(ours is not None and ours_f32 is not None,
+                     f"{name}/{quant}/{prompt}: teacher-forced runs"):
+            continue
+        expected = np.concatenate([
+            np.fromfile(os.path.join(golden, prompt + ".prompt_logits.f32"),
+                        dtype=np.float32).reshape(-1, vocab),
+            np.fromfile(os.path.join(golden, prompt + ".gen_logits.f32"),
+                        dtype=np.float32).reshape(-1, vocab)[1:]])
+        top1 = float((ours.argmax(1) == expected.argmax(1)).mean())
+        check(top1 >= 0.75,
+              f"{name}/{quant}/{prompt}: top-1 agreement {top1:.1%} >= 75%")
+        p_log = log_softmax(ours_f32)
+        kl = float((np.exp(p_log) * (p_log - log_softmax(ours))).sum(1).mean())
+        ref = manifest["prompts"][prompt]["numpy_float64_references"][
+            "kl_from_f32_model"]["llama_cpp"]["mean"]
+        check(kl <= 1.05 * ref,
+              f"{name}/{quant}/{prompt}: mean KL(F32 || {quant}) {kl:.4f} "
+              f"<= 1.05 x llama.cpp's {ref:.4f}")
+
+
 def run_error_paths(lfm2c, fixtures, work):
     moe = os.path.join(work, "tiny-lfm2moe-f32")
     dense = os.path.join(work, "tiny-lfm2-dense-f32")
@@ -131,6 +188,8 @@ def main():
     os.makedirs(work)
     run_goldens(lfm2c, fixtures, work, "tiny-lfm2moe")
     run_goldens(lfm2c, fixtures, work, "tiny-lfm2-dense")
+    for quant in ("q8_0", "q4_0"):
+        run_quantized(lfm2c, fixtures, work, "tiny-lfm2moe", quant)
     run_error_paths(lfm2c, fixtures, work)
     print(f"{results['passed']} passed, {results['failed']} failed")
     return 1 if results["failed"] else 0
