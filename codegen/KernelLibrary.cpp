@@ -51,8 +51,8 @@ std::string KernelRequest::symbol() const {
   case KernelKind::Embedding:
     return join("embedding_f32", {{"v", i[0]}, {"h", i[1]}});
   case KernelKind::RmsNorm:
-    // eps is baked in, so it is part of the identity; kernels of different
-    // eps get a distinguishing suffix from the request's index in a program.
+    // eps is baked in too; two norms of one width but different eps get a
+    // distinguishing suffix from the program emitter.
     return join("rms_norm_f32", {{"n", i[0]}});
   case KernelKind::Linear:
     return join("linear_f32", {{"k", i[0]}, {"n", i[1]}});

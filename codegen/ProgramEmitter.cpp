@@ -185,10 +185,8 @@ LogicalResult Emitter::emit(Operation *op) {
   const std::string where = whereOf(op);
   return llvm::TypeSwitch<Operation *, LogicalResult>(op)
       .Case<lfm2::WeightOp>([&](auto w) {
-        if (w.getFormat() != lfm2::WeightFormat::f32) {
-          // The weights writer converts every source format to f32 until the
-          // quantization pass gives kernels their own formats.
-        }
+        // Every source format is stored as f32 (the weights writer expands
+        // it) until quantized kernels read the formats themselves.
         values_[w.getResult()] = weight(w);
         return success();
       })
