@@ -19,7 +19,8 @@ JOBS="${JOBS:-$(nproc)}"
 # they do not own.
 "$CMAKE" -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   -DLFM2C_SANITIZE=ON
-"$CMAKE" --build build-asan -j "$JOBS" --target frontend_gguf_test
+"$CMAKE" --build build-asan -j "$JOBS" --target frontend_gguf_test \
+  frontend_hf_test frontend_tokenizer_test runtime_tokenizer_test runtime_test
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   "$CTEST" --output-on-failure -j "$JOBS" -L sanitized)

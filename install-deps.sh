@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything lfm2c needs to build and test on Debian 12 (bookworm):
-# LLVM/MLIR 22 from Debian, Halide 21 and the test tooling from PyPI. Safe to
+# LLVM/MLIR 22 from Debian (plus the AArch64 cross g++ and qemu-user-static
+# for the arm64 targets), Halide 21 and the test tooling from PyPI. Safe to
 # run again: it installs only what is missing.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ APT_PACKAGES=(
   llvm-22-dev libmlir-22-dev mlir-22-tools
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev
+  g++-aarch64-linux-gnu qemu-user-static
   python3
 )
 PIP_REQUIREMENTS="$(dirname "$0")/requirements.txt"

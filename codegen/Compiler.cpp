@@ -99,6 +99,30 @@ Status run(const std::vector<std::string> &argv) {
   return Status::ok();
 }
 
+// The path `program` would run as: itself when it names a path, else the
+// first executable of that name on PATH; empty when there is none.
+std::string findExecutable(const std::string &program) {
+  if (program.find('/') != std::string::npos) {
+    return access(program.c_str(), X_OK) == 0 ? program : "";
+  }
+  const char *path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/bin:/bin";
+  size_t begin = 0;
+  while (begin <= dirs.size()) {
+    size_t end = dirs.find(':', begin);
+    if (end == std::string::npos) {
+      end = dirs.size();
+    }
+    std::string dir = dirs.substr(begin, end - begin);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+    if (access(candidate.c_str(), X_OK) == 0 && !fs::is_directory(candidate)) {
+      return candidate;
+    }
+    begin = end + 1;
+  }
+  return "";
+}
+
 class Progress {
 public:
   explicit Progress(bool quiet) : quiet_(quiet) {}
@@ -166,6 +190,27 @@ int compileModel(const CompileOptions &opt) {
   if (opt.outputPath.empty()) {
     return fail("-o: no output path given");
   }
+  // The driver and the runtime built for the target are checked before any
+  // work, so a missing cross toolchain fails at once and writes nothing.
+  const std::string driver =
+      opt.compilerDriver.empty() ? tgt.compilerDriver() : opt.compilerDriver;
+  if (findExecutable(driver).empty()) {
+    std::string hint = tgt.compilerDriverHint();
+    return fail("target " + tgt.name() + ": C++ compiler driver '" + driver +
+                "' not found" +
+                (driver.find('/') == std::string::npos ? " on PATH" : "") +
+                "; " + (hint.empty() ? "install it or name one with --cc" : hint));
+  }
+  std::string libDir = LFM2C_LIB_DIR;
+  if (!tgt.runtimeLibrarySubdir().empty()) {
+    libDir += "/" + tgt.runtimeLibrarySubdir();
+  }
+  if (!fs::exists(libDir + "/liblfm2c_runtime.a")) {
+    return fail("target " + tgt.name() + ": no runtime library " + libDir +
+                "/liblfm2c_runtime.a; this lfm2c was configured without the "
+                "target's cross compiler (install it, then re-run cmake and "
+                "rebuild lfm2c)");
+  }
 
   progress.step(1, "reading " + opt.modelPath);
   auto model = loadModel(opt.modelPath);
@@ -230,22 +275,28 @@ int compileModel(const CompileOptions &opt) {
   const std::string exeTmp = opt.outputPath + ".tmp";
   pending.add(weightsTmp);
   pending.add(exeTmp);
-  auto hash = writeWeights(weightsTmp, plan->weights, plan->weightsBytes,
-                           model->lookup, nullptr);
-  if (!hash) {
-    return fail(hash.status().message());
+  auto written = writeWeights(weightsTmp, plan->weights, plan->weightsBytes,
+                              model->lookup, /*tokenizerBlob=*/"", nullptr);
+  if (!written) {
+    return fail(written.status().message());
   }
+  ProgramConstants constants;
+  constants.weightsHash = written->hash;
+  constants.dataBytes = written->dataBytes;
+  constants.tokenizerOffset = written->tokenizerOffset;
+  constants.tokenizerBytes = written->tokenizerBytes;
 
   progress.step(6, "linking " + opt.outputPath);
   const std::string programPath = work + "/program.cpp";
-  std::ofstream(programPath) << plan->render(*hash);
-  std::vector<std::string> cmd = {tgt.compilerDriver(), "-O2", "-std=c++17",
+  std::ofstream(programPath) << plan->render(constants);
+  std::vector<std::string> cmd = {driver, "-O2", "-std=c++17",
                                   "-I" LFM2C_SOURCE_DIR,
                                   "-I" LFM2C_HALIDE_INCLUDE_DIR, programPath};
   cmd.insert(cmd.end(), objects->objectFiles.begin(),
              objects->objectFiles.end());
   for (const std::string &flag :
-       {std::string("-L" LFM2C_LIB_DIR), std::string("-llfm2c_runtime"),
+       {"-L" + libDir, std::string("-llfm2c_runtime"),
+        std::string("-llfm2c_tokenizer"),
         std::string("-llfm2c_base"), std::string("-lpthread"),
         std::string("-ldl"), std::string("-o"), exeTmp}) {
     cmd.push_back(flag);
@@ -275,6 +326,17 @@ int compileModel(const CompileOptions &opt) {
   if (!opt.quiet) {
     std::fprintf(stderr, "lfm2c: wrote %s and %s in %.1f s\n",
                  opt.outputPath.c_str(), weightsPath.c_str(), secs);
+    if (!tgt.runsOnHost()) {
+      std::string prefix;
+      for (const std::string &w : tgt.runCommandPrefix()) {
+        prefix += w + " ";
+      }
+      if (!prefix.empty()) {
+        std::fprintf(stderr, "lfm2c: %s does not run natively here; run it "
+                     "with: %s%s\n", opt.outputPath.c_str(), prefix.c_str(),
+                     opt.outputPath.c_str());
+      }
+    }
   }
   return 0;
 }

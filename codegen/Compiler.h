@@ -10,6 +10,9 @@ struct CompileOptions {
   std::string modelPath;
   std::string outputPath;
   std::string targetName = "host";
+  // C++ driver that compiles program.cpp and links the executable; empty
+  // takes the target's (TargetInfo::compilerDriver). `lfm2c compile --cc`.
+  std::string compilerDriver;
   bool keepArtifacts = false; // keep OUT.artifacts/ (IR, program, .stmt, .s)
   bool quiet = false;         // no progress lines
 };

@@ -507,15 +507,13 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
       << code_.str() << "  return 0;\n}\n";
   plan.body = out.str();
 
-  std::ostringstream info;
-  info << "\nextern \"C\" const ProgramInfo *lfm2c_program_info() {\n"
-       << "  static const ProgramInfo info = {\n"
-       << "      " << quote(modelName) << ", " << quote(target_.name())
-       << ",\n      @WEIGHTS_HASH@, " << weightsBytes_ << "ull, " << vocab
-       << ", " << contextLength << ",\n      "
-       << (func.getNumArguments() - 2) << ", kStates, " << perToken_ << ", "
-       << fixed_ << "};\n  return &info;\n}\n";
-  plan.infoTail = info.str();
+  plan.modelName = modelName;
+  plan.targetName = target_.name();
+  plan.vocabSize = vocab;
+  plan.contextLength = contextLength;
+  plan.numStates = func.getNumArguments() - 2;
+  plan.arenaPerToken = perToken_;
+  plan.arenaFixed = fixed_;
   plan.kernels = kernels_;
   plan.weights = weights_;
   plan.weightsBytes = weightsBytes_;
@@ -524,13 +522,28 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
 
 } // namespace
 
-std::string ProgramPlan::render(uint64_t weightsHash) const {
-  std::string tail = infoTail;
-  char hash[40];
-  std::snprintf(hash, sizeof(hash), "0x%016llxull",
-                static_cast<unsigned long long>(weightsHash));
-  tail.replace(tail.find("@WEIGHTS_HASH@"), 14, hash);
-  return body + tail;
+std::string ProgramPlan::render(const ProgramConstants &c) const {
+  auto f = [](float v) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.9g", v);
+    std::string s = buf;
+    if (s.find_first_of(".en") == std::string::npos) {
+      s += ".0";
+    }
+    return s + "f";
+  };
+  std::ostringstream info;
+  info << "\nextern \"C\" const ProgramInfo *lfm2c_program_info() {\n"
+       << "  static const ProgramInfo info = {\n"
+       << "      " << quote(modelName) << ", " << quote(targetName) << ",\n"
+       << "      0x" << std::hex << c.weightsHash << std::dec << "ull, "
+       << c.dataBytes << "ull, " << vocabSize << ", " << contextLength
+       << ",\n      " << numStates << ", kStates, " << arenaPerToken << ", "
+       << arenaFixed << ",\n      " << c.tokenizerOffset << "ull, "
+       << c.tokenizerBytes << "ull,\n      {" << f(c.temperature) << ", "
+       << c.topK << ", " << f(c.topP) << ", " << f(c.minP) << ", "
+       << f(c.repeatPenalty) << "}};\n  return &info;\n}\n";
+  return body + info.str();
 }
 
 FailureOr<ProgramPlan> planProgram(ModuleOp module, const TargetInfo &target,

@@ -28,16 +28,28 @@ struct PlannedWeight {
   uint64_t bytes = 0;         // as stored (f32 for now)
 };
 
+// What is known only once the weights file is written.
+struct ProgramConstants {
+  uint64_t weightsHash = 0;
+  uint64_t dataBytes = 0; // tensors plus any blobs after them
+  uint64_t tokenizerOffset = 0;
+  uint64_t tokenizerBytes = 0;
+  float temperature = 0.3f, topP = 1.0f, minP = 0.15f, repeatPenalty = 1.05f;
+  int32_t topK = 0;
+};
+
 struct ProgramPlan {
   std::vector<KernelRequest> kernels;
   std::vector<PlannedWeight> weights;
-  uint64_t weightsBytes = 0;
-  // program.cpp, complete but for the weights hash, which is known only once
-  // the weights are written: render() fills it in.
-  std::string render(uint64_t weightsHash) const;
+  uint64_t weightsBytes = 0; // tensor data, 64-byte aligned at the end
 
-  std::string body;     // generated forward function and declarations
-  std::string infoTail; // ProgramInfo definition with a hash placeholder
+  // program.cpp: the generated body plus lfm2c_program_info().
+  std::string render(const ProgramConstants &constants) const;
+
+  std::string body; // kernel declarations, state table, forward function
+  std::string modelName, targetName;
+  int64_t vocabSize = 0, contextLength = 0, numStates = 0;
+  int64_t arenaPerToken = 0, arenaFixed = 0;
 };
 
 mlir::FailureOr<ProgramPlan> planProgram(mlir::ModuleOp module,

@@ -107,9 +107,10 @@ Status dequantizeToF32(const GGUFTensorInfo &t, float *out, int64_t count) {
                        ggmlTypeName(t.type));
 }
 
-StatusOr<uint64_t>
+StatusOr<WrittenWeights>
 writeWeights(const std::string &path, const std::vector<PlannedWeight> &plan,
-             uint64_t dataBytes, const TensorLookup &tensors,
+             uint64_t tensorBytes, const TensorLookup &tensors,
+             const std::string &tokenizerBlob,
              const std::function<void(size_t, size_t)> &progress) {
   std::unique_ptr<FILE, int (*)(FILE *)> f(std::fopen(path.c_str(), "wb"),
                                            &std::fclose);
@@ -147,19 +148,32 @@ writeWeights(const std::string &path, const std::vector<PlannedWeight> &plan,
     }
     written += w.bytes;
   }
-  if (written < dataBytes) {
-    std::fwrite(zeros, 1, dataBytes - written, f.get());
+  if (written < tensorBytes) {
+    std::fwrite(zeros, 1, tensorBytes - written, f.get());
   }
+  WrittenWeights out;
+  out.tokenizerOffset = tensorBytes;
+  out.tokenizerBytes = tokenizerBlob.size();
+  out.dataBytes = tensorBytes + tokenizerBlob.size();
+  if (!tokenizerBlob.empty()) {
+    hash = hashBytes(tokenizerBlob.data(), tokenizerBlob.size(),
+                     hash ^ tensorBytes);
+    if (std::fwrite(tokenizerBlob.data(), 1, tokenizerBlob.size(), f.get()) !=
+        tokenizerBlob.size()) {
+      return Status::error(path + ": write failed (disk full?)");
+    }
+  }
+  out.hash = hash;
   std::memcpy(header.magic, kWeightsMagic, sizeof(kWeightsMagic));
   header.version = kWeightsVersion;
   header.contentHash = hash;
-  header.dataBytes = dataBytes;
+  header.dataBytes = out.dataBytes;
   if (std::fseek(f.get(), 0, SEEK_SET) != 0 ||
       std::fwrite(&header, sizeof(header), 1, f.get()) != 1 ||
       std::fflush(f.get()) != 0) {
     return Status::error(path + ": write failed");
   }
-  return hash;
+  return out;
 }
 
 } // namespace lfm2c

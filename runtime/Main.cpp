@@ -1,17 +1,25 @@
 //===- Main.cpp - The command line of every compiled model --------------===//
 //
 // Linked into each binary `lfm2c compile` writes. The model itself comes
-// from the generated program; this file only parses flags, runs a Session
-// and prints or dumps what was asked.
+// from the generated program; this file parses flags and drives a Session:
+//
+//   OUT -p "text"          one chat turn, the answer streamed as generated
+//   OUT chat               interactive multi-turn chat on one KV cache
+//   OUT --tokens 1,2,3     token ids in, greedy ids out (--dump-logits)
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/Conversation.h"
 #include "runtime/Session.h"
+#include "runtime/Tokenizer.h"
 
 #include <CLI/CLI.hpp>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <unistd.h>
 
@@ -19,9 +27,22 @@ namespace {
 
 using lfm2c::Status;
 using lfm2c::StatusOr;
-using lfm2c::rt::Session;
+using namespace lfm2c::rt;
 
 constexpr const char *kVersion = "0.1.0";
+
+std::atomic<bool> gInterrupted{false};
+
+void onSigint(int) { gInterrupted.store(true); }
+
+// Ctrl-C stops the current generation; the session goes on.
+void installSigint() {
+  struct sigaction sa {};
+  sa.sa_handler = onSigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+}
 
 StatusOr<std::vector<int32_t>> parseTokens(const std::string &text) {
   std::vector<int32_t> ids;
@@ -46,8 +67,7 @@ StatusOr<std::vector<int32_t>> parseTokens(const std::string &text) {
   return ids;
 }
 
-// Where the weights are when --weights is not given: beside the program,
-// named like it with ".weights" appended.
+// The weights beside the program, named like it with ".weights" appended.
 std::string defaultWeightsPath(const char *argv0) {
   char buf[4096];
   ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
@@ -82,47 +102,22 @@ int fail(const Status &st) {
   return 1;
 }
 
-} // namespace
+struct Options {
+  std::string tokensText, dumpPath, weightsPath, prompt, system, toolsPath,
+      logTokensPath;
+  int64_t nPredict = -1, ctxSize = 0;
+  bool raw = false, stats = false;
+  SamplingParams sampling;
+};
 
-int main(int argc, char **argv) {
-  const lfm2c::rt::ProgramInfo &info = *lfm2c_program_info();
-  CLI::App app{std::string("LFM2 model '") + info.modelName +
-               "' compiled by lfm2c for target " + info.targetName};
-  app.set_version_flag("--version", std::string("lfm2c runtime ") + kVersion);
-
-  std::string tokensText, dumpPath, weightsPath;
-  int64_t nPredict = 16, ctxSize = 0;
-  app.add_option("--tokens", tokensText,
-                 "Prompt as comma-separated token ids, e.g. 1,2,3")
-      ->required();
-  app.add_option("-n,--n-predict", nPredict,
-                 "Tokens to generate greedily after the prompt")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--dump-logits", dumpPath,
-                 "Write every evaluated row of logits (float32, little "
-                 "endian, n_vocab per row) to this file");
-  app.add_option("--weights", weightsPath,
-                 "Weights file (default: this program's path + .weights)");
-  app.add_option("-c,--ctx-size", ctxSize,
-                 "Context size in tokens (default: the model's)")
-      ->check(CLI::NonNegativeNumber);
-  CLI11_PARSE(app, argc, argv);
-
-  auto tokens = parseTokens(tokensText);
+int runTokens(Session &s, const Options &o) {
+  auto tokens = parseTokens(o.tokensText);
   if (!tokens) {
     return fail(tokens.status());
   }
-  if (weightsPath.empty()) {
-    weightsPath = defaultWeightsPath(argv[0]);
-  }
-  auto session = Session::create(weightsPath, ctxSize);
-  if (!session) {
-    return fail(session.status());
-  }
-  Session &s = **session;
-  const int64_t vocab = info.vocabSize;
-  const bool dumping = !dumpPath.empty();
-
+  const int64_t vocab = s.info().vocabSize;
+  const int64_t nPredict = o.nPredict < 0 ? 16 : o.nPredict;
+  const bool dumping = !o.dumpPath.empty();
   std::vector<float> rows, logits;
   if (Status st = s.eval(*tokens, dumping, logits); !st) {
     return fail(st);
@@ -130,11 +125,8 @@ int main(int argc, char **argv) {
   if (dumping) {
     rows.insert(rows.end(), logits.begin(), logits.end());
   }
-  std::vector<int32_t> generated;
   for (int64_t step = 0; step < nPredict; ++step) {
-    const float *last = logits.data() + logits.size() - vocab;
-    int32_t next = lfm2c::rt::argmax(last, vocab);
-    generated.push_back(next);
+    int32_t next = argmax(logits.data() + logits.size() - vocab, vocab);
     std::printf(step == 0 ? "%d" : " %d", next);
     std::fflush(stdout);
     if (step + 1 == nPredict) {
@@ -150,9 +142,297 @@ int main(int argc, char **argv) {
   }
   std::printf("\n");
   if (dumping) {
-    if (Status st = writeLogits(dumpPath, rows); !st) {
+    if (Status st = writeLogits(o.dumpPath, rows); !st) {
       return fail(st);
     }
   }
   return 0;
+}
+
+StatusOr<std::vector<std::string>> readTools(const std::string &path) {
+  std::vector<std::string> tools;
+  if (path.empty()) {
+    return tools;
+  }
+  // One JSON object per line: the tool definitions as the model sees them.
+  std::ifstream in(path);
+  if (!in) {
+    return Status::error("--tools: cannot read '" + path + "'");
+  }
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find_first_not_of(" \t\r") != std::string::npos) {
+      tools.push_back(line);
+    }
+  }
+  return tools;
+}
+
+void printStats(const Conversation &c) {
+  const GenerationStats &s = c.stats();
+  std::fprintf(stderr,
+               "\nprefill: %lld tokens in %.3f s (%.1f tokens/s)\n"
+               "decode:  %lld tokens in %.3f s (%.1f tokens/s)\n",
+               static_cast<long long>(s.promptTokens), s.prefillSeconds,
+               s.prefillSeconds > 0 ? s.promptTokens / s.prefillSeconds : 0.0,
+               static_cast<long long>(s.generatedTokens), s.decodeSeconds,
+               s.decodeSeconds > 0 ? s.generatedTokens / s.decodeSeconds : 0.0);
+}
+
+void printToolCalls(const std::string &text) {
+  auto calls = parseToolCalls(text);
+  if (!calls) {
+    std::fprintf(stderr, "warning: %s\n", calls.status().message().c_str());
+  } else if (!calls->empty()) {
+    std::printf("%s\n", toolCallsToJson(*calls).c_str());
+  }
+  std::fflush(stdout);
+}
+
+// Streams one reply; returns false on a hard error.
+bool streamReply(Conversation &c, int64_t maxTokens) {
+  gInterrupted.store(false);
+  auto reply = c.reply(
+      maxTokens,
+      [](std::string_view piece) {
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+      },
+      &gInterrupted);
+  std::printf("\n");
+  if (!reply) {
+    fail(reply.status());
+    return false;
+  }
+  if (reply->stop == StopReason::Interrupted) {
+    std::fprintf(stderr, "[interrupted]\n");
+  }
+  printToolCalls(reply->text);
+  return true;
+}
+
+int runPrompt(Session &s, const Tokenizer &tok, const Options &o,
+              const std::vector<std::string> &tools,
+              const std::function<void(const std::vector<int32_t> &)> &log) {
+  Conversation c(s, tok, o.sampling, tools);
+  c.onFeed = log;
+  const int64_t maxTokens = o.nPredict < 0 ? 512 : o.nPredict;
+  if (o.raw) {
+    if (Status st = c.sendRaw(o.prompt); !st) {
+      return fail(st);
+    }
+  } else {
+    if (!o.system.empty()) {
+      c.add({"system", o.system});
+    }
+    c.add({"user", o.prompt});
+  }
+  if (!streamReply(c, maxTokens)) {
+    return 1;
+  }
+  if (o.stats) {
+    printStats(c);
+  }
+  return 0;
+}
+
+const char *kChatHelp =
+    "Type a message and press Enter. Commands:\n"
+    "  /tool TEXT       send a tool result and get the reply\n"
+    "  /user TEXT       add a user message without replying yet\n"
+    "  /assistant TEXT  use TEXT as the assistant's reply (tool calls in it\n"
+    "                   are parsed)\n"
+    "  /reset           start a new conversation\n"
+    "  /exit            quit (also end of input)\n"
+    "Ctrl-C stops a reply being generated.\n";
+
+int runChat(Session &s, const Tokenizer &tok, const Options &o,
+            const std::vector<std::string> &tools,
+            const std::function<void(const std::vector<int32_t> &)> &log) {
+  const int64_t maxTokens = o.nPredict < 0 ? 1024 : o.nPredict;
+  auto fresh = [&] {
+    auto c = std::make_unique<Conversation>(s, tok, o.sampling, tools);
+    c->onFeed = log;
+    if (!o.system.empty()) {
+      c->add({"system", o.system});
+    }
+    return c;
+  };
+  std::unique_ptr<Conversation> c = fresh();
+  const bool interactive = isatty(STDIN_FILENO);
+  if (interactive) {
+    std::fprintf(stderr, "%s", kChatHelp);
+  }
+  std::string line;
+  while (true) {
+    if (interactive) {
+      std::fprintf(stderr, "> ");
+    }
+    gInterrupted.store(false);
+    if (!std::getline(std::cin, line)) {
+      if (gInterrupted.load() && !std::cin.eof()) {
+        std::cin.clear();
+        continue;
+      }
+      break;
+    }
+    auto command = [&](const char *name) -> std::optional<std::string> {
+      std::string prefix = std::string(name);
+      if (line == prefix) {
+        return std::string();
+      }
+      if (line.rfind(prefix + " ", 0) == 0) {
+        return line.substr(prefix.size() + 1);
+      }
+      return std::nullopt;
+    };
+    if (line == "/exit" || line == "/quit") {
+      break;
+    }
+    if (line == "/reset") {
+      s.reset();
+      c = fresh();
+      continue;
+    }
+    if (line == "/help") {
+      std::fprintf(stderr, "%s", kChatHelp);
+      continue;
+    }
+    if (auto text = command("/user")) {
+      c->add({"user", *text});
+      continue;
+    }
+    if (auto text = command("/assistant")) {
+      if (Status st = c->forceReply(*text); !st) {
+        return fail(st);
+      }
+      printToolCalls(*text);
+      continue;
+    }
+    if (auto text = command("/tool")) {
+      c->add({"tool", *text});
+    } else {
+      c->add({"user", line});
+    }
+    if (!streamReply(*c, maxTokens)) {
+      return 1;
+    }
+  }
+  if (o.stats) {
+    printStats(*c);
+  }
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  const ProgramInfo &info = *lfm2c_program_info();
+  CLI::App app{std::string("LFM2 model '") + info.modelName +
+               "' compiled by lfm2c for target " + info.targetName};
+  app.set_version_flag("--version", std::string("lfm2c runtime ") + kVersion);
+  app.require_subcommand(0, 1);
+
+  Options o;
+  const SamplingDefaults &d = info.sampling;
+  o.sampling.temperature = d.temperature;
+  o.sampling.topK = d.topK;
+  o.sampling.topP = d.topP;
+  o.sampling.minP = d.minP;
+  o.sampling.repeatPenalty = d.repeatPenalty;
+
+  app.add_option("-p,--prompt", o.prompt,
+                 "Answer this prompt (one chat turn) and exit");
+  app.add_option("--tokens", o.tokensText,
+                 "Prompt as comma-separated token ids; prints greedy ids");
+  app.add_option("-n,--max-tokens,--n-predict", o.nPredict,
+                 "Tokens to generate (default: 16 for --tokens, 512 for -p)");
+  app.add_option("--system", o.system, "System prompt");
+  app.add_option("--tools", o.toolsPath,
+                 "File with one JSON tool definition per line");
+  app.add_flag("--raw", o.raw, "Treat -p as plain text, without the chat "
+                               "format");
+  app.add_option("--temp", o.sampling.temperature,
+                 "Temperature (0: greedy)")
+      ->capture_default_str();
+  app.add_option("--top-k", o.sampling.topK, "Top-k (0: off)")
+      ->capture_default_str();
+  app.add_option("--top-p", o.sampling.topP, "Top-p (1: off)")
+      ->capture_default_str();
+  app.add_option("--min-p", o.sampling.minP, "Min-p (0: off)")
+      ->capture_default_str();
+  app.add_option("--repeat-penalty", o.sampling.repeatPenalty,
+                 "Repetition penalty (1: off)")
+      ->capture_default_str();
+  app.add_option("--seed", o.sampling.seed, "Sampling seed (0: random)");
+  app.add_option("-c,--ctx-size", o.ctxSize,
+                 "Context size in tokens (default: the model's)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--stats", o.stats, "Print prefill and decode speed");
+  app.add_option("--dump-logits", o.dumpPath,
+                 "With --tokens: write every evaluated row of logits "
+                 "(float32, n_vocab per row) to this file");
+  app.add_option("--weights", o.weightsPath,
+                 "Weights file (default: this program's path + .weights)");
+  app.add_option("--log-tokens", o.logTokensPath,
+                 "Append every batch of token ids fed to the model to this "
+                 "file, one line per batch");
+  CLI::App *chat = app.add_subcommand("chat", "Interactive multi-turn chat");
+  CLI11_PARSE(app, argc, argv);
+
+  const int modes = !o.tokensText.empty() + !o.prompt.empty() + !!*chat;
+  if (modes != 1) {
+    std::fprintf(stderr, "error: give exactly one of -p TEXT, chat or "
+                         "--tokens IDS (see --help)\n");
+    return 2;
+  }
+  if (o.weightsPath.empty()) {
+    o.weightsPath = defaultWeightsPath(argv[0]);
+  }
+  auto session = Session::create(o.weightsPath, o.ctxSize);
+  if (!session) {
+    return fail(session.status());
+  }
+  Session &s = **session;
+  if (!o.tokensText.empty()) {
+    return runTokens(s, o);
+  }
+
+  if (info.tokenizerBytes == 0) {
+    return fail(Status::error("this model was compiled without a tokenizer; "
+                              "use --tokens"));
+  }
+  auto data = TokenizerData::deserialize(
+      s.weightsData() + info.tokenizerOffset, info.tokenizerBytes);
+  if (!data) {
+    return fail(data.status());
+  }
+  auto tokenizer = Tokenizer::create(std::move(*data));
+  if (!tokenizer) {
+    return fail(tokenizer.status());
+  }
+  auto tools = readTools(o.toolsPath);
+  if (!tools) {
+    return fail(tools.status());
+  }
+  std::function<void(const std::vector<int32_t> &)> log;
+  std::shared_ptr<std::ofstream> logFile;
+  if (!o.logTokensPath.empty()) {
+    logFile = std::make_shared<std::ofstream>(o.logTokensPath, std::ios::app);
+    if (!*logFile) {
+      return fail(Status::error("--log-tokens: cannot write '" +
+                                o.logTokensPath + "'"));
+    }
+    log = [logFile](const std::vector<int32_t> &ids) {
+      for (size_t i = 0; i < ids.size(); ++i) {
+        *logFile << (i ? " " : "") << ids[i];
+      }
+      *logFile << "\n" << std::flush;
+    };
+  }
+  installSigint();
+  if (*chat) {
+    return runChat(s, *tokenizer, o, *tools, log);
+  }
+  return runPrompt(s, *tokenizer, o, *tools, log);
 }

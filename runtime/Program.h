@@ -28,11 +28,21 @@ struct StateDesc {
   int64_t rowFloats;  // floats per row
 };
 
+// Sampling defaults of the model (generation_config.json), else LiquidAI's
+// recommendation for LFM2.
+struct SamplingDefaults {
+  float temperature;
+  int32_t topK;
+  float topP;
+  float minP;
+  float repeatPenalty;
+};
+
 struct ProgramInfo {
   const char *modelName;
   const char *targetName;
   uint64_t weightsHash;
-  uint64_t weightsBytes;
+  uint64_t weightsBytes; // bytes after the weights file header
   int64_t vocabSize;
   int64_t contextLength; // trained context from the model metadata
   int32_t numStates;
@@ -40,6 +50,10 @@ struct ProgramInfo {
   // Scratch floats one forward call needs: perToken * T + fixed.
   int64_t arenaFloatsPerToken;
   int64_t arenaFloatsFixed;
+  // The serialized tokenizer inside the weights data (0 bytes: none).
+  uint64_t tokenizerOffset;
+  uint64_t tokenizerBytes;
+  SamplingDefaults sampling;
 };
 
 struct ForwardArgs {

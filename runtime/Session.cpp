@@ -123,6 +123,17 @@ Status Session::eval(const std::vector<int32_t> &tokens, bool allLogits,
   return Status::ok();
 }
 
+void Session::reset() {
+  for (auto &st : states_) {
+    std::fill(st.begin(), st.end(), 0.0f);
+  }
+  position_ = 0;
+}
+
+const uint8_t *Session::weightsData() const {
+  return weights_->data() + sizeof(WeightsHeader);
+}
+
 int32_t argmax(const float *row, int64_t n) {
   int32_t best = 0;
   for (int64_t i = 1; i < n; ++i) {

@@ -30,6 +30,12 @@ public:
   Status eval(const std::vector<int32_t> &tokens, bool allLogits,
               std::vector<float> &logits);
 
+  // Forgets the sequence: position 0, zero conv states (the caches are
+  // overwritten before they are read again).
+  void reset();
+  // The weights data (past the header), e.g. for the embedded tokenizer.
+  const uint8_t *weightsData() const;
+
   int64_t position() const { return position_; }
   int64_t contextSize() const { return contextSize_; }
   const ProgramInfo &info() const { return *info_; }

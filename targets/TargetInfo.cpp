@@ -1,5 +1,6 @@
 //===- TargetInfo.cpp - The target registry -------------------------------===//
 #include "targets/TargetInfo.h"
+#include "targets/Arm64Target.h"
 #include "targets/X86Target.h"
 
 #include <functional>
@@ -15,6 +16,8 @@ const std::vector<std::pair<std::string, Factory>> &registry() {
       {"host", createHostTarget},
       {"x86-64-avx2", createX86Avx2Target},
       {"x86-64-avx512", createX86Avx512Target},
+      {"arm64-linux", createArm64Target},
+      {"arm64-linux-sve2", createArm64Sve2Target},
   };
   return targets;
 }

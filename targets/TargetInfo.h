@@ -39,11 +39,24 @@ public:
   virtual bool hasInt8DotProduct() const = 0;
 
   // The C++ compiler driver used to compile the generated program and link
-  // the executable, and any extra flags it needs.
+  // the executable (`lfm2c compile --cc` overrides it), and any extra flags
+  // it needs.
   virtual std::string compilerDriver() const { return "c++"; }
   virtual std::vector<std::string> linkFlags() const { return {}; }
+  // What to tell the user when compilerDriver() cannot be found: how to
+  // install it or name another one. Empty gives a generic message.
+  virtual std::string compilerDriverHint() const { return ""; }
+  // Where the runtime libraries (lfm2c_runtime, lfm2c_base) built for this
+  // target live, relative to the compiler's library folder; empty for the
+  // libraries built for the machine running the compiler.
+  virtual std::string runtimeLibrarySubdir() const { return ""; }
   // True when binaries for this target can run on the machine compiling.
   virtual bool runsOnHost() const = 0;
+  // The command words that run a binary of this target on the machine
+  // compiling when it does not run natively (an emulator such as
+  // qemu-aarch64-static with its CPU options); empty when it runs natively
+  // or there is no known way.
+  virtual std::vector<std::string> runCommandPrefix() const { return {}; }
 
   // Vector lanes of a given element size, from vectorBytes().
   int lanes(int elementBytes) const { return vectorBytes() / elementBytes; }

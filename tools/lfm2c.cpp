@@ -30,6 +30,13 @@ int listTargets() {
     std::printf("%-16s features: %s; vector width %d bytes%s\n", "",
                 features.c_str(), (*t)->vectorBytes(),
                 (*t)->hasInt8DotProduct() ? "; int8 dot products" : "");
+    std::string runner;
+    for (const std::string &w : (*t)->runCommandPrefix()) {
+      runner += (runner.empty() ? "" : " ") + w;
+    }
+    if (!runner.empty()) {
+      std::printf("%-16s runs here under: %s\n", "", runner.c_str());
+    }
   }
   return 0;
 }
@@ -62,6 +69,10 @@ int main(int argc, char **argv) {
   compile->add_option("--target", opt.targetName,
                       "Target to compile for (see --list-targets)")
       ->capture_default_str();
+  compile->add_option("--cc", opt.compilerDriver,
+                      "C++ driver that compiles and links the executable "
+                      "(default: the target's, e.g. c++ or "
+                      "aarch64-linux-gnu-g++ / $LFM2C_CC_ARM64)");
   compile->add_flag("--keep-artifacts", opt.keepArtifacts,
                     "Keep IR, program.cpp, kernel objects, .stmt and .s in "
                     "OUTPUT.artifacts/");
