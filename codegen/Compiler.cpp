@@ -14,8 +14,10 @@
 #include "codegen/ProgramEmitter.h"
 #include "codegen/WeightsWriter.h"
 #include "frontend/GGUF.h"
+#include "frontend/GenerationConfig.h"
 #include "frontend/Importer.h"
-#include "frontend/ModelConfig.h"
+#include "frontend/ModelSource.h"
+#include "frontend/TokenizerLoader.h"
 #include "ir/LFM2Dialect.h"
 #include "targets/TargetInfo.h"
 
@@ -30,6 +32,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,29 +44,50 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The model plus what the binary needs besides weights: its tokenizer (when
+// the checkpoint has one) and its sampling defaults.
 struct LoadedModel {
-  std::unique_ptr<GGUFFile> file;
-  LFM2Config config;
-  TensorLookup lookup;
+  ModelSource source;
+  std::optional<rt::TokenizerData> tokenizer;
+  GenerationConfig generation;
 };
 
 StatusOr<LoadedModel> loadModel(const std::string &path) {
-  auto file = GGUFFile::open(path);
-  if (!file) {
-    return file.status();
-  }
-  auto config = configFromGGUF(**file);
-  if (!config) {
-    return config.status();
-  }
-  if (Status st = checkTensors(**file, *config); !st) {
-    return st;
+  auto source = openModel(path);
+  if (!source) {
+    return source.status();
   }
   LoadedModel m;
-  m.file = std::move(*file);
-  m.config = *config;
-  const GGUFFile *raw = m.file.get();
-  m.lookup = [raw](const std::string &name) { return raw->tensor(name); };
+  m.source = std::move(*source);
+  if (m.source.format == "hf") {
+    // A folder without tokenizer.json compiles to a token-ids-only binary;
+    // a broken tokenizer.json is an error.
+    if (fs::exists(fs::path(path) / "tokenizer.json")) {
+      auto tok = tokenizerFromHF(path);
+      if (!tok) {
+        return tok.status();
+      }
+      m.tokenizer = std::move(*tok);
+    }
+    auto gen = generationConfigFromHF(path);
+    if (!gen) {
+      return gen.status();
+    }
+    m.generation = *gen;
+  } else {
+    auto file = GGUFFile::open(path);
+    if (!file) {
+      return file.status();
+    }
+    if ((*file)->find("tokenizer.ggml.model")) {
+      auto tok = tokenizerFromGGUF(**file);
+      if (!tok) {
+        return tok.status();
+      }
+      m.tokenizer = std::move(*tok);
+    }
+    m.generation = generationConfigFromGGUF(**file);
+  }
   return m;
 }
 
@@ -166,8 +190,8 @@ int importModelToStdout(const std::string &modelPath) {
   }
   mlir::MLIRContext ctx;
   registerDialects(ctx);
-  auto module = importModel(ctx, model->config, model->lookup,
-                            fs::path(modelPath).filename().string());
+  auto module = importModel(ctx, model->source.config, model->source.tensor,
+                            model->source.name);
   if (!module || failed(mlir::verify(*module))) {
     return fail(modelPath + ": the imported module does not verify");
   }
@@ -217,12 +241,17 @@ int compileModel(const CompileOptions &opt) {
   if (!model) {
     return fail(model.status().message());
   }
-  const std::string modelName = fs::path(opt.modelPath).filename().string();
+  const std::string modelName = model->source.name;
+  if (!model->tokenizer) {
+    progress.detail("no tokenizer in the model: the binary will take token "
+                    "ids only (--tokens)");
+  }
 
   progress.step(2, "importing into the lfm2 dialect");
   mlir::MLIRContext ctx;
   registerDialects(ctx);
-  auto module = importModel(ctx, model->config, model->lookup, modelName);
+  auto module =
+      importModel(ctx, model->source.config, model->source.tensor, modelName);
   if (!module || failed(mlir::verify(*module))) {
     return fail(opt.modelPath + ": the imported module does not verify");
   }
@@ -275,8 +304,10 @@ int compileModel(const CompileOptions &opt) {
   const std::string exeTmp = opt.outputPath + ".tmp";
   pending.add(weightsTmp);
   pending.add(exeTmp);
+  const std::string tokenizerBlob =
+      model->tokenizer ? model->tokenizer->serialize() : std::string();
   auto written = writeWeights(weightsTmp, plan->weights, plan->weightsBytes,
-                              model->lookup, /*tokenizerBlob=*/"", nullptr);
+                              model->source.tensor, tokenizerBlob, nullptr);
   if (!written) {
     return fail(written.status().message());
   }
@@ -285,6 +316,12 @@ int compileModel(const CompileOptions &opt) {
   constants.dataBytes = written->dataBytes;
   constants.tokenizerOffset = written->tokenizerOffset;
   constants.tokenizerBytes = written->tokenizerBytes;
+  const GenerationConfig &gen = model->generation;
+  constants.temperature = gen.temperature;
+  constants.topK = gen.topK;
+  constants.topP = gen.topP;
+  constants.minP = gen.minP;
+  constants.repeatPenalty = gen.repeatPenalty;
 
   progress.step(6, "linking " + opt.outputPath);
   const std::string programPath = work + "/program.cpp";

@@ -378,6 +378,8 @@ int main(int argc, char **argv) {
                  "Append every batch of token ids fed to the model to this "
                  "file, one line per batch");
   CLI::App *chat = app.add_subcommand("chat", "Interactive multi-turn chat");
+  // Options of the model (sampling, --system ...) may follow `chat`.
+  chat->fallthrough();
   CLI11_PARSE(app, argc, argv);
 
   const int modes = !o.tokensText.empty() + !o.prompt.empty() + !!*chat;

@@ -53,16 +53,16 @@ int main(int argc, char **argv) {
   std::string importPath;
   CLI::App *import =
       app.add_subcommand("import", "Print a model as lfm2-dialect IR");
-  import->add_option("model", importPath, "GGUF model file")
+  import->add_option("model", importPath, "GGUF model file or Hugging Face folder")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingPath);
 
   lfm2c::CompileOptions opt;
   CLI::App *compile = app.add_subcommand(
       "compile", "Compile a model into an executable and its weights file");
-  compile->add_option("model", opt.modelPath, "GGUF model file")
+  compile->add_option("model", opt.modelPath, "GGUF model file or Hugging Face folder")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingPath);
   compile->add_option("-o,--output", opt.outputPath,
                       "Executable to write (weights go to OUTPUT.weights)")
       ->required();

@@ -40,30 +40,33 @@ def compile_model(lfm2c, model, out):
     return proc
 
 
-def run_goldens(lfm2c, fixtures, work, name, quant="f32"):
+def run_goldens(lfm2c, fixtures, work, name, quant="f32", source=None):
+    """source: a Hugging Face folder under the fixture (hf, hf-sharded) that
+    holds the same weights as model-f32.gguf; None for the GGUF file."""
     folder = os.path.join(fixtures, name)
-    model = os.path.join(folder, f"model-{quant}.gguf")
+    model = os.path.join(folder, source or f"model-{quant}.gguf")
     golden = os.path.join(folder, "golden", quant)
-    exe = os.path.join(work, f"{name}-{quant}")
+    label = f"{name}/{source or quant}"
+    exe = os.path.join(work, f"{name}-{source or quant}")
     proc = compile_model(lfm2c, model, exe)
     if not check(proc.returncode == 0 and os.path.exists(exe)
                  and os.path.exists(exe + ".weights"),
-                 f"{name}/{quant}: compiles"):
+                 f"{label}: compiles"):
         return
     for prompt in ("prompt1", "prompt2", "prompt3"):
         meta = json.load(open(os.path.join(golden, prompt + ".json")))
         vocab = meta["n_vocab"]
         tokens = meta["prompt"]
-        dump = os.path.join(work, f"{name}-{quant}-{prompt}.logits")
+        dump = exe + f"-{prompt}.logits"
         run = subprocess.run(
             [exe, "--tokens", ",".join(map(str, tokens)), "-n", str(N_GEN),
              "--dump-logits", dump], capture_output=True, text=True)
-        if not check(run.returncode == 0, f"{name}/{prompt}: runs"):
+        if not check(run.returncode == 0, f"{label}/{prompt}: runs"):
             print(run.stderr)
             continue
         generated = [int(t) for t in run.stdout.split()]
         check(generated == meta["greedy"],
-              f"{name}/{prompt}: greedy tokens equal the golden ones")
+              f"{label}/{prompt}: greedy tokens equal the golden ones")
         prompt_rows = np.fromfile(
             os.path.join(golden, prompt + ".prompt_logits.f32"),
             dtype=np.float32).reshape(-1, vocab)
@@ -74,11 +77,11 @@ def run_goldens(lfm2c, fixtures, work, name, quant="f32"):
         expected = np.concatenate([prompt_rows, gen_rows[1:]])
         ours = np.fromfile(dump, dtype=np.float32)
         if not check(ours.size == expected.size,
-                     f"{name}/{prompt}: {expected.shape[0]} rows of logits"):
+                     f"{label}/{prompt}: {expected.shape[0]} rows of logits"):
             continue
         diff = float(np.abs(ours.reshape(expected.shape) - expected).max())
         check(diff <= TOLERANCE,
-              f"{name}/{prompt}: max abs logit difference {diff:.3g} "
+              f"{label}/{prompt}: max abs logit difference {diff:.3g} "
               f"<= {TOLERANCE}")
 
 
@@ -180,6 +183,44 @@ def run_error_paths(lfm2c, fixtures, work):
     check(proc.returncode != 0 and "bad.gguf" in proc.stderr
           and not leftovers,
           "truncated model: clear error, non-zero exit, no output")
+    # Broken Hugging Face folders: each a clear error naming the culprit, and
+    # no output.
+    def broken_hf(what, expect, damage):
+        folder = os.path.join(work, "hf-" + what.replace(" ", "-"))
+        shutil.copytree(os.path.join(fixtures, "tiny-lfm2moe", "hf-sharded"),
+                        folder)
+        damage(folder)
+        out = os.path.join(work, "hf-out")
+        proc = compile_model(lfm2c, folder, out)
+        leftovers = [p for p in os.listdir(work) if p.startswith("hf-out")]
+        check(proc.returncode != 0 and expect in proc.stderr
+              and not leftovers,
+              f"HF folder with {what}: error names '{expect}', no output")
+
+    def write(path, text):
+        with open(path, "w") as f:
+            f.write(text)
+
+    broken_hf("bad tokenizer.json", "tokenizer.json",
+              lambda d: write(os.path.join(d, "tokenizer.json"), "{"))
+    broken_hf("missing shard", "model-00002-of-00002.safetensors",
+              lambda d: os.remove(
+                  os.path.join(d, "model-00002-of-00002.safetensors")))
+
+    def bad_config(d):
+        path = os.path.join(d, "config.json")
+        cfg = json.load(open(path))
+        cfg["num_key_value_heads"] = 3
+        write(path, json.dumps(cfg))
+    broken_hf("bad config field", "num_key_value_heads", bad_config)
+
+    def bad_header(d):
+        path = os.path.join(d, "model-00001-of-00002.safetensors")
+        with open(path, "r+b") as f:
+            f.seek(8)
+            f.write(b"[")
+    broken_hf("broken safetensors header", "model-00001-of-00002.safetensors",
+              bad_header)
 
 
 def main():
@@ -188,6 +229,9 @@ def main():
     os.makedirs(work)
     run_goldens(lfm2c, fixtures, work, "tiny-lfm2moe")
     run_goldens(lfm2c, fixtures, work, "tiny-lfm2-dense")
+    run_goldens(lfm2c, fixtures, work, "tiny-lfm2moe", source="hf")
+    run_goldens(lfm2c, fixtures, work, "tiny-lfm2moe", source="hf-sharded")
+    run_goldens(lfm2c, fixtures, work, "tiny-lfm2-dense", source="hf")
     for quant in ("q8_0", "q4_0"):
         run_quantized(lfm2c, fixtures, work, "tiny-lfm2moe", quant)
     run_error_paths(lfm2c, fixtures, work)
