@@ -19,6 +19,7 @@
 #include "frontend/ModelSource.h"
 #include "frontend/TokenizerLoader.h"
 #include "ir/LFM2Dialect.h"
+#include "passes/Passes.h"
 #include "targets/TargetInfo.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -254,6 +255,16 @@ int compileModel(const CompileOptions &opt) {
       importModel(ctx, model->source.config, model->source.tensor, modelName);
   if (!module || failed(mlir::verify(*module))) {
     return fail(opt.modelPath + ": the imported module does not verify");
+  }
+
+  {
+    mlir::PassManager pm(&ctx);
+    mlir::lfm2::CompilePipelineOptions pipeline;
+    pipeline.quant = opt.quant;
+    mlir::lfm2::buildLFM2CompilePipeline(pm, pipeline);
+    if (failed(pm.run(*module))) {
+      return fail(opt.modelPath + ": the compile pipeline failed (see above)");
+    }
   }
 
   // Artefacts go to OUT.artifacts when kept, else to a temporary folder.

@@ -13,6 +13,9 @@ struct CompileOptions {
   // C++ driver that compiles program.cpp and links the executable; empty
   // takes the target's (TargetInfo::compilerDriver). `lfm2c compile --cc`.
   std::string compilerDriver;
+  // Stored format of projection weights (lfm2-quantize): "" keeps the
+  // file's formats; q8_0, q4_0 or f32.
+  std::string quant;
   bool keepArtifacts = false; // keep OUT.artifacts/ (IR, program, .stmt, .s)
   bool quiet = false;         // no progress lines
 };

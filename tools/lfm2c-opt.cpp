@@ -8,6 +8,7 @@
 
 #include "ir/LFM2Dialect.h"
 #include "ir/LFM2Ops.h"
+#include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -16,6 +17,7 @@
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
 int main(int argc, char **argv) {
+  mlir::lfm2::registerLFM2PassesAndPipelines();
   mlir::DialectRegistry registry;
   registry.insert<mlir::lfm2::LFM2Dialect, mlir::func::FuncDialect,
                   mlir::arith::ArithDialect, mlir::tensor::TensorDialect>();

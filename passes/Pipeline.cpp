@@ -1,0 +1,40 @@
+//===- Pipeline.cpp - The lfm2 compile pipeline ---------------------------===//
+#include "passes/Passes.h"
+
+#include "mlir/Pass/PassRegistry.h"
+
+namespace mlir::lfm2 {
+
+void buildLFM2CompilePipeline(OpPassManager &pm,
+                              const CompilePipelineOptions &options) {
+  // Storage formats are decided first: every later decision (kernels,
+  // packing, memory) depends on how many bytes a weight takes.
+  if (!options.quant.empty()) {
+    LFM2QuantizeWeightsPassOptions quant;
+    quant.format = options.quant;
+    pm.addPass(createLFM2QuantizeWeightsPass(quant));
+  }
+}
+
+namespace {
+struct PipelineCLOptions : PassPipelineOptions<PipelineCLOptions> {
+  Option<std::string> quant{*this, "quant",
+                            llvm::cl::desc("Stored format of projection "
+                                           "weights (q8_0, q4_0, f32)"),
+                            llvm::cl::init("")};
+};
+} // namespace
+
+void registerLFM2PassesAndPipelines() {
+  registerLFM2Passes();
+  PassPipelineRegistration<PipelineCLOptions>(
+      "lfm2-compile", "The passes lfm2c compile runs between import and code "
+                      "generation",
+      [](OpPassManager &pm, const PipelineCLOptions &cl) {
+        CompilePipelineOptions options;
+        options.quant = cl.quant;
+        buildLFM2CompilePipeline(pm, options);
+      });
+}
+
+} // namespace mlir::lfm2

@@ -1,0 +1,81 @@
+//===- QuantizeWeights.cpp - lfm2-quantize ----------------------------------===//
+#include "passes/Passes.h"
+
+#include "ir/LFM2Ops.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+namespace mlir::lfm2 {
+
+#define GEN_PASS_DEF_LFM2QUANTIZEWEIGHTSPASS
+#include "passes/Passes.h.inc"
+
+namespace {
+
+// True when `use` reads the weight as a projection matrix (a block-quantized
+// format can store it); false for routers, biases, norms and conv kernels.
+bool isProjectionUse(OpOperand &use) {
+  Operation *op = use.getOwner();
+  Value v = use.get();
+  if (auto c = dyn_cast<ShortConvOp>(op)) {
+    return v == c.getInProj() || v == c.getOutProj();
+  }
+  if (auto a = dyn_cast<AttentionOp>(op)) {
+    return v == a.getQProj() || v == a.getKProj() || v == a.getVProj() ||
+           v == a.getOutProj();
+  }
+  if (isa<SwiGLUFFNOp>(op)) {
+    return true; // gate, up, down: every weight operand is a matrix
+  }
+  if (auto d = dyn_cast<MoEDispatchOp>(op)) {
+    return v == d.getGateExps() || v == d.getUpExps() || v == d.getDownExps();
+  }
+  return isa<LMHeadOp, EmbeddingOp>(op);
+}
+
+bool isBlockFormat(WeightFormat f) {
+  return f == WeightFormat::q8_0 || f == WeightFormat::q4_0 ||
+         f == WeightFormat::q6_k;
+}
+
+struct QuantizeWeightsPass
+    : impl::LFM2QuantizeWeightsPassBase<QuantizeWeightsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    std::optional<WeightFormat> target = symbolizeWeightFormat(format);
+    if (!target || (*target != WeightFormat::q8_0 &&
+                    *target != WeightFormat::q4_0 &&
+                    *target != WeightFormat::f32)) {
+      getOperation().emitError("lfm2-quantize: format '")
+          << format << "' is not one of q8_0, q4_0, f32";
+      return signalPassFailure();
+    }
+    getOperation().walk([&](WeightOp w) {
+      if (*target == WeightFormat::f32) {
+        w.setFormat(WeightFormat::f32);
+        return;
+      }
+      if (w->use_empty() || isBlockFormat(w.getFormat())) {
+        return;
+      }
+      for (OpOperand &use : w->getUses()) {
+        if (!isProjectionUse(use)) {
+          return;
+        }
+      }
+      auto type = cast<RankedTensorType>(w.getType());
+      if (type.getShape().back() % 32 != 0) {
+        w.emitRemark("rows of ")
+            << type.getShape().back()
+            << " values are not whole 32-value blocks; kept as "
+            << stringifyWeightFormat(w.getFormat());
+        return;
+      }
+      w.setFormat(*target);
+    });
+  }
+};
+
+} // namespace
+} // namespace mlir::lfm2
