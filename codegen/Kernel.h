@@ -72,6 +72,37 @@ Kernel buildMoERoute(int64_t hidden, int64_t experts, int64_t topK,
 Kernel buildMoEFFN(int64_t hidden, int64_t expertFFN, int64_t experts,
                    int64_t topK, const TargetInfo &target);
 
+//--- Quantized kernels (Q8_0 / Q4_0 weights, llama.cpp numerics). Weights
+//--- are packed at compile time: quants and per-block scales (f32, exactly
+//--- the file's fp16 values) in separate arrays, rows of K values, blocks of
+//--- 32 along K. K must be a multiple of 32.
+
+enum class QuantFormat { Q8_0, Q4_0 };
+
+// x [T, K] f32 -> q [T, K] i8, d [T, K/32] f32: activations quantized as
+// llama.cpp's quantize_row_q8_0 does (d = fp16(amax/127), q =
+// round-half-even(x * 127/amax)).
+Kernel buildQuantizeQ8_0(int64_t k, const TargetInfo &target);
+// xq [T, K] i8, xd [T, K/32] f32, wq, wd [N, K/32] f32 -> y [T, N]:
+// y = sum over blocks of float(int dot of the block) * (wd * xd).
+// wq is [N, K] i8 for Q8_0; [N, K/2] u8 for Q4_0 with llama.cpp's nibble
+// order (byte j of a block: element j low nibble, element j+16 high; value
+// nibble - 8).
+Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
+                        const TargetInfo &target);
+// tokens [T] i32, table quants [V, H] (Q8_0 i8) or [V, H/2] (Q4_0 u8),
+// scales [V, H/32] -> out [T, H]: rows of a quantized table, expanded.
+Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
+                           const TargetInfo &target);
+// The MoE expert FFN with quantized experts. xq [T, H] i8, xd [T, H/32],
+// weights [T, K], indices [T, K], gate_q/up_q [E, F, H or H/2],
+// gate_d/up_d [E, F, H/32], down_q [E, H, F or F/2], down_d [E, H, F/32]
+// -> y [T, H]. The SwiGLU activation is quantized to Q8_0 before the down
+// projection, as llama.cpp does.
+Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
+                        int64_t experts, int64_t topK,
+                        const TargetInfo &target);
+
 } // namespace lfm2c
 
 #endif // LFM2C_CODEGEN_KERNEL_H

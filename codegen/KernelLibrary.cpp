@@ -16,6 +16,12 @@ std::string join(const char *op, const std::vector<std::pair<const char *, int64
   return s;
 }
 
+QuantFormat quantFormat(int64_t code) {
+  return code == 1 ? QuantFormat::Q4_0 : QuantFormat::Q8_0;
+}
+
+const char *quantName(int64_t code) { return code == 1 ? "q4_0" : "q8_0"; }
+
 Kernel build(const KernelRequest &r, const TargetInfo &t) {
   const auto &i = r.ints;
   switch (r.kind) {
@@ -39,6 +45,14 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
     return buildMoERoute(i[0], i[1], i[2], t);
   case KernelKind::MoEFFN:
     return buildMoEFFN(i[0], i[1], i[2], i[3], t);
+  case KernelKind::QuantizeQ8_0:
+    return buildQuantizeQ8_0(i[0], t);
+  case KernelKind::LinearQuant:
+    return buildLinearQuant(quantFormat(i[0]), i[1], i[2], t);
+  case KernelKind::EmbeddingQuant:
+    return buildEmbeddingQuant(quantFormat(i[0]), i[1], i[2], t);
+  case KernelKind::MoEFFNQuant:
+    return buildMoEFFNQuant(quantFormat(i[0]), i[1], i[2], i[3], i[4], t);
   }
   return {};
 }
@@ -71,6 +85,17 @@ std::string KernelRequest::symbol() const {
   case KernelKind::MoEFFN:
     return join("moe_ffn_f32",
                 {{"h", i[0]}, {"f", i[1]}, {"e", i[2]}, {"k", i[3]}});
+  case KernelKind::QuantizeQ8_0:
+    return join("quantize_q8_0_f32", {{"k", i[0]}});
+  case KernelKind::LinearQuant:
+    return join((std::string("linear_") + quantName(i[0]) + "_f32").c_str(),
+                {{"k", i[1]}, {"n", i[2]}});
+  case KernelKind::EmbeddingQuant:
+    return join((std::string("embedding_") + quantName(i[0]) + "_f32").c_str(),
+                {{"v", i[1]}, {"h", i[2]}});
+  case KernelKind::MoEFFNQuant:
+    return join((std::string("moe_ffn_") + quantName(i[0]) + "_f32").c_str(),
+                {{"h", i[1]}, {"f", i[2]}, {"e", i[3]}, {"k", i[4]}});
   }
   return "unknown";
 }
@@ -95,6 +120,14 @@ std::vector<KernelArg> KernelRequest::signature() const {
   case KernelKind::MoEFFN:
     return {A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer,
             A::Buffer};
+  case KernelKind::QuantizeQ8_0: // x -> q, d
+    return {A::Buffer, A::Buffer, A::Buffer};
+  case KernelKind::EmbeddingQuant: // tokens, quants, scales -> out
+    return {A::Buffer, A::Buffer, A::Buffer, A::Buffer};
+  case KernelKind::LinearQuant: // xq, xd, wq, wd -> y
+    return {A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer};
+  case KernelKind::MoEFFNQuant: // xq, xd, weights, indices, 6 weights -> y
+    return std::vector<A>(11, A::Buffer);
   }
   return {};
 }

@@ -30,6 +30,11 @@ enum class KernelKind {
   Attention,  // ints: heads, kvHeads, headDim
   MoERoute,   // ints: hidden, experts, topK
   MoEFFN,     // ints: hidden, expertFFN, experts, topK
+  // Quantized weights; ints[0] is the format (0: Q8_0, 1: Q4_0).
+  QuantizeQ8_0,   // ints: k
+  LinearQuant,    // ints: format, k, n
+  EmbeddingQuant, // ints: format, vocab, hidden
+  MoEFFNQuant,    // ints: format, hidden, expertFFN, experts, topK
 };
 
 enum class KernelArg { Buffer, Int32 };

@@ -64,6 +64,41 @@ Kernel buildEmbedding(int64_t vocab, int64_t hidden,
           {tokens, table}};
 }
 
+Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
+                           const TargetInfo &target) {
+  const bool q4 = format == QuantFormat::Q4_0;
+  //--- Algorithm ------------------------------------------------------------
+  ImageParam tokens(Int(32), 1, "tokens");               // (T)
+  ImageParam quants(q4 ? UInt(8) : Int(8), 2, "quants"); // (H or H/2, V)
+  ImageParam scales(Float(32), 2, "scales");             // (H/32, V)
+  Var h("h"), t("t");
+  Expr row = clamp(tokens(t), 0, static_cast<int>(vocab - 1));
+  Expr q;
+  if (q4) {
+    // Byte j of a 16-byte block: element j (low nibble), j + 16 (high).
+    Expr block = h / 32, j = h % 32;
+    Expr byte = quants(block * 16 + j % 16, row);
+    q = cast<int32_t>(select(j < 16, byte & 0xF, byte >> 4)) - 8;
+  } else {
+    q = cast<int32_t>(quants(h, row));
+  }
+  Func y("embedding_quant");
+  y(h, t) = cast<float>(q) * scales(h / 32, row);
+  constrainDim(quants, 0, q4 ? hidden / 2 : hidden);
+  constrainDim(quants, 1, vocab);
+  constrainDim(scales, 0, hidden / 32);
+  constrainDim(scales, 1, vocab);
+  y.output_buffer().dim(0).set_bounds(0, static_cast<int>(hidden));
+
+  //--- Schedule -------------------------------------------------------------
+  y.vectorize(h, target.lanes(4), TailStrategy::GuardWithIf);
+
+  return {std::string("embedding_") + (q4 ? "q4_0" : "q8_0") + "_v" +
+              std::to_string(vocab) + "_h" + std::to_string(hidden),
+          Pipeline(y),
+          {tokens, quants, scales}};
+}
+
 Kernel buildAdd(int64_t n, const TargetInfo &target) {
   //--- Algorithm ------------------------------------------------------------
   ImageParam a(Float(32), 2, "a"), b(Float(32), 2, "b");

@@ -20,7 +20,11 @@ using namespace mlir;
 struct Buf {
   std::string ptr;
   std::vector<std::string> dims;
-  bool isInt = false;
+  std::string type = "f32Type()"; // the Halide element type expression
+  // Weights in a block format: quants at ptr, f32 block scales here.
+  StoredFormat format = StoredFormat::F32;
+  std::string scales;
+  bool quantized() const { return format != StoredFormat::F32; }
 };
 
 // One argument of a kernel call.
@@ -41,15 +45,25 @@ public:
 
 private:
   // Scratch of `shape` (dynamic dims are the token count), 64-byte aligned.
-  Buf alloc(ArrayRef<int64_t> shape, bool isInt = false);
+  Buf alloc(ArrayRef<int64_t> shape, const std::string &type = "f32Type()",
+            int64_t elementBytes = 4);
   Buf weight(lfm2::WeightOp op);
   Buf buf(Value v) { return values_.lookup(v); }
   std::string symbolFor(const KernelRequest &r);
   void call(const KernelRequest &r, const std::vector<CallArg> &args,
             const std::string &where);
   Buf view(const Buf &b, std::vector<std::string> dims) {
-    return {b.ptr, std::move(dims), b.isInt};
+    Buf v = b;
+    v.dims = std::move(dims);
+    return v;
   }
+  // y [T, N] = x [T, K] times the weight w ([N, K], any stored format).
+  void linear(const Buf &x, const Buf &w, const Buf &out, int64_t k,
+              int64_t n, const std::string &where);
+  // x quantized to Q8_0 (quants, scales), computed once per value.
+  std::pair<Buf, Buf> quantized(const Buf &x, int64_t k,
+                                const std::string &where);
+  StoredFormat storedFormat(lfm2::WeightOp op);
   std::string hdim(Value v, unsigned i) {
     return str(cast<RankedTensorType>(v.getType()).getDimSize(i));
   }
@@ -63,6 +77,7 @@ private:
   const TargetInfo &target_;
   llvm::DenseMap<Value, Buf> values_;
   llvm::DenseMap<Value, std::string> scalars_;
+  std::map<std::string, std::pair<Buf, Buf>> quantizedActs_;
   std::vector<KernelRequest> kernels_;
   std::vector<std::string> symbols_;
   std::vector<PlannedWeight> weights_;
@@ -79,7 +94,8 @@ std::string whereOf(Operation *op) {
   return op->getName().getStringRef().str();
 }
 
-Buf Emitter::alloc(ArrayRef<int64_t> shape, bool isInt) {
+Buf Emitter::alloc(ArrayRef<int64_t> shape, const std::string &type,
+                   int64_t elementBytes) {
   int64_t fixedPart = 1;
   bool perToken = false;
   std::vector<std::string> dims;
@@ -92,21 +108,50 @@ Buf Emitter::alloc(ArrayRef<int64_t> shape, bool isInt) {
       dims.push_back(str(d));
     }
   }
-  const int64_t size = (fixedPart + 15) / 16 * 16;
+  // In floats, rounded up to 64 bytes so every buffer stays aligned.
+  const int64_t floats = (fixedPart * elementBytes + 3) / 4;
+  const int64_t size = (floats + 15) / 16 * 16;
   Buf b;
   b.ptr = "(arena + " + str(perToken_) + " * T + " + str(fixed_) + ")";
-  if (isInt) {
-    b.ptr = "reinterpret_cast<int32_t *>" + b.ptr;
-  }
   b.dims = dims;
-  b.isInt = isInt;
+  b.type = type;
   (perToken ? perToken_ : fixed_) += size;
   return b;
+}
+
+StoredFormat Emitter::storedFormat(lfm2::WeightOp op) {
+  auto type = cast<RankedTensorType>(op.getType());
+  StoredFormat want = op.getFormat() == lfm2::WeightFormat::q8_0
+                          ? StoredFormat::Q8_0
+                      : op.getFormat() == lfm2::WeightFormat::q4_0
+                          ? StoredFormat::Q4_0
+                          : StoredFormat::F32;
+  if (want == StoredFormat::F32 || type.getShape().back() % 32 != 0) {
+    return StoredFormat::F32;
+  }
+  for (OpOperand &use : op->getUses()) {
+    if (!lfm2::isProjectionOperand(use)) {
+      return StoredFormat::F32;
+    }
+    // The quantized expert kernel takes one format for all three stacks.
+    if (auto d = dyn_cast<lfm2::MoEDispatchOp>(use.getOwner())) {
+      for (Value w : {d.getGateExps(), d.getUpExps(), d.getDownExps()}) {
+        auto other = w.getDefiningOp<lfm2::WeightOp>();
+        if (!other || other.getFormat() != op.getFormat()) {
+          return StoredFormat::F32;
+        }
+      }
+    }
+  }
+  return want;
 }
 
 Buf Emitter::weight(lfm2::WeightOp op) {
   std::string name = op.getTensorName().str();
   auto type = cast<RankedTensorType>(op.getType());
+  auto align = [](uint64_t v) {
+    return (v + kWeightsAlignment - 1) / kWeightsAlignment * kWeightsAlignment;
+  };
   auto it = weightIndex_.find(name);
   size_t index;
   if (it != weightIndex_.end()) {
@@ -115,21 +160,87 @@ Buf Emitter::weight(lfm2::WeightOp op) {
     PlannedWeight w;
     w.name = name;
     w.shape.assign(type.getShape().begin(), type.getShape().end());
+    w.format = storedFormat(op);
+    const uint64_t count = static_cast<uint64_t>(type.getNumElements());
     w.offset = weightsBytes_;
-    w.bytes = static_cast<uint64_t>(type.getNumElements()) * sizeof(float);
-    weightsBytes_ = (w.offset + w.bytes + kWeightsAlignment - 1) /
-                    kWeightsAlignment * kWeightsAlignment;
+    switch (w.format) {
+    case StoredFormat::F32:
+      w.bytes = count * sizeof(float);
+      break;
+    case StoredFormat::Q8_0:
+      w.bytes = count;
+      break;
+    case StoredFormat::Q4_0:
+      w.bytes = count / 2;
+      break;
+    }
+    weightsBytes_ = align(w.offset + w.bytes);
+    if (w.format != StoredFormat::F32) {
+      w.scaleOffset = weightsBytes_;
+      w.scaleBytes = count / 32 * sizeof(float);
+      weightsBytes_ = align(w.scaleOffset + w.scaleBytes);
+    }
     index = weights_.size();
     weightIndex_[name] = index;
     weights_.push_back(w);
   }
+  const PlannedWeight &w = weights_[index];
   Buf b;
-  b.ptr = "reinterpret_cast<const float *>(W + " +
-          std::to_string(weights_[index].offset) + ") /* " + name + " */";
+  b.format = w.format;
+  std::vector<std::string> dims;
   for (int64_t d : type.getShape()) {
-    b.dims.push_back(str(d));
+    dims.push_back(str(d));
+  }
+  b.dims = dims;
+  if (w.format == StoredFormat::F32) {
+    b.ptr = "reinterpret_cast<const float *>(W + " + std::to_string(w.offset) +
+            ") /* " + name + " */";
+    return b;
+  }
+  const int64_t k = type.getShape().back();
+  const bool q4 = w.format == StoredFormat::Q4_0;
+  b.type = q4 ? "u8Type()" : "i8Type()";
+  b.ptr = "(W + " + std::to_string(w.offset) + ") /* " + name + " quants */";
+  b.scales = "reinterpret_cast<const float *>(W + " +
+             std::to_string(w.scaleOffset) + ") /* " + name + " scales */";
+  if (q4) {
+    b.dims.back() = str(k / 2);
   }
   return b;
+}
+
+std::pair<Buf, Buf> Emitter::quantized(const Buf &x, int64_t k,
+                                       const std::string &where) {
+  auto it = quantizedActs_.find(x.ptr);
+  if (it != quantizedActs_.end()) {
+    return it->second;
+  }
+  // Room for T rows; x may have fewer (the head's selected rows).
+  const int64_t dyn = ShapedType::kDynamic;
+  const std::string rows = x.dims[0];
+  Buf q = view(alloc({dyn, k}, "i8Type()", 1), {rows, str(k)});
+  Buf d = view(alloc({dyn, k / 32}), {rows, str(k / 32)});
+  call({KernelKind::QuantizeQ8_0, {k}},
+       {CallArg::of(view(x, {rows, str(k)})), CallArg::of(q), CallArg::of(d)},
+       where + ".quantize");
+  quantizedActs_[x.ptr] = {q, d};
+  return {q, d};
+}
+
+void Emitter::linear(const Buf &x, const Buf &w, const Buf &out, int64_t k,
+                     int64_t n, const std::string &where) {
+  if (!w.quantized()) {
+    call({KernelKind::Linear, {k, n}},
+         {CallArg::of(x), CallArg::of(w), CallArg::of(out)}, where);
+    return;
+  }
+  auto [xq, xd] = quantized(x, k, where);
+  const int64_t code = w.format == StoredFormat::Q4_0 ? 1 : 0;
+  Buf scales{w.scales, {str(n), str(k / 32)}};
+  call({KernelKind::LinearQuant, {code, k, n}},
+       {CallArg::of(xq), CallArg::of(xd), CallArg::of(view(w, {str(n), w.dims.back()})),
+        CallArg::of(scales), CallArg::of(out)},
+       where);
 }
 
 std::string Emitter::symbolFor(const KernelRequest &r) {
@@ -170,9 +281,8 @@ void Emitter::call(const KernelRequest &r, const std::vector<CallArg> &args,
     for (const std::string &d : a.buf.dims) {
       dims += (dims.empty() ? "" : ", ") + std::string("int64_t(") + d + ")";
     }
-    code_ << "    HBuf a" << i << "(" << a.buf.ptr << ", "
-          << (a.buf.isInt ? "i32Type()" : "f32Type()") << ", {" << dims
-          << "});\n";
+    code_ << "    HBuf a" << i << "(" << a.buf.ptr << ", " << a.buf.type
+          << ", {" << dims << "});\n";
     list += (i ? ", " : "") + std::string("a") + std::to_string(i) + ".get()";
   }
   code_ << "    if (int rc = " << sym << "(" << list << "))\n"
@@ -192,11 +302,22 @@ LogicalResult Emitter::emit(Operation *op) {
       })
       .Case<lfm2::EmbeddingOp>([&](auto e) {
         auto table = cast<RankedTensorType>(e.getTable().getType());
+        const int64_t V = table.getDimSize(0), H = table.getDimSize(1);
         Buf out = alloc(cast<RankedTensorType>(e.getType()).getShape());
-        call({KernelKind::Embedding, {table.getDimSize(0), table.getDimSize(1)}},
-             {CallArg::of(view(buf(e.getTokens()), {"T"})),
-              CallArg::of(buf(e.getTable())), CallArg::of(out)},
-             where);
+        Buf tab = buf(e.getTable());
+        if (tab.quantized()) {
+          const int64_t code = tab.format == StoredFormat::Q4_0 ? 1 : 0;
+          call({KernelKind::EmbeddingQuant, {code, V, H}},
+               {CallArg::of(view(buf(e.getTokens()), {"T"})), CallArg::of(tab),
+                CallArg::of({tab.scales, {str(V), str(H / 32)}}),
+                CallArg::of(out)},
+               where);
+        } else {
+          call({KernelKind::Embedding, {V, H}},
+               {CallArg::of(view(buf(e.getTokens()), {"T"})), CallArg::of(tab),
+                CallArg::of(out)},
+               where);
+        }
         values_[e.getResult()] = out;
         return success();
       })
@@ -233,18 +354,11 @@ LogicalResult Emitter::emit(Operation *op) {
         Buf x = buf(f.getInput());
         Buf g = alloc({dyn, F}), u = alloc({dyn, F}), act = alloc({dyn, F});
         Buf out = alloc({dyn, H});
-        call({KernelKind::Linear, {H, F}},
-             {CallArg::of(x), CallArg::of(buf(f.getGate())), CallArg::of(g)},
-             where + ".gate");
-        call({KernelKind::Linear, {H, F}},
-             {CallArg::of(x), CallArg::of(buf(f.getUp())), CallArg::of(u)},
-             where + ".up");
+        linear(x, buf(f.getGate()), g, H, F, where + ".gate");
+        linear(x, buf(f.getUp()), u, H, F, where + ".up");
         call({KernelKind::SwiGLU, {F}},
              {CallArg::of(g), CallArg::of(u), CallArg::of(act)}, where);
-        call({KernelKind::Linear, {F, H}},
-             {CallArg::of(act), CallArg::of(buf(f.getDown())),
-              CallArg::of(out)},
-             where + ".down");
+        linear(act, buf(f.getDown()), out, F, H, where + ".down");
         values_[f.getOutput()] = out;
         return success();
       })
@@ -253,7 +367,7 @@ LogicalResult Emitter::emit(Operation *op) {
         const int64_t E = router.getDimSize(0), H = router.getDimSize(1);
         const int64_t K = static_cast<int64_t>(r.getTopK());
         Buf w = alloc({ShapedType::kDynamic, K});
-        Buf idx = alloc({ShapedType::kDynamic, K}, /*isInt=*/true);
+        Buf idx = alloc({ShapedType::kDynamic, K}, "i32Type()");
         call({KernelKind::MoERoute, {H, E, K}},
              {CallArg::of(buf(r.getInput())), CallArg::of(buf(r.getRouter())),
               CallArg::of(buf(r.getExpertBias())), CallArg::of(w),
@@ -270,6 +384,24 @@ LogicalResult Emitter::emit(Operation *op) {
         const int64_t K =
             cast<RankedTensorType>(d.getWeights().getType()).getDimSize(1);
         Buf out = alloc({ShapedType::kDynamic, H});
+        Buf gq = buf(d.getGateExps()), uq = buf(d.getUpExps()),
+            dq = buf(d.getDownExps());
+        if (gq.quantized()) {
+          const int64_t code = gq.format == StoredFormat::Q4_0 ? 1 : 0;
+          auto [xq, xd] = quantized(buf(d.getInput()), H, where);
+          auto scales = [&](const Buf &w, int64_t rows, int64_t k) {
+            return CallArg::of({w.scales, {str(E), str(rows), str(k / 32)}});
+          };
+          call({KernelKind::MoEFFNQuant, {code, H, F, E, K}},
+               {CallArg::of(xq), CallArg::of(xd),
+                CallArg::of(buf(d.getWeights())),
+                CallArg::of(buf(d.getIndices())), CallArg::of(gq),
+                scales(gq, F, H), CallArg::of(uq), scales(uq, F, H),
+                CallArg::of(dq), scales(dq, H, F), CallArg::of(out)},
+               where);
+          values_[d.getOutput()] = out;
+          return success();
+        }
         call({KernelKind::MoEFFN, {H, F, E, K}},
              {CallArg::of(buf(d.getInput())), CallArg::of(buf(d.getWeights())),
               CallArg::of(buf(d.getIndices())),
@@ -288,11 +420,8 @@ LogicalResult Emitter::emit(Operation *op) {
         code_ << "  const int64_t headRows = args->allLogits ? T : 1;\n"
               << "  const float *headIn = " << in.ptr
               << " + (args->allLogits ? 0 : (T - 1) * " << H << ");\n";
-        call({KernelKind::Linear, {H, V}},
-             {CallArg::of({"headIn", {"headRows", str(H)}}),
-              CallArg::of(buf(l.getEmbedding())),
-              CallArg::of({"args->logits", {"headRows", str(V)}})},
-             where);
+        linear({"headIn", {"headRows", str(H)}}, buf(l.getEmbedding()),
+               {"args->logits", {"headRows", str(V)}}, H, V, where);
         values_[l.getLogits()] = {"args->logits", {"headRows", str(V)}};
         return success();
       })
@@ -312,10 +441,8 @@ LogicalResult Emitter::emitShortConv(lfm2::ShortConvOp c,
                                                    "codegen needs L >= 2";
   }
   Buf z = alloc({dyn, 3 * H});
-  call({KernelKind::Linear, {H, 3 * H}},
-       {CallArg::of(buf(c.getInput())), CallArg::of(buf(c.getInProj())),
-        CallArg::of(z)},
-       where + ".in_proj");
+  linear(buf(c.getInput()), buf(c.getInProj()), z, H, 3 * H,
+         where + ".in_proj");
   Buf y = alloc({dyn, H});
   Buf next = alloc({L - 1, H});
   call({KernelKind::ShortConv, {H, L}},
@@ -324,9 +451,7 @@ LogicalResult Emitter::emitShortConv(lfm2::ShortConvOp c,
         CallArg::of(next)},
        where + ".conv");
   Buf out = alloc({dyn, H});
-  call({KernelKind::Linear, {H, H}},
-       {CallArg::of(y), CallArg::of(buf(c.getOutProj())), CallArg::of(out)},
-       where + ".out_proj");
+  linear(y, buf(c.getOutProj()), out, H, H, where + ".out_proj");
   values_[c.getOutput()] = out;
   values_[c.getNewConvState()] = next;
   return success();
@@ -359,18 +484,12 @@ LogicalResult Emitter::emitAttention(lfm2::AttentionOp a,
   const std::string row = str(nkv * d);
 
   Buf q = alloc({dyn, nh * d});
-  call({KernelKind::Linear, {H, nh * d}},
-       {CallArg::of(u), CallArg::of(buf(a.getQProj())), CallArg::of(q)},
-       where + ".q_proj");
+  linear(u, buf(a.getQProj()), q, H, nh * d, where + ".q_proj");
   Buf k = alloc({dyn, nkv * d});
-  call({KernelKind::Linear, {H, nkv * d}},
-       {CallArg::of(u), CallArg::of(buf(a.getKProj())), CallArg::of(k)},
-       where + ".k_proj");
+  linear(u, buf(a.getKProj()), k, H, nkv * d, where + ".k_proj");
   // v goes straight into its cache rows; k after its norm and rotation.
   Buf vRows{vc.ptr + " + " + pos + " * " + row, {"T", row}};
-  call({KernelKind::Linear, {H, nkv * d}},
-       {CallArg::of(u), CallArg::of(buf(a.getVProj())), CallArg::of(vRows)},
-       where + ".v_proj");
+  linear(u, buf(a.getVProj()), vRows, H, nkv * d, where + ".v_proj");
   Buf qr = alloc({dyn, nh * d});
   call({KernelKind::QKNormRope, {nh, d}, {eps, theta}},
        {CallArg::of(view(q, {"T", str(nh), str(d)})),
@@ -392,9 +511,7 @@ LogicalResult Emitter::emitAttention(lfm2::AttentionOp a,
         CallArg::of(view(o, {"T", str(nh), str(d)}))},
        where + ".attention");
   Buf out = alloc({dyn, H});
-  call({KernelKind::Linear, {nh * d, H}},
-       {CallArg::of(o), CallArg::of(buf(a.getOutProj())), CallArg::of(out)},
-       where + ".out_proj");
+  linear(o, buf(a.getOutProj()), out, nh * d, H, where + ".out_proj");
   values_[a.getOutput()] = out;
   values_[a.getNewKCache()] = kc;
   values_[a.getNewVCache()] = vc;
@@ -419,7 +536,7 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
   if (func.getNumArguments() < 2) {
     return func.emitOpError("expected (tokens, position, state...) arguments");
   }
-  values_[entry.getArgument(0)] = {"args->tokens", {"T"}, true};
+  values_[entry.getArgument(0)] = {"args->tokens", {"T"}, "i32Type()"};
   scalars_[entry.getArgument(1)] = "pos";
 
   std::ostringstream states;
@@ -447,7 +564,7 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
     states << "    {" << quote(name) << ", " << kind << ", "
            << (cache ? 0 : type.getDimSize(0)) << ", " << rowFloats << "},\n";
     values_[entry.getArgument(i)] = {
-        "args->states[" + std::to_string(i - 2) + "]", dims, false};
+        "args->states[" + std::to_string(i - 2) + "]", dims};
   }
 
   for (Operation &op : entry.without_terminator()) {

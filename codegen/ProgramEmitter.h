@@ -21,11 +21,21 @@
 
 namespace lfm2c {
 
+// How a weight is laid out in the weights file, for its kernels.
+enum class StoredFormat {
+  F32,  // row-major f32
+  Q8_0, // int8 quants [rows, K], then f32 block scales [rows, K/32]
+  Q4_0, // packed nibbles [rows, K/2] (llama.cpp block order), then scales
+};
+
 struct PlannedWeight {
   std::string name;           // source tensor name
-  std::vector<int64_t> shape; // logical, row-major
-  uint64_t offset = 0;        // from the start of the weights data
-  uint64_t bytes = 0;         // as stored (f32 for now)
+  std::vector<int64_t> shape; // logical, row-major; K = the last dim
+  StoredFormat format = StoredFormat::F32;
+  uint64_t offset = 0;        // values or quants, from the data start
+  uint64_t bytes = 0;
+  uint64_t scaleOffset = 0;   // block scales (quantized formats only)
+  uint64_t scaleBytes = 0;
 };
 
 // What is known only once the weights file is written.

@@ -3,6 +3,8 @@
 
 #include "runtime/WeightsFormat.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -39,6 +41,106 @@ uint16_t load16(const uint8_t *p) {
   uint16_t v;
   std::memcpy(&v, p, 2);
   return v;
+}
+
+// f32 -> fp16 -> f32 with round-to-nearest-even, as GGML_FP32_TO_FP16.
+float roundToHalf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000;
+  const uint32_t absx = x & 0x7FFFFFFF;
+  uint16_t h;
+  if (absx >= 0x7F800000) {
+    h = static_cast<uint16_t>(sign | (absx > 0x7F800000 ? 0x7E00 : 0x7C00));
+  } else if (absx >= 0x477FF000) { // rounds to >= 65520: infinity
+    h = static_cast<uint16_t>(sign | 0x7C00);
+  } else if (absx < 0x38800000) { // subnormal half
+    float a;
+    std::memcpy(&a, &absx, 4);
+    // Scale so the half's subnormal unit is 1, round to nearest even.
+    float scaled = a * 16777216.0f; // 2^24
+    uint32_t m = static_cast<uint32_t>(std::nearbyint(scaled));
+    h = static_cast<uint16_t>(sign | m);
+  } else {
+    uint32_t mant = absx & 0x7FFFFF;
+    uint32_t exp = (absx >> 23) - 127 + 15;
+    uint32_t half = (exp << 10) | (mant >> 13);
+    uint32_t rest = mant & 0x1FFF;
+    if (rest > 0x1000 || (rest == 0x1000 && (half & 1))) {
+      ++half;
+    }
+    h = static_cast<uint16_t>(sign | half);
+  }
+  return halfToFloat(h);
+}
+
+// llama.cpp's reference quantizers (what llama-quantize writes), so a model
+// quantized by lfm2c holds the values llama.cpp would have produced.
+void quantizeQ8_0(const float *x, int8_t *q, float *d) {
+  float amax = 0;
+  for (int j = 0; j < 32; ++j) {
+    amax = std::max(amax, std::fabs(x[j]));
+  }
+  const float scale = amax / 127.0f;
+  const float id = scale != 0.0f ? 1.0f / scale : 0.0f;
+  *d = roundToHalf(scale);
+  for (int j = 0; j < 32; ++j) {
+    q[j] = static_cast<int8_t>(std::roundf(x[j] * id));
+  }
+}
+
+void quantizeQ4_0(const float *x, uint8_t *q, float *d) {
+  float amax = 0, max = 0;
+  for (int j = 0; j < 32; ++j) {
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  const float scale = max / -8.0f;
+  const float id = scale != 0.0f ? 1.0f / scale : 0.0f;
+  *d = roundToHalf(scale);
+  for (int j = 0; j < 16; ++j) {
+    const int8_t lo = std::min<int8_t>(15, static_cast<int8_t>(x[j] * id + 8.5f));
+    const int8_t hi =
+        std::min<int8_t>(15, static_cast<int8_t>(x[j + 16] * id + 8.5f));
+    q[j] = static_cast<uint8_t>(lo | (hi << 4));
+  }
+}
+
+// Packs one tensor into quants + f32 scales. A source already in the target
+// block format is copied bit for bit; anything else is expanded to f32 and
+// quantized.
+Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
+                     int64_t count, std::vector<uint8_t> &quants,
+                     std::vector<float> &scales) {
+  const int64_t blocks = count / 32;
+  const bool q4 = format == StoredFormat::Q4_0;
+  quants.resize(static_cast<size_t>(q4 ? count / 2 : count));
+  scales.resize(static_cast<size_t>(blocks));
+  const GGMLType same = q4 ? GGMLType::Q4_0 : GGMLType::Q8_0;
+  if (src.type == same) {
+    const int64_t blockBytes = q4 ? 18 : 34, payload = q4 ? 16 : 32;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const uint8_t *blk = src.data + b * blockBytes;
+      scales[b] = halfToFloat(load16(blk));
+      std::memcpy(&quants[b * payload], blk + 2, payload);
+    }
+    return Status::ok();
+  }
+  std::vector<float> values(static_cast<size_t>(count));
+  if (Status st = dequantizeToF32(src, values.data(), count); !st) {
+    return st;
+  }
+  for (int64_t b = 0; b < blocks; ++b) {
+    if (q4) {
+      quantizeQ4_0(&values[b * 32], &quants[b * 16], &scales[b]);
+    } else {
+      quantizeQ8_0(&values[b * 32], reinterpret_cast<int8_t *>(&quants[b * 32]),
+                   &scales[b]);
+    }
+  }
+  return Status::ok();
 }
 
 } // namespace
@@ -122,7 +224,8 @@ writeWeights(const std::string &path, const std::vector<PlannedWeight> &plan,
     return Status::error(path + ": write failed");
   }
   uint64_t hash = 0x6C666D3263ull, written = 0;
-  std::vector<float> buffer;
+  std::vector<float> buffer, scales;
+  std::vector<uint8_t> quants;
   static const char zeros[kWeightsAlignment] = {};
   for (size_t i = 0; i < plan.size(); ++i) {
     const PlannedWeight &w = plan[i];
@@ -133,20 +236,38 @@ writeWeights(const std::string &path, const std::vector<PlannedWeight> &plan,
     if (!src) {
       return Status::error("tensor '" + w.name + "' is missing from the model");
     }
-    if (written < w.offset) {
-      std::fwrite(zeros, 1, w.offset - written, f.get());
-      written = w.offset;
+    int64_t count = 1;
+    for (int64_t dim : w.shape) {
+      count *= dim;
     }
-    const int64_t count = static_cast<int64_t>(w.bytes / sizeof(float));
-    buffer.resize(static_cast<size_t>(count));
-    if (Status st = dequantizeToF32(*src, buffer.data(), count); !st) {
-      return st;
+    // Writes `bytes` at `offset` (after zero padding) and hashes them.
+    auto put = [&](const void *data, uint64_t offset, uint64_t bytes) {
+      if (written < offset) {
+        std::fwrite(zeros, 1, offset - written, f.get());
+        written = offset;
+      }
+      hash = hashBytes(data, bytes, hash ^ offset);
+      written += bytes;
+      return std::fwrite(data, 1, bytes, f.get()) == bytes;
+    };
+    bool ok;
+    if (w.format == StoredFormat::F32) {
+      buffer.resize(static_cast<size_t>(count));
+      if (Status st = dequantizeToF32(*src, buffer.data(), count); !st) {
+        return st;
+      }
+      ok = put(buffer.data(), w.offset, w.bytes);
+    } else {
+      if (Status st = packQuantized(*src, w.format, count, quants, scales);
+          !st) {
+        return st;
+      }
+      ok = put(quants.data(), w.offset, w.bytes) &&
+           put(scales.data(), w.scaleOffset, w.scaleBytes);
     }
-    hash = hashBytes(buffer.data(), w.bytes, hash ^ w.offset);
-    if (std::fwrite(buffer.data(), 1, w.bytes, f.get()) != w.bytes) {
+    if (!ok) {
       return Status::error(path + ": write failed (disk full?)");
     }
-    written += w.bytes;
   }
   if (written < tensorBytes) {
     std::fwrite(zeros, 1, tensorBytes - written, f.get());

@@ -332,3 +332,32 @@ LogicalResult MoEDispatchOp::verify() {
 
 #define GET_OP_CLASSES
 #include "ir/LFM2Ops.cpp.inc"
+
+namespace mlir::lfm2 {
+
+bool isProjectionOperand(OpOperand &use) {
+  Operation *op = use.getOwner();
+  Value v = use.get();
+  if (auto c = dyn_cast<ShortConvOp>(op)) {
+    return v == c.getInProj() || v == c.getOutProj();
+  }
+  if (auto a = dyn_cast<AttentionOp>(op)) {
+    return v == a.getQProj() || v == a.getKProj() || v == a.getVProj() ||
+           v == a.getOutProj();
+  }
+  if (auto f = dyn_cast<SwiGLUFFNOp>(op)) {
+    return v == f.getGate() || v == f.getUp() || v == f.getDown();
+  }
+  if (auto d = dyn_cast<MoEDispatchOp>(op)) {
+    return v == d.getGateExps() || v == d.getUpExps() || v == d.getDownExps();
+  }
+  if (auto e = dyn_cast<EmbeddingOp>(op)) {
+    return v == e.getTable();
+  }
+  if (auto h = dyn_cast<LMHeadOp>(op)) {
+    return v == h.getEmbedding();
+  }
+  return false;
+}
+
+} // namespace mlir::lfm2

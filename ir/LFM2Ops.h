@@ -18,4 +18,14 @@
 #define GET_OP_CLASSES
 #include "ir/LFM2Ops.h.inc"
 
+namespace mlir::lfm2 {
+
+// True when `use` reads a weight as a projection matrix: conv in/out, the
+// attention projections, dense and expert FFN matrices, the embedding table
+// and the head. These are the weights a block format may store; routers,
+// biases, norms and conv kernels are not.
+bool isProjectionOperand(OpOperand &use);
+
+} // namespace mlir::lfm2
+
 #endif // LFM2C_IR_LFM2OPS_H

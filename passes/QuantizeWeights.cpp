@@ -12,27 +12,6 @@ namespace mlir::lfm2 {
 
 namespace {
 
-// True when `use` reads the weight as a projection matrix (a block-quantized
-// format can store it); false for routers, biases, norms and conv kernels.
-bool isProjectionUse(OpOperand &use) {
-  Operation *op = use.getOwner();
-  Value v = use.get();
-  if (auto c = dyn_cast<ShortConvOp>(op)) {
-    return v == c.getInProj() || v == c.getOutProj();
-  }
-  if (auto a = dyn_cast<AttentionOp>(op)) {
-    return v == a.getQProj() || v == a.getKProj() || v == a.getVProj() ||
-           v == a.getOutProj();
-  }
-  if (isa<SwiGLUFFNOp>(op)) {
-    return true; // gate, up, down: every weight operand is a matrix
-  }
-  if (auto d = dyn_cast<MoEDispatchOp>(op)) {
-    return v == d.getGateExps() || v == d.getUpExps() || v == d.getDownExps();
-  }
-  return isa<LMHeadOp, EmbeddingOp>(op);
-}
-
 bool isBlockFormat(WeightFormat f) {
   return f == WeightFormat::q8_0 || f == WeightFormat::q4_0 ||
          f == WeightFormat::q6_k;
@@ -60,7 +39,7 @@ struct QuantizeWeightsPass
         return;
       }
       for (OpOperand &use : w->getUses()) {
-        if (!isProjectionUse(use)) {
+        if (!isProjectionOperand(use)) {
           return;
         }
       }

@@ -6,21 +6,29 @@
 //   OUT -p "text"          one chat turn, the answer streamed as generated
 //   OUT chat               interactive multi-turn chat on one KV cache
 //   OUT --tokens 1,2,3     token ids in, greedy ids out (--dump-logits)
+//   OUT --bench pp512,tg128  speed tests, llama-bench style (--json)
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/Conversation.h"
+#include "runtime/PeakRss.h"
 #include "runtime/Session.h"
 #include "runtime/Tokenizer.h"
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <thread>
 #include <unistd.h>
 
 namespace {
@@ -324,6 +332,220 @@ int runChat(Session &s, const Tokenizer &tok, const Options &o,
   return 0;
 }
 
+//===----------------------------------------------------------------------===//
+// --bench: llama-bench-style speed tests on token ids (no tokenizer needed).
+//
+//   ppN     N prompt tokens in one batch from an empty state
+//   tgN     N single-token greedy decode steps after a 1-token start
+//   tgN@D   (ppN@D) the same after prefilling D tokens, which is not timed
+//
+// Each test resets the session, runs once untimed (warm-up), then
+// --bench-reps timed runs; reported as mean +- sample stddev of tokens/s.
+// Token ids come from a fixed-seed generator, so runs are comparable.
+
+struct BenchOptions {
+  std::string list;
+  bool json = false;
+  int reps = 3;
+};
+
+struct BenchTest {
+  std::string name; // as given, e.g. "tg128@4096"
+  bool prompt;      // pp (one batch) or tg (single-token steps)
+  int64_t n;
+  int64_t depth;
+  // Positions the test fills: depth, the timed tokens, the tg start token.
+  int64_t contextNeeded() const {
+    return depth + n + (!prompt && depth == 0 ? 1 : 0);
+  }
+};
+
+StatusOr<std::vector<BenchTest>> parseBenchList(const std::string &text) {
+  std::vector<BenchTest> tests;
+  std::stringstream ss(text);
+  std::string item;
+  auto number = [](const std::string &s, int64_t &v) {
+    if (s.empty() || s.size() > 9 ||
+        s.find_first_not_of("0123456789") != std::string::npos) {
+      return false;
+    }
+    v = std::stoll(s);
+    return true;
+  };
+  while (std::getline(ss, item, ',')) {
+    BenchTest t{item, false, 0, 0};
+    const std::string kind = item.substr(0, 2);
+    const size_t at = item.find('@');
+    const std::string n = item.substr(2, at == std::string::npos
+                                             ? std::string::npos
+                                             : at - 2);
+    bool ok = (kind == "pp" || kind == "tg") && number(n, t.n) && t.n > 0;
+    if (ok && at != std::string::npos) {
+      ok = number(item.substr(at + 1), t.depth);
+    }
+    if (!ok) {
+      return Status::error("--bench: '" + item +
+                           "' is not a test (expected ppN, tgN or tgN@D, "
+                           "e.g. pp512,tg128,tg128@4096)");
+    }
+    t.prompt = kind == "pp";
+    tests.push_back(t);
+  }
+  if (tests.empty()) {
+    return Status::error("--bench: no tests given");
+  }
+  return tests;
+}
+
+// The worker threads Halide's runtime uses: HL_NUM_THREADS, else one per
+// CPU.
+int benchThreads() {
+  if (const char *env = std::getenv("HL_NUM_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0) {
+      return n;
+    }
+  }
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+// One run of `t` from an empty state; returns timed tokens per second.
+StatusOr<double> benchOnce(Session &s, const BenchTest &t, uint64_t &rng) {
+  const int64_t vocab = s.info().vocabSize;
+  auto randomIds = [&](int64_t n) {
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    for (int32_t &id : ids) {
+      rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+      id = static_cast<int32_t>((rng >> 33) % static_cast<uint64_t>(vocab));
+    }
+    return ids;
+  };
+  s.reset();
+  std::vector<float> logits;
+  // The depth is prefilled in batches of 512 (as llama.cpp's ubatch), so
+  // the scratch arena stays the size a 512-token batch needs.
+  for (int64_t done = 0; done < t.depth;) {
+    const int64_t n = std::min<int64_t>(512, t.depth - done);
+    if (Status st = s.eval(randomIds(n), false, logits); !st) {
+      return st;
+    }
+    done += n;
+  }
+  using Clock = std::chrono::steady_clock;
+  if (t.prompt) {
+    std::vector<int32_t> ids = randomIds(t.n);
+    auto t0 = Clock::now();
+    if (Status st = s.eval(ids, false, logits); !st) {
+      return st;
+    }
+    return t.n / std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  if (t.depth == 0) {
+    if (Status st = s.eval(randomIds(1), false, logits); !st) {
+      return st;
+    }
+  }
+  auto t0 = Clock::now();
+  for (int64_t i = 0; i < t.n; ++i) {
+    const int32_t next = argmax(logits.data(), s.info().vocabSize);
+    if (Status st = s.eval({next}, false, logits); !st) {
+      return st;
+    }
+  }
+  return t.n / std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+int runBench(const Options &o, const BenchOptions &b) {
+  auto tests = parseBenchList(b.list);
+  if (!tests) {
+    return fail(tests.status());
+  }
+  if (b.reps < 1) {
+    return fail(Status::error("--bench-reps: must be at least 1"));
+  }
+  // Without --ctx-size the context is what the longest test fills, not the
+  // model's trained context (whose KV caches would dominate peak RSS).
+  int64_t need = 0;
+  const BenchTest *longest = nullptr;
+  for (const BenchTest &t : *tests) {
+    if (t.contextNeeded() > need) {
+      need = t.contextNeeded();
+      longest = &t;
+    }
+  }
+  if (o.ctxSize > 0 && o.ctxSize < need) {
+    return fail(Status::error(
+        "--bench: " + longest->name + " needs a context of " +
+        std::to_string(need) + " tokens; --ctx-size is " +
+        std::to_string(o.ctxSize) + " (raise it, or leave it out)"));
+  }
+  const int64_t ctx = o.ctxSize > 0 ? o.ctxSize : need;
+  auto session = Session::create(o.weightsPath, ctx);
+  if (!session) {
+    return fail(session.status());
+  }
+  Session &s = **session;
+  const ProgramInfo &info = s.info();
+  const int threads = benchThreads();
+  if (!b.json) {
+    std::printf("| model | target | test | t/s | threads | peak RSS |\n"
+                "| --- | --- | ---: | ---: | ---: | ---: |\n");
+    std::fflush(stdout);
+  }
+  uint64_t rng = 0x5EED;
+  for (const BenchTest &t : *tests) {
+    resetPeakRss();
+    // Warm-up: faults in the weights and starts Halide's thread pool.
+    BenchTest warm = t;
+    warm.depth = 0;
+    warm.n = t.prompt ? t.n : 1;
+    if (auto r = benchOnce(s, warm, rng); !r) {
+      return fail(r.status());
+    }
+    std::vector<double> samples;
+    for (int rep = 0; rep < b.reps; ++rep) {
+      auto r = benchOnce(s, t, rng);
+      if (!r) {
+        return fail(r.status());
+      }
+      samples.push_back(*r);
+    }
+    double mean = 0, var = 0;
+    for (double v : samples) {
+      mean += v / samples.size();
+    }
+    for (double v : samples) {
+      var += (v - mean) * (v - mean);
+    }
+    const double stddev =
+        samples.size() > 1 ? std::sqrt(var / (samples.size() - 1)) : 0.0;
+    const int64_t rss = peakRssBytes();
+    if (b.json) {
+      nlohmann::json j = {
+          {"model", info.modelName}, {"target", info.targetName},
+          {"test", t.name},          {"n_prompt", t.prompt ? t.n : 0},
+          {"n_gen", t.prompt ? 0 : t.n}, {"n_depth", t.depth},
+          {"reps", b.reps},          {"threads", threads},
+          {"ctx_size", s.contextSize()},
+          {"tokens_per_second", mean}, {"stddev", stddev},
+          {"samples_ts", samples},   {"peak_rss_bytes", rss}};
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      char rssText[32] = "n/a";
+      if (rss >= 0) {
+        std::snprintf(rssText, sizeof(rssText), "%.1f MiB",
+                      rss / (1024.0 * 1024.0));
+      }
+      std::printf("| %s | %s | %s | %.2f ± %.2f | %d | %s |\n",
+                  info.modelName, info.targetName, t.name.c_str(), mean,
+                  stddev, threads, rssText);
+    }
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -377,19 +599,33 @@ int main(int argc, char **argv) {
   app.add_option("--log-tokens", o.logTokensPath,
                  "Append every batch of token ids fed to the model to this "
                  "file, one line per batch");
+  BenchOptions bench;
+  app.add_option("--bench", bench.list,
+                 "Speed tests on token ids, e.g. pp512,tg128,tg128@4096 "
+                 "(ppN: N-token prompt; tgN: N decode steps; @D: after D "
+                 "tokens of context); prints a table");
+  app.add_flag("--json", bench.json,
+               "With --bench: one JSON object per test and line");
+  app.add_option("--bench-reps", bench.reps,
+                 "With --bench: timed runs per test")
+      ->capture_default_str();
   CLI::App *chat = app.add_subcommand("chat", "Interactive multi-turn chat");
   // Options of the model (sampling, --system ...) may follow `chat`.
   chat->fallthrough();
   CLI11_PARSE(app, argc, argv);
 
-  const int modes = !o.tokensText.empty() + !o.prompt.empty() + !!*chat;
+  const int modes = !o.tokensText.empty() + !o.prompt.empty() + !!*chat +
+                    !bench.list.empty();
   if (modes != 1) {
-    std::fprintf(stderr, "error: give exactly one of -p TEXT, chat or "
-                         "--tokens IDS (see --help)\n");
+    std::fprintf(stderr, "error: give exactly one of -p TEXT, chat, "
+                         "--tokens IDS or --bench TESTS (see --help)\n");
     return 2;
   }
   if (o.weightsPath.empty()) {
     o.weightsPath = defaultWeightsPath(argv[0]);
+  }
+  if (!bench.list.empty()) {
+    return runBench(o, bench);
   }
   auto session = Session::create(o.weightsPath, o.ctxSize);
   if (!session) {

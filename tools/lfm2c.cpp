@@ -73,6 +73,11 @@ int main(int argc, char **argv) {
                       "C++ driver that compiles and links the executable "
                       "(default: the target's, e.g. c++ or "
                       "aarch64-linux-gnu-g++ / $LFM2C_CC_ARM64)");
+  compile->add_option("--quant", opt.quant,
+                      "Store projection weights as q8_0 or q4_0 (routers, "
+                      "norms and conv kernels stay f32), or expand all to "
+                      "f32; default: as in the file")
+      ->check(CLI::IsMember({"q8_0", "q4_0", "f32"}));
   compile->add_flag("--keep-artifacts", opt.keepArtifacts,
                     "Keep IR, program.cpp, kernel objects, .stmt and .s in "
                     "OUTPUT.artifacts/");

@@ -1,0 +1,267 @@
+//===- BenchCommon.cpp ------------------------------------------------------===//
+#include "bench/BenchCommon.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+namespace lfm2c::bench {
+
+namespace {
+
+constexpr size_t kBandwidthBytes = size_t(1) << 30; // 1 GiB
+double gReadBandwidth = 0.0;
+
+uint64_t sumRange(const uint64_t *p, size_t n) {
+  // Four independent chains so the adds keep up with memory.
+  uint64_t a = 0, b = 0, c = 0, d = 0;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    a += p[i];
+    b += p[i + 1];
+    c += p[i + 2];
+    d += p[i + 3];
+  }
+  for (; i < n; ++i) {
+    a += p[i];
+  }
+  return a + b + c + d;
+}
+
+int hardwareThreads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+} // namespace
+
+uint64_t sumWords(const uint64_t *data, size_t words, int threads) {
+  if (threads <= 1) {
+    return sumRange(data, words);
+  }
+  std::vector<uint64_t> partial(static_cast<size_t>(threads), 0);
+  std::vector<std::thread> pool;
+  const size_t share = (words + threads - 1) / threads;
+  for (int t = 0; t < threads; ++t) {
+    size_t begin = std::min(words, share * t);
+    size_t end = std::min(words, begin + share);
+    pool.emplace_back([&, t, begin, end] {
+      partial[t] = sumRange(data + begin, end - begin);
+    });
+  }
+  for (auto &th : pool) {
+    th.join();
+  }
+  uint64_t s = 0;
+  for (uint64_t p : partial) {
+    s += p;
+  }
+  return s;
+}
+
+const std::vector<uint64_t> &bandwidthBuffer() {
+  static const std::vector<uint64_t> buf = [] {
+    std::vector<uint64_t> v(kBandwidthBytes / sizeof(uint64_t));
+    for (size_t i = 0; i < v.size(); ++i) {
+      v[i] = i * 0x9E3779B97F4A7C15ull;
+    }
+    return v;
+  }();
+  return buf;
+}
+
+double measureReadBandwidth(int threads, int passes) {
+  const auto &buf = bandwidthBuffer();
+  double best = 0.0;
+  uint64_t sink = 0;
+  for (int p = 0; p < passes; ++p) {
+    auto t0 = std::chrono::steady_clock::now();
+    sink += sumWords(buf.data(), buf.size(), threads);
+    auto t1 = std::chrono::steady_clock::now();
+    double s = std::chrono::duration<double>(t1 - t0).count();
+    best = std::max(best, buf.size() * sizeof(uint64_t) / s);
+  }
+  benchmark::DoNotOptimize(sink);
+  return best;
+}
+
+double readBandwidth() { return gReadBandwidth; }
+
+const TargetInfo &hostTarget() {
+  static std::unique_ptr<TargetInfo> target = [] {
+    auto t = createTarget("host");
+    if (!t) {
+      std::fprintf(stderr, "error: %s\n", t.status().message().c_str());
+      std::exit(1);
+    }
+    return std::move(*t);
+  }();
+  return *target;
+}
+
+//===----------------------------------------------------------------------===//
+
+Runner::Runner(const Kernel &k) : name_(k.name), args_(k.args) {
+  Halide::Pipeline p = k.pipeline;
+  callable_ =
+      p.compile_to_callable(args_, Halide::get_jit_target_from_environment());
+}
+
+Runner &Runner::buffer(const std::string &name, halide_buffer_t *b) {
+  buffers_[name] = b;
+  return *this;
+}
+
+Runner &Runner::scalar(const std::string &name, int32_t v) {
+  scalars_[name] = v;
+  return *this;
+}
+
+Runner &Runner::output(halide_buffer_t *b) {
+  outputs_.push_back(b);
+  return *this;
+}
+
+void Runner::prepare() {
+  argv_.clear();
+  scalarStore_.assign(args_.size(), 0);
+  argv_.push_back(&contextPtr_);
+  for (size_t i = 0; i < args_.size(); ++i) {
+    const Halide::Argument &a = args_[i];
+    if (a.is_buffer()) {
+      auto it = buffers_.find(a.name);
+      if (it == buffers_.end()) {
+        std::fprintf(stderr, "error: %s: no buffer bound to '%s'\n",
+                     name_.c_str(), a.name.c_str());
+        std::exit(1);
+      }
+      argv_.push_back(it->second);
+    } else {
+      auto it = scalars_.find(a.name);
+      if (it == scalars_.end() || a.type != Halide::Int(32)) {
+        std::fprintf(stderr, "error: %s: no int32 bound to '%s'\n",
+                     name_.c_str(), a.name.c_str());
+        std::exit(1);
+      }
+      scalarStore_[i] = it->second;
+      argv_.push_back(&scalarStore_[i]);
+    }
+  }
+  for (halide_buffer_t *b : outputs_) {
+    argv_.push_back(b);
+  }
+  if (int err = run(); err != 0) {
+    std::fprintf(stderr, "error: %s failed with Halide error %d\n",
+                 name_.c_str(), err);
+    std::exit(1);
+  }
+}
+
+void Runner::rebind(const std::string &name, halide_buffer_t *b) {
+  for (size_t i = 0; i < args_.size(); ++i) {
+    if (args_[i].name == name) {
+      buffers_[name] = b;
+      argv_[1 + i] = b;
+      return;
+    }
+  }
+  std::fprintf(stderr, "error: %s has no argument '%s'\n", name_.c_str(),
+               name.c_str());
+  std::exit(1);
+}
+
+int Runner::run() const {
+  return callable_.call_argv_fast(argv_.size(), argv_.data());
+}
+
+//===----------------------------------------------------------------------===//
+
+namespace {
+// splitmix64: fast, and good enough for benchmark inputs.
+struct Rng {
+  uint64_t state;
+  uint64_t next() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+};
+} // namespace
+
+Halide::Buffer<float> randomF32(std::vector<int> sizes, uint32_t seed,
+                                float sigma) {
+  Halide::Buffer<float> b(sizes);
+  Rng rng{seed};
+  // Uniform on [-a, a) has standard deviation a / sqrt(3).
+  const float a = sigma * 1.7320508f;
+  float *p = b.data(), *e = p + b.number_of_elements();
+  while (p != e) {
+    uint64_t r = rng.next();
+    *p++ = a * (static_cast<float>(r >> 40) * (2.0f / 16777216.0f) - 1.0f);
+  }
+  return b;
+}
+
+Halide::Buffer<int8_t> randomI8(std::vector<int> sizes, uint32_t seed) {
+  Halide::Buffer<int8_t> b(sizes);
+  Rng rng{seed};
+  for (int8_t *p = b.data(), *e = p + b.number_of_elements(); p != e; ++p) {
+    *p = static_cast<int8_t>(static_cast<int>(rng.next() % 255) - 127);
+  }
+  return b;
+}
+
+Halide::Buffer<uint8_t> randomU8(std::vector<int> sizes, uint32_t seed) {
+  Halide::Buffer<uint8_t> b(sizes);
+  Rng rng{seed};
+  for (uint8_t *p = b.data(), *e = p + b.number_of_elements(); p != e; ++p) {
+    *p = static_cast<uint8_t>(rng.next());
+  }
+  return b;
+}
+
+void reportRates(benchmark::State &state, double bytesPerCall,
+                 double flopsPerCall, double seconds) {
+  const double calls = static_cast<double>(state.iterations());
+  state.SetBytesProcessed(static_cast<int64_t>(bytesPerCall * calls));
+  if (seconds <= 0) {
+    return;
+  }
+  const double bytesPerSecond = bytesPerCall * calls / seconds;
+  state.counters["GB/s"] = bytesPerSecond / 1e9;
+  state.counters["GFLOP/s"] = flopsPerCall * calls / seconds / 1e9;
+  state.counters["roofline_fraction"] =
+      gReadBandwidth > 0 ? bytesPerSecond / gReadBandwidth : 0.0;
+}
+
+int benchMain(int argc, char **argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+    return 1;
+  }
+  const int threads = hardwareThreads();
+  gReadBandwidth = measureReadBandwidth(threads, 5);
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.2f", gReadBandwidth / 1e9);
+  benchmark::AddCustomContext("read_bandwidth_GBps", text);
+  benchmark::AddCustomContext("read_bandwidth_threads",
+                              std::to_string(threads));
+  benchmark::AddCustomContext(
+      "halide_jit_target",
+      Halide::get_jit_target_from_environment().to_string());
+  const char *hl = std::getenv("HL_NUM_THREADS");
+  benchmark::AddCustomContext("halide_threads",
+                              hl ? hl : std::to_string(threads));
+  std::fprintf(stderr,
+               "measured read bandwidth: %.2f GB/s (1 GiB, %d threads, best "
+               "of 5)\n",
+               gReadBandwidth / 1e9, threads);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
+} // namespace lfm2c::bench

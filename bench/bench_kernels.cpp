@@ -1,0 +1,226 @@
+//===- bench_kernels.cpp - f32 kernels at LFM2-8B-A1B shapes -------------===//
+//
+// Google Benchmark program (not a test). Measures the machine's memory read
+// bandwidth first (1 GiB, all hardware threads, best of 5; printed and kept
+// in the JSON context as read_bandwidth_GBps), then JIT-compiles each
+// kernel of codegen/Kernel.h for the host and times it on random inputs at
+// the shapes of LFM2-8B-A1B (hidden 2048, 32 experts of FFN 1792, top-4,
+// GQA 32/8 heads of 64).
+//
+// Every kernel reports GB/s of the bytes it must read (weights, or the KV
+// cache for attention), GFLOP/s, and roofline_fraction = GB/s / measured
+// bandwidth. Operands are rotated through enough copies (>= 256 MiB) that
+// they come from DRAM, as in a real forward pass, not from the L3.
+//
+//   bench_kernels                                  # everything
+//   bench_kernels --benchmark_filter=Linear        # a subset
+//   bench_kernels --benchmark_format=json          # machine-readable
+//
+//===----------------------------------------------------------------------===//
+#include "bench/BenchCommon.h"
+
+#include <array>
+#include <memory>
+#include <numeric>
+#include <thread>
+
+using Halide::Buffer;
+
+namespace lfm2c::bench {
+namespace {
+
+//--- Roofline: bytes/s reading a 1 GiB buffer, summing uint64 words. -------
+void BM_MemoryReadBandwidth(benchmark::State &state) {
+  const int threads = static_cast<int>(state.range(0));
+  const auto &buf = bandwidthBuffer();
+  uint64_t sink = 0;
+  double s = timedLoop(state, [&] {
+    sink += sumWords(buf.data(), buf.size(), threads);
+  });
+  benchmark::DoNotOptimize(sink);
+  reportRates(state, double(buf.size() * sizeof(uint64_t)), 0.0, s);
+}
+BENCHMARK(BM_MemoryReadBandwidth)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// The last kernel's setup, kept across the repeated calls Google Benchmark
+// makes while it picks an iteration count (JIT compiling takes seconds).
+template <typename Setup, typename Key>
+Setup &cached(const Key &key) {
+  static std::unique_ptr<Setup> setup;
+  static Key last;
+  if (!setup || !(last == key)) {
+    setup.reset(); // free the previous shape's buffers first
+    setup = std::make_unique<Setup>(key);
+    last = key;
+  }
+  return *setup;
+}
+
+//--- Linear: x [T, K] w [N, K] -> y [T, N] --------------------------------
+struct LinearSetup {
+  std::unique_ptr<Runner> run;
+  std::vector<Buffer<float>> w;
+  Buffer<float> x, y;
+  explicit LinearSetup(const std::array<int64_t, 3> &a) {
+    const int K = int(a[0]), N = int(a[1]), T = int(a[2]);
+    run = std::make_unique<Runner>(buildLinear(K, N, hostTarget()));
+    const int copies = copiesFor(double(K) * N * 4);
+    for (int c = 0; c < copies; ++c) {
+      w.push_back(randomF32({K, N}, 100 + c, 0.02f));
+    }
+    x = randomF32({K, T}, 1);
+    y = Buffer<float>(N, T);
+    run->buffer("x", x.raw_buffer())
+        .buffer("w", w[0].raw_buffer())
+        .output(y.raw_buffer());
+    run->prepare();
+  }
+};
+
+void BM_Linear(benchmark::State &state) {
+  const std::array<int64_t, 3> a{state.range(0), state.range(1),
+                                 state.range(2)};
+  LinearSetup &s = cached<LinearSetup>(a);
+  size_t i = 0;
+  double sec = timedLoop(state, [&] {
+    s.run->rebind("w", s.w[i++ % s.w.size()].raw_buffer());
+    benchmark::DoNotOptimize(s.run->run());
+  });
+  const double K = double(a[0]), N = double(a[1]), T = double(a[2]);
+  reportRates(state, N * K * 4, 2 * T * N * K, sec);
+}
+// conv in_proj (2048 -> 3*2048) and the square projections (attention
+// q/o, conv out_proj), one token (decode GEMV) and a 512-token prefill.
+BENCHMARK(BM_Linear)
+    ->ArgNames({"K", "N", "T"})
+    ->Args({2048, 6144, 1})
+    ->Args({2048, 2048, 1})
+    ->Args({2048, 6144, 512})
+    ->Args({2048, 2048, 512})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+//--- MoE expert FFN: H=2048, F=1792, E=32, top-4 --------------------------
+struct MoESetup {
+  std::unique_ptr<Runner> run;
+  Buffer<float> x, gate, up, down, wts, y;
+  std::vector<Buffer<int32_t>> idx; // rotating expert choices
+  explicit MoESetup(const std::array<int64_t, 5> &a) {
+    const int H = int(a[0]), F = int(a[1]), E = int(a[2]), K = int(a[3]),
+              T = int(a[4]);
+    run = std::make_unique<Runner>(buildMoEFFN(H, F, E, K, hostTarget()));
+    x = randomF32({H, T}, 1);
+    gate = randomF32({H, F, E}, 2, 0.02f);
+    up = randomF32({H, F, E}, 3, 0.02f);
+    down = randomF32({F, H, E}, 4, 0.02f);
+    wts = Buffer<float>(K, T);
+    wts.fill(1.0f / K);
+    // Distinct experts per token; successive calls pick other experts, as
+    // successive layers' routers would.
+    std::vector<int> perm(E);
+    std::iota(perm.begin(), perm.end(), 0);
+    uint64_t r = 12345;
+    for (int c = 0; c < 8; ++c) {
+      Buffer<int32_t> b(K, T);
+      for (int t = 0; t < T; ++t) {
+        for (int j = E - 1; j > 0; --j) {
+          r = r * 6364136223846793005ull + 1442695040888963407ull;
+          std::swap(perm[j], perm[(r >> 33) % (j + 1)]);
+        }
+        for (int j = 0; j < K; ++j) {
+          b(j, t) = perm[j];
+        }
+      }
+      idx.push_back(std::move(b));
+    }
+    y = Buffer<float>(H, T);
+    run->buffer("x", x.raw_buffer())
+        .buffer("weights", wts.raw_buffer())
+        .buffer("indices", idx[0].raw_buffer())
+        .buffer("gate", gate.raw_buffer())
+        .buffer("up", up.raw_buffer())
+        .buffer("down", down.raw_buffer())
+        .output(y.raw_buffer());
+    run->prepare();
+  }
+};
+
+void BM_MoEFFN(benchmark::State &state) {
+  const std::array<int64_t, 5> a{state.range(0), state.range(1),
+                                 state.range(2), state.range(3),
+                                 state.range(4)};
+  MoESetup &s = cached<MoESetup>(a);
+  size_t i = 0;
+  double sec = timedLoop(state, [&] {
+    s.run->rebind("indices", s.idx[i++ % s.idx.size()].raw_buffer());
+    benchmark::DoNotOptimize(s.run->run());
+  });
+  const double H = double(a[0]), F = double(a[1]), K = double(a[3]),
+               T = double(a[4]);
+  // Weight bytes of the experts one token uses (gate, up, down of K
+  // experts); with T > 1 distinct experts are read once per call at best,
+  // so this stays the per-token figure times min(T*K, E)/K.
+  const double experts = std::min(T * K, double(a[2]));
+  reportRates(state, experts * 3 * F * H * 4, 2 * 3 * F * H * K * T, sec);
+}
+BENCHMARK(BM_MoEFFN)
+    ->ArgNames({"H", "F", "E", "K", "T"})
+    ->Args({2048, 1792, 32, 4, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+//--- Attention decode: one query over a 4096-row cache --------------------
+struct AttentionSetup {
+  std::unique_ptr<Runner> run;
+  Buffer<float> q, o;
+  std::vector<Buffer<float>> k, v;
+  explicit AttentionSetup(const std::array<int64_t, 4> &a) {
+    const int nh = int(a[0]), nkv = int(a[1]), d = int(a[2]), C = int(a[3]);
+    run = std::make_unique<Runner>(buildAttention(nh, nkv, d, hostTarget()));
+    q = randomF32({d, nh, 1}, 1);
+    const int copies = copiesFor(2.0 * C * nkv * d * 4);
+    for (int c = 0; c < copies; ++c) {
+      k.push_back(randomF32({d, nkv, C}, 200 + c));
+      v.push_back(randomF32({d, nkv, C}, 300 + c));
+    }
+    o = Buffer<float>(d, nh, 1);
+    run->buffer("q", q.raw_buffer())
+        .buffer("k_cache", k[0].raw_buffer())
+        .buffer("v_cache", v[0].raw_buffer())
+        .scalar("pos", C - 1) // the last row: attends to all C rows
+        .output(o.raw_buffer());
+    run->prepare();
+  }
+};
+
+void BM_AttentionDecode(benchmark::State &state) {
+  const std::array<int64_t, 4> a{state.range(0), state.range(1),
+                                 state.range(2), state.range(3)};
+  AttentionSetup &s = cached<AttentionSetup>(a);
+  size_t i = 0;
+  double sec = timedLoop(state, [&] {
+    size_t c = i++ % s.k.size();
+    s.run->rebind("k_cache", s.k[c].raw_buffer());
+    s.run->rebind("v_cache", s.v[c].raw_buffer());
+    benchmark::DoNotOptimize(s.run->run());
+  });
+  const double nh = double(a[0]), nkv = double(a[1]), d = double(a[2]),
+               C = double(a[3]);
+  // Reads K and V rows once; QK^T and PV are 2 FLOPs per MAC each.
+  reportRates(state, 2 * C * nkv * d * 4, 4 * nh * C * d, sec);
+}
+BENCHMARK(BM_AttentionDecode)
+    ->ArgNames({"heads", "kv", "d", "ctx"})
+    ->Args({32, 8, 64, 4096})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+} // namespace
+} // namespace lfm2c::bench
+
+int main(int argc, char **argv) { return lfm2c::bench::benchMain(argc, argv); }

@@ -1,0 +1,705 @@
+//===- QuantKernelTest.cpp - Quantized kernels against scalar references -===//
+//
+// The Q8_0 activation quantizer must reproduce llama.cpp's x86 rule bit for
+// bit (scale and quants); the quantized dot products must equal an exact
+// int32-per-block reference up to f32 accumulation order. Every kernel is
+// built with each dot-product layout (2- and 4-way lane sums, signed and
+// unsigned weights), all of which run on the host, so the VNNI layout is
+// checked here even though only its assembly can be inspected.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/QuantMath.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <tuple>
+
+using Halide::Buffer;
+
+namespace lfm2c {
+namespace {
+
+// A target with a chosen Halide target string, vector width and int8 dot
+// product flag.
+class FixedTarget final : public TargetInfo {
+public:
+  FixedTarget(std::string halide, int bytes, bool dot)
+      : halide_(std::move(halide)), bytes_(bytes), dot_(dot) {}
+  std::string name() const override { return "test"; }
+  std::string description() const override { return "test target"; }
+  std::vector<std::string> features() const override { return {}; }
+  std::string halideTarget() const override { return halide_; }
+  int vectorBytes() const override { return bytes_; }
+  bool hasInt8DotProduct() const override { return dot_; }
+  bool runsOnHost() const override { return true; }
+
+private:
+  std::string halide_;
+  int bytes_;
+  bool dot_;
+};
+
+FixedTarget hostTarget() {
+  return FixedTarget(Halide::get_jit_target_from_environment().to_string(),
+                     32, false);
+}
+
+// The dot-product layouts, with small tasks and tiles so that the row and
+// token tails are exercised.
+std::vector<QuantSchedule> scheduleVariants() {
+  std::vector<QuantSchedule> v;
+  for (auto [factor, uns, rows, tile, inl] :
+       {std::tuple{2, false, 32, 16, false}, std::tuple{4, true, 4, 2, false},
+        std::tuple{4, false, 8, 3, false}, std::tuple{2, true, 5, 1, false},
+        std::tuple{2, false, 6, 4, true}}) {
+    QuantSchedule s;
+    s.dotFactor = factor;
+    s.unsignedWeights = uns;
+    s.unpackInline = inl;
+    s.rowsPerTask = rows;
+    s.tokensPerTile = tile;
+    v.push_back(s);
+  }
+  return v;
+}
+
+std::string describe(const QuantSchedule &s) {
+  std::ostringstream o;
+  o << "factor=" << s.dotFactor << (s.unsignedWeights ? " u8" : " i8")
+    << (s.unpackInline ? " inline-unpack" : "")
+    << " rows=" << s.rowsPerTask << " tile=" << s.tokensPerTile;
+  return o.str();
+}
+
+Halide::Callable compile(const Kernel &k,
+                         const std::vector<std::string> &argNames) {
+  std::vector<std::string> names;
+  for (const Halide::Argument &a : k.args) {
+    names.push_back(a.name);
+  }
+  EXPECT_EQ(names, argNames) << k.name;
+  Halide::Pipeline p = k.pipeline;
+  return p.compile_to_callable(k.args,
+                               Halide::get_jit_target_from_environment());
+}
+
+template <typename T>
+Buffer<T> toBuffer(const std::vector<T> &data, std::vector<int> sizes) {
+  Buffer<T> b(sizes);
+  EXPECT_EQ(static_cast<size_t>(b.number_of_elements()), data.size());
+  std::copy(data.begin(), data.end(), b.data());
+  return b;
+}
+
+//--- Scalar references ----------------------------------------------------
+
+uint32_t bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+// f32 -> fp16, round to nearest even (as F16C's vcvtps2ph).
+uint16_t toHalf(float f) {
+  const uint32_t x = bits(f);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
+  const uint32_t ax = x & 0x7fffffff;
+  if (ax > 0x7f800000) {
+    return sign | 0x7e00; // NaN
+  }
+  if (ax >= 0x477ff000) {
+    return sign | 0x7c00; // >= 65520 (or inf): infinity
+  }
+  if (ax >= 0x38800000) { // normal half: keep 10 of 23 mantissa bits
+    uint32_t r = ax + 0xfff + ((ax >> 13) & 1);
+    return sign | static_cast<uint16_t>((r - 0x38000000) >> 13);
+  }
+  // Subnormal half: a multiple of 2^-24.
+  const int e = static_cast<int>(ax >> 23);
+  if (e < 102) {
+    return sign; // below 2^-25: rounds to zero
+  }
+  const uint32_t mant = (ax & 0x7fffff) | 0x800000;
+  const int shift = 126 - e; // value = mant * 2^(e - 150) = mant >> shift ulps
+  uint32_t q = mant >> shift;
+  const uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+  if (rem > half || (rem == half && (q & 1))) {
+    ++q;
+  }
+  return sign | static_cast<uint16_t>(q);
+}
+
+float fromHalf(uint16_t h) {
+  const int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  float v = e == 0    ? std::ldexp(float(m), -24)
+            : e == 31 ? (m ? NAN : INFINITY)
+                      : std::ldexp(float(m | 0x400), e - 25);
+  return (h & 0x8000) ? -v : v;
+}
+
+struct RefBlock {
+  float d = 0;
+  int8_t q[32];
+};
+
+// quantize_row_q8_0 on x86 for one block.
+RefBlock refQuantize(const float *x) {
+  float amax = 0;
+  for (int j = 0; j < 32; ++j) {
+    amax = std::max(amax, std::fabs(x[j]));
+  }
+  RefBlock b;
+  const float d = amax / 127.0f;
+  b.d = fromHalf(toHalf(d));
+  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+  for (int j = 0; j < 32; ++j) {
+    const float v = x[j] * id;
+    b.q[j] = static_cast<int8_t>(std::nearbyint(v));
+  }
+  return b;
+}
+
+// Value j of a quantized weight row: i8 (Q8_0) or nibble - 8 (Q4_0).
+int weightValue(QuantFormat fmt, const uint8_t *row, int j) {
+  if (fmt == QuantFormat::Q8_0) {
+    return static_cast<int8_t>(row[j]);
+  }
+  const int blk = j / 32, e = j % 32;
+  const uint8_t byte = row[blk * 16 + e % 16];
+  return (e < 16 ? (byte & 15) : (byte >> 4)) - 8;
+}
+
+// The kernels convert per-lane partial sums to f32 (as llama.cpp's SIMD
+// code does), so their rounding is relative to the products' magnitudes, not
+// to the block sums': absSum bounds it whatever the lane layout.
+struct RefDot {
+  double value = 0;  // sum of f32 block terms, in double
+  double absSum = 0; // sum over blocks of sum |products| * scale
+};
+
+RefDot refDot(QuantFormat fmt, int K, const uint8_t *wrow, const float *wd,
+              const int8_t *x, const float *xd) {
+  RefDot r;
+  for (int b = 0; b < K / 32; ++b) {
+    int32_t sumi = 0, sumAbs = 0;
+    for (int j = 0; j < 32; ++j) {
+      const int p = weightValue(fmt, wrow, b * 32 + j) * x[b * 32 + j];
+      sumi += p;
+      sumAbs += std::abs(p);
+    }
+    const float scale = wd[b] * xd[b];
+    r.value += float(sumi) * scale;
+    r.absSum += double(sumAbs) * scale;
+  }
+  return r;
+}
+
+std::vector<uint8_t> randomQuants(QuantFormat fmt, size_t rows, int K,
+                                  std::mt19937 &rng) {
+  const size_t n = rows * (fmt == QuantFormat::Q8_0 ? K : K / 2);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::vector<uint8_t> v(n);
+  for (uint8_t &b : v) {
+    b = static_cast<uint8_t>(byte(rng));
+  }
+  return v;
+}
+
+std::vector<int8_t> randomActs(size_t n, std::mt19937 &rng) {
+  std::uniform_int_distribution<int> q(-127, 127);
+  std::vector<int8_t> v(n);
+  for (int8_t &x : v) {
+    x = static_cast<int8_t>(q(rng));
+  }
+  return v;
+}
+
+std::vector<float> randomScales(size_t n, std::mt19937 &rng, float lo,
+                                float hi) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float &x : v) {
+    x = fromHalf(toHalf(d(rng))); // exactly representable in fp16
+  }
+  return v;
+}
+
+// Weight quants as the kernel's buffer type: i8 [N, K] or u8 [N, K/2].
+Halide::Buffer<> weightBuffer(QuantFormat fmt, const std::vector<uint8_t> &q,
+                              std::vector<int> sizes) {
+  if (fmt == QuantFormat::Q8_0) {
+    std::vector<int8_t> s(q.size());
+    std::memcpy(s.data(), q.data(), q.size());
+    return toBuffer(s, sizes);
+  }
+  return toBuffer(q, sizes);
+}
+
+//===----------------------------------------------------------------------===//
+
+// Finds an amax whose f32 amax/127 is exactly `d`, if any.
+bool amaxFor(float d, float &amax) {
+  float a = d * 127.0f;
+  for (int step = 0; step < 200; ++step) {
+    for (float c : {a, std::nextafter(a, 0.0f), std::nextafter(a, 1e9f)}) {
+      if (c / 127.0f == d) {
+        amax = c;
+        return true;
+      }
+    }
+    a = std::nextafter(a, step % 2 ? 0.0f : 1e9f);
+  }
+  return false;
+}
+
+// Blocks that exercise every rule: random magnitudes, zero blocks, exact
+// quantization ties, fp16 ties of the scale, fp16-subnormal scales,
+// negative-only blocks.
+void fillBlock(float *x, int kind, std::mt19937 &rng) {
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  std::uniform_int_distribution<int> k(-126, 125);
+  switch (kind % 7) {
+  case 0: {
+    const float sigma = std::pow(10.0f, float(kind % 13) - 6.0f);
+    for (int j = 0; j < 32; ++j) {
+      x[j] = n(rng) * sigma;
+    }
+    break;
+  }
+  case 1:
+    std::fill(x, x + 32, 0.0f);
+    break;
+  case 2: // id = 1: values k + 0.5 are ties
+  case 3: { // id = 2: values (k + 0.5) / 2 are ties
+    const float div = kind % 7 == 2 ? 1.0f : 2.0f;
+    for (int j = 0; j < 32; ++j) {
+      x[j] = (float(k(rng)) + 0.5f) / div;
+    }
+    x[rng() % 32] = (rng() % 2 ? 127.0f : -127.0f) / div;
+    break;
+  }
+  case 4: { // amax / 127 exactly halfway between two fp16 values
+    float amax = 127.0f;
+    for (int m = 1 + 2 * int(rng() % 8); m < 64; m += 2) {
+      if (amaxFor(1.0f + std::ldexp(float(m), -11), amax)) {
+        break;
+      }
+    }
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (int j = 0; j < 32; ++j) {
+      x[j] = u(rng) * amax;
+    }
+    x[rng() % 32] = -amax;
+    break;
+  }
+  case 5: { // scales below fp16's normal range, some below its subnormals
+    const float sigma = std::pow(10.0f, -4.0f - float(kind % 4));
+    for (int j = 0; j < 32; ++j) {
+      x[j] = n(rng) * sigma;
+    }
+    break;
+  }
+  default:
+    for (int j = 0; j < 32; ++j) {
+      x[j] = -std::fabs(n(rng)) * 3.0f;
+    }
+  }
+}
+
+TEST(QuantKernelTest, QuantizeQ8_0) {
+  std::mt19937 rng(11);
+  // The fp16 helper itself: ties to even at a normal and a subnormal value.
+  EXPECT_EQ(toHalf(1.0f + std::ldexp(1.0f, -11)), 0x3c00);
+  EXPECT_EQ(toHalf(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02);
+  EXPECT_EQ(toHalf(std::ldexp(1.0f, -25)), 0x0000);
+  EXPECT_EQ(toHalf(std::ldexp(3.0f, -25)), 0x0002);
+  EXPECT_EQ(toHalf(65519.0f), 0x7bff);
+  EXPECT_EQ(toHalf(65520.0f), 0x7c00);
+
+  int fp16Ties = 0, quantTies = 0;
+  for (int bytes : {16, 32, 64}) {
+    FixedTarget target(Halide::get_jit_target_from_environment().to_string(),
+                       bytes, false);
+    for (int K : {32, 96, 256}) {
+      Kernel k = buildQuantizeQ8_0(K, target);
+      Halide::Callable fn = compile(k, {"x"});
+      for (int T : {1, 3}) {
+        const int nb = K / 32;
+        std::vector<float> x(size_t(T) * K);
+        for (int blk = 0; blk < T * nb; ++blk) {
+          fillBlock(&x[size_t(blk) * 32], int(rng() % 1000), rng);
+        }
+        auto xB = toBuffer(x, {K, T});
+        Buffer<int8_t> q(K, T);
+        Buffer<float> d(nb, T);
+        ASSERT_EQ(fn(xB, q, d), 0);
+        for (int blk = 0; blk < T * nb; ++blk) {
+          RefBlock ref = refQuantize(&x[size_t(blk) * 32]);
+          const float dOut = d.data()[blk];
+          ASSERT_EQ(bits(dOut), bits(ref.d))
+              << "K=" << K << " T=" << T << " block " << blk << " got "
+              << dOut << " want " << ref.d;
+          float amax = 0;
+          for (int j = 0; j < 32; ++j) {
+            amax = std::max(amax, std::fabs(x[size_t(blk) * 32 + j]));
+          }
+          const float dq = amax / 127.0f;
+          if (fromHalf(toHalf(dq)) != dq &&
+              std::fabs(float(toHalf(dq * (1 + 1e-7f)) -
+                              toHalf(dq * (1 - 1e-7f)))) > 0) {
+            ++fp16Ties;
+          }
+          for (int j = 0; j < 32; ++j) {
+            const float xv = x[size_t(blk) * 32 + j];
+            const float v = xv * (amax != 0 ? 127.0f / amax : 0.0f);
+            quantTies += v - std::floor(v) == 0.5f;
+            ASSERT_EQ(q.data()[size_t(blk) * 32 + j], ref.q[j])
+                << "K=" << K << " T=" << T << " block " << blk << " j=" << j
+                << " x=" << xv;
+          }
+        }
+      }
+    }
+  }
+  // The inputs did contain the ties they are meant to.
+  EXPECT_GT(quantTies, 100);
+  EXPECT_GT(fp16Ties, 3);
+}
+
+TEST(QuantKernelTest, LinearQuant) {
+  std::mt19937 rng(12);
+  FixedTarget target = hostTarget();
+  const std::vector<QuantSchedule> variants = scheduleVariants();
+  int shape = 0;
+  for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
+    for (int K : {32, 64, 256}) {
+      for (int N : {1, 7, 33}) {
+        // The target's own schedule for every shape, plus one other layout.
+        std::vector<QuantSchedule> scheds = {QuantSchedule::forTarget(target),
+                                             variants[1 + shape++ % 4]};
+        for (const QuantSchedule &sched : scheds) {
+          Kernel k = buildLinearQuant(fmt, K, N, target, sched);
+          Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
+          for (int T : {1, 3}) {
+            const int nb = K / 32;
+            std::vector<uint8_t> wq = randomQuants(fmt, N, K, rng);
+            std::vector<float> wd = randomScales(size_t(N) * nb, rng, 1e-3f,
+                                                 2e-2f);
+            std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
+            std::vector<float> xd = randomScales(size_t(T) * nb, rng, 1e-3f,
+                                                 5e-2f);
+            const int rowBytes = fmt == QuantFormat::Q8_0 ? K : K / 2;
+            auto xqB = toBuffer(xq, {K, T});
+            auto xdB = toBuffer(xd, {nb, T});
+            auto wqB = weightBuffer(fmt, wq, {rowBytes, N});
+            auto wdB = toBuffer(wd, {nb, N});
+            Buffer<float> y(N, T);
+            ASSERT_EQ(fn(xqB, xdB, wqB, wdB, y), 0);
+            for (int t = 0; t < T; ++t) {
+              for (int n = 0; n < N; ++n) {
+                RefDot r = refDot(fmt, K, &wq[size_t(n) * rowBytes],
+                                  &wd[size_t(n) * nb], &xq[size_t(t) * K],
+                                  &xd[size_t(t) * nb]);
+                const float got = y(n, t);
+                ASSERT_LE(std::fabs(got - r.value), 1e-5 * r.absSum + 1e-30)
+                    << quantFormatName(fmt) << " K=" << K << " N=" << N
+                    << " T=" << T << " n=" << n << " t=" << t << " "
+                    << describe(sched) << " got " << got << " want "
+                    << r.value;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(QuantKernelTest, MoEFFNQuant) {
+  std::mt19937 rng(13);
+  FixedTarget target = hostTarget();
+  const std::vector<QuantSchedule> variants = scheduleVariants();
+  int shape = 0, ambiguous = 0;
+  for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
+    for (int E : {3, 8}) {
+      for (int F : {32, 64}) {
+        for (int H : {32, 64}) {
+          for (int K : {1, 2}) {
+            const QuantSchedule sched =
+                shape % 2 ? variants[1 + shape / 2 % 4]
+                          : QuantSchedule::forTarget(target);
+            ++shape;
+            Kernel k = buildMoEFFNQuant(fmt, H, F, E, K, target, sched);
+            Halide::Callable fn =
+                compile(k, {"xq", "xd", "weights", "indices", "gate_q",
+                            "gate_d", "up_q", "up_d", "down_q", "down_d"});
+            const bool q8 = fmt == QuantFormat::Q8_0;
+            const int hb = q8 ? H : H / 2, fbytes = q8 ? F : F / 2;
+            const int nh = H / 32, nf = F / 32;
+            std::vector<uint8_t> gq = randomQuants(fmt, size_t(E) * F, H, rng);
+            std::vector<uint8_t> uq = randomQuants(fmt, size_t(E) * F, H, rng);
+            std::vector<uint8_t> dq = randomQuants(fmt, size_t(E) * H, F, rng);
+            std::vector<float> gd = randomScales(size_t(E) * F * nh, rng,
+                                                 2e-3f, 1e-2f);
+            std::vector<float> ud = randomScales(size_t(E) * F * nh, rng,
+                                                 2e-3f, 1e-2f);
+            std::vector<float> dd = randomScales(size_t(E) * H * nf, rng,
+                                                 2e-3f, 1e-2f);
+            for (int T : {1, 3}) {
+              std::vector<int8_t> xq = randomActs(size_t(T) * H, rng);
+              std::vector<float> xd = randomScales(size_t(T) * nh, rng, 5e-3f,
+                                                   2e-2f);
+              std::vector<float> wts(size_t(T) * K);
+              std::vector<int32_t> idx(size_t(T) * K);
+              std::uniform_real_distribution<float> wdist(0.1f, 1.0f);
+              for (int t = 0; t < T; ++t) {
+                std::vector<int32_t> perm(E);
+                std::iota(perm.begin(), perm.end(), 0);
+                std::shuffle(perm.begin(), perm.end(), rng);
+                for (int s = 0; s < K; ++s) {
+                  idx[t * K + s] = perm[s];
+                  wts[t * K + s] = wdist(rng);
+                }
+              }
+              // Reference, with an allowance for activations whose Q8_0
+              // rounding is too close to call (the kernel's exp and
+              // summation order differ from the reference's).
+              std::vector<double> ref(size_t(T) * H, 0.0), tol(ref.size(), 0);
+              for (int t = 0; t < T; ++t) {
+                for (int s = 0; s < K; ++s) {
+                  const int e = idx[t * K + s];
+                  const double w = wts[t * K + s];
+                  std::vector<float> a(F);
+                  double gAbs = 0;
+                  for (int f = 0; f < F; ++f) {
+                    const size_t row = size_t(e) * F + f;
+                    RefDot g = refDot(fmt, H, &gq[row * hb], &gd[row * nh],
+                                      &xq[size_t(t) * H], &xd[size_t(t) * nh]);
+                    RefDot u = refDot(fmt, H, &uq[row * hb], &ud[row * nh],
+                                      &xq[size_t(t) * H], &xd[size_t(t) * nh]);
+                    a[f] = float(g.value / (1.0 + std::exp(-g.value)) *
+                                 u.value);
+                    gAbs += g.absSum + u.absSum;
+                  }
+                  std::vector<int8_t> aq(F);
+                  std::vector<float> ad(nf);
+                  std::vector<double> slack(F, 0.0);
+                  bool scaleTie = false;
+                  for (int b = 0; b < nf; ++b) {
+                    RefBlock rb = refQuantize(&a[b * 32]);
+                    ad[b] = rb.d;
+                    std::copy(rb.q, rb.q + 32, &aq[b * 32]);
+                    float amax = 0;
+                    for (int j = 0; j < 32; ++j) {
+                      amax = std::max(amax, std::fabs(a[b * 32 + j]));
+                    }
+                    const float d = amax / 127.0f;
+                    scaleTie |= toHalf(d * (1 + 1e-5f)) !=
+                                toHalf(d * (1 - 1e-5f));
+                    for (int j = 0; j < 32; ++j) {
+                      const double v = double(a[b * 32 + j]) * 127.0 / amax;
+                      if (amax != 0 &&
+                          std::fabs(v - std::floor(v) - 0.5) < 1e-3) {
+                        slack[b * 32 + j] = rb.d;
+                        ++ambiguous;
+                      }
+                    }
+                  }
+                  for (int h = 0; h < H; ++h) {
+                    const size_t row = size_t(e) * H + h;
+                    RefDot o = refDot(fmt, F, &dq[row * fbytes], &dd[row * nf],
+                                      aq.data(), ad.data());
+                    double allow = 1e-5 * o.absSum;
+                    for (int f = 0; f < F; ++f) {
+                      allow += slack[f] * dd[row * nf + f / 32] *
+                               std::abs(weightValue(fmt, &dq[row * fbytes], f));
+                    }
+                    if (scaleTie) {
+                      allow += 1e-2 * o.absSum;
+                    }
+                    ref[size_t(t) * H + h] += w * o.value;
+                    tol[size_t(t) * H + h] += w * allow;
+                  }
+                }
+              }
+              auto xqB = toBuffer(xq, {H, T});
+              auto xdB = toBuffer(xd, {nh, T});
+              auto wB = toBuffer(wts, {K, T});
+              auto iB = toBuffer(idx, {K, T});
+              auto gqB = weightBuffer(fmt, gq, {hb, F, E});
+              auto uqB = weightBuffer(fmt, uq, {hb, F, E});
+              auto dqB = weightBuffer(fmt, dq, {fbytes, H, E});
+              auto gdB = toBuffer(gd, {nh, F, E});
+              auto udB = toBuffer(ud, {nh, F, E});
+              auto ddB = toBuffer(dd, {nf, H, E});
+              Buffer<float> out(H, T);
+              ASSERT_EQ(fn(xqB, xdB, wB, iB, gqB, gdB, uqB, udB, dqB, ddB,
+                           out),
+                        0);
+              for (size_t i = 0; i < ref.size(); ++i) {
+                ASSERT_LE(std::fabs(out.data()[i] - ref[i]), tol[i] + 1e-30)
+                    << quantFormatName(fmt) << " E=" << E << " F=" << F
+                    << " H=" << H << " K=" << K << " T=" << T << " flat " << i
+                    << " " << describe(sched) << " got " << out.data()[i]
+                    << " want " << ref[i];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  std::cout << "activations within 1e-3 of a rounding tie (allowed either "
+               "way): "
+            << ambiguous << "\n";
+}
+
+//--- Assembly --------------------------------------------------------------
+
+std::map<std::string, int> countInstructions(const Kernel &k,
+                                             const std::string &target,
+                                             const std::string &file) {
+  Halide::Pipeline p = k.pipeline;
+  p.compile_to_assembly(file, k.args, k.name, Halide::Target(target));
+  std::ifstream in(file);
+  std::map<std::string, int> counts;
+  std::string line;
+  const char *mnemonics[] = {"vpmaddwd", "vpmaddubsw", "vpdpbusd",
+                             "vpdpwssd", "vpmovsxbw", "vpmovzxbw",
+                             "vcvtdq2ps", "vfmadd",   "vpgather",
+                             "vcvtps2ph", "vroundps", "vrndscaleps"};
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string op;
+    ls >> op;
+    if (op == "{vex}") {
+      ls >> op;
+    }
+    for (const char *m : mnemonics) {
+      if (op.rfind(m, 0) == 0) {
+        ++counts[m];
+      }
+    }
+  }
+  return counts;
+}
+
+std::string show(const std::map<std::string, int> &c) {
+  std::ostringstream o;
+  for (const auto &[m, n] : c) {
+    o << " " << m << "=" << n;
+  }
+  return o.str();
+}
+
+// The int8 block dots lower to the targets' widening multiply-adds:
+// vpmaddwd on AVX2, vpdpbusd on AVX-512 VNNI (Zen 4) and AVX-VNNI.
+TEST(QuantKernelTest, DotInstructions) {
+  const std::string dir = ::testing::TempDir();
+  struct Case {
+    std::string halide;
+    int bytes;
+    bool dot;
+    const char *expect;
+  };
+  for (const Case &c :
+       {Case{"x86-64-linux-avx2-fma-f16c-sse41", 32, false, "vpmaddwd"},
+        Case{"x86-64-linux-avx512_zen4", 64, true, "vpdpbusd"},
+        // Halide 21 does not select AVX-VNNI's vpdpbusd for 8 lanes; the u8
+        // layout then falls back to vpmaddubsw / vpmaddwd.
+        Case{"x86-64-linux-avx2-fma-f16c-sse41-avxvnni", 32, true,
+             "vpmaddwd"}}) {
+    FixedTarget target(c.halide, c.bytes, c.dot);
+    for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
+      Kernel k = buildLinearQuant(fmt, 2048, 6144, target);
+      auto counts =
+          countInstructions(k, c.halide, dir + "/" + c.halide + "_" + k.name + ".s");
+      std::cout << c.halide << " " << k.name << ":" << show(counts) << "\n";
+      EXPECT_GT(counts[c.expect], 0) << c.halide << " " << k.name;
+      EXPECT_EQ(counts["vpgather"], 0) << c.halide << " " << k.name;
+    }
+    Kernel q = buildQuantizeQ8_0(2048, target);
+    std::cout << c.halide << " " << q.name << ":"
+              << show(countInstructions(q, c.halide,
+                                        dir + "/" + c.halide + "_" + q.name + ".s"))
+              << "\n";
+    Kernel m = buildMoEFFNQuant(QuantFormat::Q4_0, 256, 128, 8, 2, target);
+    std::cout << c.halide << " " << m.name << ":"
+              << show(countInstructions(m, c.halide,
+                                        dir + "/" + c.halide + "_" + m.name + ".s"))
+              << "\n";
+  }
+}
+
+//--- Throughput (run explicitly: --gtest_also_run_disabled_tests) ----------
+
+TEST(QuantKernelTest, DISABLED_LinearQ4_0Bandwidth) {
+  setenv("HL_NUM_THREADS", "2", 0);
+  const int K = 2048, N = 6144, T = 1;
+  std::mt19937 rng(14);
+  FixedTarget target = hostTarget();
+  std::vector<QuantSchedule> scheds;
+  for (int rows : {16, 32, 64}) {
+    for (int factor : {2, 4}) {
+      for (bool inl : {false, true}) {
+        QuantSchedule s = QuantSchedule::forTarget(target);
+        s.rowsPerTask = rows;
+        s.dotFactor = factor;
+        s.unpackInline = inl;
+        if (!inl || factor == 2) {
+          scheds.push_back(s);
+        }
+      }
+    }
+  }
+  for (QuantFormat fmt : {QuantFormat::Q4_0, QuantFormat::Q8_0})
+  for (const QuantSchedule &sched : scheds) {
+    Kernel k = buildLinearQuant(fmt, K, N, target, sched);
+    Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
+    const int rowBytes = fmt == QuantFormat::Q8_0 ? K : K / 2;
+    std::vector<uint8_t> wq = randomQuants(fmt, N, K, rng);
+    std::vector<float> wd = randomScales(size_t(N) * K / 32, rng, 1e-3f, 2e-2f);
+    std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
+    std::vector<float> xd = randomScales(size_t(T) * K / 32, rng, 1e-3f, 5e-2f);
+    auto xqB = toBuffer(xq, {K, T});
+    auto xdB = toBuffer(xd, {K / 32, T});
+    auto wqB = weightBuffer(fmt, wq, {rowBytes, N});
+    auto wdB = toBuffer(wd, {K / 32, N});
+    Buffer<float> y(N, T);
+    ASSERT_EQ(fn(xqB, xdB, wqB, wdB, y), 0);
+    // 50 timed calls; the mean and the fastest (the machine may be shared).
+    const int calls = 50;
+    std::vector<double> times;
+    for (int i = 0; i < calls; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      fn(xqB, xdB, wqB, wdB, y);
+      times.push_back(std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - t0)
+                          .count());
+    }
+    const double mean =
+        std::accumulate(times.begin(), times.end(), 0.0) / calls;
+    const double best = *std::min_element(times.begin(), times.end());
+    const double bytes = double(N) * rowBytes + double(N) * K / 32 * 4;
+    std::cout << k.name << " T=1 " << describe(sched) << ": mean "
+              << mean * 1e6 << " us (" << bytes / mean / 1e9
+              << " GB/s), best " << best * 1e6 << " us ("
+              << bytes / best / 1e9 << " GB/s); weights " << bytes / 1e6
+              << " MB\n";
+  }
+}
+
+} // namespace
+} // namespace lfm2c

@@ -1,0 +1,199 @@
+//===- QuantMath.cpp - Q8_0 quantizer and quantized dot products ---------===//
+#include "codegen/QuantMath.h"
+
+using namespace Halide;
+
+namespace lfm2c {
+
+QuantSchedule QuantSchedule::forTarget(const TargetInfo &target) {
+  QuantSchedule s;
+  s.quantLanes = target.lanes(4);
+  if (target.hasInt8DotProduct()) {
+    // 4-way dot products: x86 VNNI's vpdpbusd multiplies u8 by i8, Arm's
+    // sdot i8 by i8.
+    Halide::Target ht(target.halideTarget());
+    s.dotFactor = 4;
+    s.unsignedWeights = ht.arch == Halide::Target::X86;
+  }
+  return s;
+}
+
+std::string quantFormatName(QuantFormat format) {
+  return format == QuantFormat::Q8_0 ? "q8_0" : "q4_0";
+}
+
+Q8Quantizer quantizeQ8_0(const std::string &name, int64_t length,
+                         const std::vector<Var> &vars,
+                         const std::function<Expr(Expr)> &x) {
+  (void)length;
+  Q8Quantizer q;
+  q.i = Var(name + "_i");
+  q.b = Var(name + "_b");
+  q.amax = Func(name + "_amax");
+  q.scale = Func(name + "_scale");
+  q.quant = Func(name + "_quant");
+
+  std::vector<Expr> bArgs = {q.b}, iArgs = {q.i}, ibArgs = {q.i / kQuantBlock};
+  bArgs.insert(bArgs.end(), vars.begin(), vars.end());
+  iArgs.insert(iArgs.end(), vars.begin(), vars.end());
+  ibArgs.insert(ibArgs.end(), vars.begin(), vars.end());
+
+  RDom r(0, kQuantBlock, name + "_r");
+  q.amax(bArgs) = 0.0f;
+  q.amax(bArgs) = max(q.amax(bArgs), abs(x(q.b * kQuantBlock + r)));
+  // The divisions stay divisions (no reciprocal rewrites): the scale is
+  // rounded to f32 and then to fp16 (nearest-even), the inverse to f32.
+  Expr amax = q.amax(bArgs);
+  q.scale(bArgs) =
+      cast<float>(cast(Float(16), strict_float(amax / 127.0f)));
+  Expr am = q.amax(ibArgs);
+  Expr inv = select(am != 0.0f, strict_float(127.0f / am), 0.0f);
+  // round() is nearest with ties to even, as _mm256_round_ps.
+  q.quant(iArgs) = cast<int8_t>(round(strict_float(x(q.i) * inv)));
+  return q;
+}
+
+QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
+                  const QuantSchedule &sched, const std::vector<Var> &vars,
+                  const std::vector<Var> &rowVars,
+                  const std::vector<Var> &actVars) {
+  QuantDot d;
+  d.sched = sched;
+  d.length = in.length;
+  const int factor = sched.dotFactor;
+  const int sweeps = kQuantBlock / (kBlockLanes * factor);
+  const int blocks = static_cast<int>(in.length / kQuantBlock);
+  d.lane = Var(name + "_lane");
+  d.b = Var(name + "_b");
+  d.i = Var(name + "_i");
+  d.r = RDom(0, factor, 0, sweeps, name + "_r");
+  const int chains =
+      sched.accumulators > 1 && blocks % sched.accumulators == 0
+          ? sched.accumulators
+          : 1;
+  d.chain = Var(name + "_chain");
+  d.rb = RDom(0, blocks / chains, name + "_rb");
+  d.scale = Func(name + "_scale");
+  d.result = Func(name);
+  d.acc = Func(name + "_acc");
+  d.blockSum = Func(name + "_block");
+
+  // Element of block b summed by `lane` at step (r.x, r.y): each sweep
+  // covers 8 * factor adjacent values, a lane `factor` adjacent ones of
+  // them, as the dot-product instruction pairs them.
+  auto element = [&](Expr b, Expr lane) {
+    return b * kQuantBlock + d.r.y * (kBlockLanes * factor) + lane * factor +
+           d.r.x;
+  };
+
+  // Weight values: i8 (signed dots) or u8 with an offset (u8 x i8 dots).
+  std::function<Expr(Expr)> weight;
+  int offset = 0;
+  if (in.format == QuantFormat::Q4_0) {
+    // Unpacked once per row: byte j of a block holds element j in its low
+    // nibble and element j + 16 in its high nibble, value nibble - 8.
+    d.unpacked = Func(name + "_unpacked");
+    std::vector<Expr> uArgs = {d.i};
+    uArgs.insert(uArgs.end(), rowVars.begin(), rowVars.end());
+    Expr byte = in.weight((d.i / kQuantBlock) * (kQuantBlock / 2) +
+                          d.i % (kQuantBlock / 2));
+    Expr nibble = select(d.i % kQuantBlock < kQuantBlock / 2, byte & 15,
+                         byte >> 4);
+    d.unpacked(uArgs) = sched.unsignedWeights
+                            ? nibble
+                            : cast<int8_t>(nibble) - cast<int8_t>(8);
+    offset = 8;
+    weight = [&d, rowVars](Expr e) {
+      std::vector<Expr> a = {e};
+      a.insert(a.end(), rowVars.begin(), rowVars.end());
+      return d.unpacked(a);
+    };
+  } else {
+    offset = 128;
+    if (sched.unsignedWeights) {
+      weight = [&in](Expr e) {
+        return reinterpret(UInt(8), in.weight(e)) ^ cast<uint8_t>(0x80);
+      };
+    } else {
+      weight = in.weight;
+    }
+  }
+
+  std::vector<Expr> sumArgs = {d.lane, d.b};
+  sumArgs.insert(sumArgs.end(), vars.begin(), vars.end());
+  if (sched.unsignedWeights) {
+    // offset * (the lane's activations), so that the u8 products minus it
+    // are the signed products.
+    d.actOffset = Func(name + "_act_offset");
+    std::vector<Expr> oArgs = {d.lane, d.b};
+    oArgs.insert(oArgs.end(), actVars.begin(), actVars.end());
+    d.actOffset(oArgs) = 0;
+    d.actOffset(oArgs) += offset * cast<int32_t>(in.act(element(d.b, d.lane)));
+    d.blockSum(sumArgs) = -d.actOffset(oArgs);
+  } else {
+    d.blockSum(sumArgs) = 0;
+  }
+  Expr e = element(d.b, d.lane);
+  d.blockSum(sumArgs) += cast<int32_t>(widening_mul(weight(e), in.act(e)));
+
+  // Block rb * chains + chain accumulates into chain `chain`: per lane,
+  // f32(lane sum) * (wd * xd), as llama.cpp's SIMD loops do.
+  std::vector<Expr> scaleArgs = {d.b};
+  scaleArgs.insert(scaleArgs.end(), vars.begin(), vars.end());
+  d.scale(scaleArgs) = in.weightScale(d.b) * in.actScale(d.b);
+  Expr blk = d.rb * chains + d.chain;
+  std::vector<Expr> accArgs = {d.lane, d.chain};
+  accArgs.insert(accArgs.end(), vars.begin(), vars.end());
+  std::vector<Expr> blockArgs = {d.lane, blk}, blkScaleArgs = {blk};
+  blockArgs.insert(blockArgs.end(), vars.begin(), vars.end());
+  blkScaleArgs.insert(blkScaleArgs.end(), vars.begin(), vars.end());
+  d.acc(accArgs) = 0.0f;
+  d.acc(accArgs) +=
+      cast<float>(d.blockSum(blockArgs)) * d.scale(blkScaleArgs);
+
+  std::vector<Expr> vArgs(vars.begin(), vars.end());
+  Expr total;
+  for (int l = 0; l < kBlockLanes; ++l) {
+    for (int c = 0; c < chains; ++c) {
+      std::vector<Expr> a = vArgs;
+      a.insert(a.begin(), {Expr(l), Expr(c)});
+      total = total.defined() ? total + d.acc(a) : d.acc(a);
+    }
+  }
+  d.result(vArgs) = total;
+  return d;
+}
+
+void QuantDot::schedule(const LoopLevel &accAt, const LoopLevel &unpackAt) {
+  // One vector of 8 f32 partial sums per output; per block, one vector of
+  // 8 i32 lane sums, each step a (factor x 8)-wide widening multiply
+  // reduced `factor`-fold into the lanes: pmaddwd / vpdpbusd / sdot.
+  acc.compute_at(accAt).vectorize(lane).unroll(chain);
+  acc.update().reorder(lane, chain, rb.x).vectorize(lane).unroll(chain);
+  // The block scales of the row and token, a vector at a time.
+  scale.compute_at(accAt).vectorize(b, kBlockLanes, TailStrategy::GuardWithIf);
+  blockSum.compute_at(acc, chain).vectorize(lane);
+  blockSum.update()
+      .reorder(r.x, lane, r.y)
+      .atomic()
+      .vectorize(r.x)
+      .vectorize(lane)
+      .unroll(r.y);
+  if (unpacked.defined() && !(sched.unpackInline && sched.dotFactor == 2)) {
+    // Two 16-byte halves per block: the low nibbles, then the high ones.
+    Var blk("blk"), half("half"), j("j"), rest("rest");
+    unpacked.compute_at(unpackAt)
+        .bound(i, 0, static_cast<int>(length))
+        .split(i, blk, rest, kQuantBlock)
+        .split(rest, half, j, kQuantBlock / 2)
+        .unroll(half)
+        .vectorize(j);
+  }
+  if (actOffset.defined()) {
+    actOffset.vectorize(lane);
+    actOffset.update().reorder(r.x, lane, r.y).atomic().vectorize(r.x)
+        .vectorize(lane);
+  }
+}
+
+} // namespace lfm2c

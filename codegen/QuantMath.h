@@ -1,0 +1,129 @@
+//===- QuantMath.h - Q8_0 / Q4_0 building blocks shared by the kernels ----===//
+//
+// The pieces every quantized kernel is made of, with llama.cpp's CPU
+// numerics:
+//
+// - Q8_0 quantization of f32 activations in blocks of 32 (as
+//   quantize_row_q8_0 on x86): amax = max|x|, stored scale d = fp16(amax/127)
+//   read back as f32, q = round-half-even(x * (127/amax)), 0 for a zero block.
+// - The dot of a quantized weight row with a Q8_0 activation row: an exact
+//   int32 sum per block of 32 products, converted to f32 and scaled by
+//   wd * xd, the blocks accumulated in f32.
+//
+// The integer block sum is laid out for the target's dot-product
+// instruction: each of 8 i32 lanes sums `dotFactor` adjacent products per
+// step (2: pmaddwd on SSE/AVX2; 4: vpdpbusd on AVX-VNNI / AVX512-VNNI, sdot
+// on Arm). vpdpbusd multiplies u8 by i8, so on x86 VNNI the weights are fed
+// as unsigned (Q4_0 nibble, Q8_0 value + 128) and the offset times the
+// activation sum of the lane is subtracted from the lane, keeping every lane
+// sum, and so every block sum, exact.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LFM2C_CODEGEN_QUANTMATH_H
+#define LFM2C_CODEGEN_QUANTMATH_H
+
+#include "codegen/Kernel.h"
+
+#include <Halide.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace lfm2c {
+
+constexpr int kQuantBlock = 32; // values per Q8_0 / Q4_0 block
+
+// Schedule knobs of the quantized kernels. forTarget() picks the dot-product
+// layout from the target's features; `lfm2c tune` may override the rest.
+struct QuantSchedule {
+  int rowsPerTask = 32;   // output rows per parallel task
+  int tokensPerTile = 16; // tokens sharing each read of a weight row
+  int dotFactor = 2;      // products summed per i32 lane per step (2 or 4)
+  bool unsignedWeights = false; // feed weights as u8 (u8 x i8 dot products)
+  int quantLanes = 8;     // f32 lanes of the activation quantizer
+  // Q4_0: unpack nibbles inside the dot (per token) rather than once per
+  // row into a stack buffer. Only the 2-way layout reads each half block
+  // as one dense vector, so only it can unpack inline.
+  bool unpackInline = false;
+  // Independent f32 accumulators per output (consecutive blocks alternate
+  // between them), hiding the latency of the multiply-add chain.
+  int accumulators = 2;
+  static QuantSchedule forTarget(const TargetInfo &target);
+};
+
+// i32 lanes of one block's integer partial sums (32 values / 4 per lane).
+constexpr int kBlockLanes = 8;
+
+// Q8_0 quantization of a row of `length` values x(i) (i in [0, length)),
+// one row per value of `vars`. amax (b, vars...), scale (b, vars...) and
+// quant (i, vars...) are exposed for scheduling.
+struct Q8Quantizer {
+  Halide::Func amax;  // f32 max |x| of each block
+  Halide::Func scale; // f32 value of the fp16 block scale
+  Halide::Func quant; // i8 quants
+  Halide::Var i, b;   // element and block variables of quant / scale
+};
+Q8Quantizer quantizeQ8_0(const std::string &name, int64_t length,
+                         const std::vector<Halide::Var> &vars,
+                         const std::function<Halide::Expr(Halide::Expr)> &x);
+
+// What a quantized dot reads. Indices are relative to the row; the accessors
+// close over the caller's variables.
+struct QuantDotInputs {
+  QuantFormat format = QuantFormat::Q8_0;
+  int64_t length = 0; // K, a multiple of 32
+  // Raw weight storage at an index: the i8 value of element i (Q8_0) or the
+  // u8 byte i of the row (Q4_0, K/2 bytes).
+  std::function<Halide::Expr(Halide::Expr)> weight;
+  std::function<Halide::Expr(Halide::Expr)> weightScale; // f32, block b
+  std::function<Halide::Expr(Halide::Expr)> act;         // i8, element i
+  std::function<Halide::Expr(Halide::Expr)> actScale;    // f32, block b
+};
+
+// result(vars...) = sum over blocks b of f32(int block dot) * (wd_b * xd_b).
+// `rowVars` are the variables the weight row depends on (the Q4_0 unpacking
+// is computed per row), `actVars` those the activation row depends on (the
+// u8 offset correction is computed per activation row).
+struct QuantDot {
+  Halide::Func result;     // (vars...) f32
+  Halide::Func acc;        // (lane, chain, vars...) f32 partial sums
+  Halide::Func scale;      // (b, vars...) f32 wd_b * xd_b
+  Halide::Func blockSum;   // (lane, b, vars...) i32 per-lane block sums
+  Halide::Func unpacked;   // Q4_0 only: (i, rowVars...) weight values
+  Halide::Func actOffset;  // unsigned only: (lane, b, actVars...) i32
+  Halide::Var lane, chain, b, i;
+  Halide::RDom r;          // blockSum's products: (within lane, sweep)
+  Halide::RDom rb;         // acc's blocks
+  QuantSchedule sched;
+  int64_t length = 0;
+
+  // acc at `accAt` (where the result is consumed, e.g. per row and token),
+  // the block sums at each block of acc, the Q4_0 unpacking at `unpackAt`
+  // (a loop over rows, outside any loop over tokens). actOffset is left to
+  // the caller (compute it once per activation row).
+  void schedule(const Halide::LoopLevel &accAt,
+                const Halide::LoopLevel &unpackAt);
+};
+QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
+                  const QuantSchedule &sched,
+                  const std::vector<Halide::Var> &vars,
+                  const std::vector<Halide::Var> &rowVars,
+                  const std::vector<Halide::Var> &actVars);
+
+// The builders of Kernel.h with explicit schedules (Kernel.h's use
+// QuantSchedule::forTarget).
+Kernel buildQuantizeQ8_0(int64_t k, const TargetInfo &target,
+                         const QuantSchedule &sched);
+Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
+                        const TargetInfo &target, const QuantSchedule &sched);
+Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
+                        int64_t experts, int64_t topK,
+                        const TargetInfo &target, const QuantSchedule &sched);
+
+// "q8_0" / "q4_0", for kernel names.
+std::string quantFormatName(QuantFormat format);
+
+} // namespace lfm2c
+
+#endif // LFM2C_CODEGEN_QUANTMATH_H

@@ -1,0 +1,152 @@
+//===- QuantMoEKernel.cpp - MoE expert FFN with quantized experts --------===//
+//
+// The dispatch of buildMoEFFN with Q8_0 / Q4_0 experts, numerically as
+// llama.cpp's mul_mat_id: the input is quantized once (xq, xd given); per
+// chosen expert the gate and up rows are dotted with it, the SwiGLU
+// activation silu(g) * u is quantized to Q8_0, and the down rows are dotted
+// with that. The slots' outputs are weighted and summed in slot order.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/HalideHelpers.h"
+#include "codegen/QuantMath.h"
+
+using namespace Halide;
+
+namespace lfm2c {
+
+Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
+                        int64_t experts, int64_t topK,
+                        const TargetInfo &target,
+                        const QuantSchedule &sched) {
+  (void)target;
+  const bool q4 = format == QuantFormat::Q4_0;
+  const int E = static_cast<int>(experts);
+  const Type wt = q4 ? UInt(8) : Int(8);
+
+  //--- Algorithm ------------------------------------------------------------
+  ImageParam xq(Int(8), 2, "xq");             // (H, T)
+  ImageParam xd(Float(32), 2, "xd");          // (H/32, T)
+  ImageParam wts(Float(32), 2, "weights");    // (K, T)
+  ImageParam idx(Int(32), 2, "indices");      // (K, T)
+  ImageParam gateQ(wt, 3, "gate_q");          // (H or H/2, F, E)
+  ImageParam gateD(Float(32), 3, "gate_d");   // (H/32, F, E)
+  ImageParam upQ(wt, 3, "up_q");              // (H or H/2, F, E)
+  ImageParam upD(Float(32), 3, "up_d");       // (H/32, F, E)
+  ImageParam downQ(wt, 3, "down_q");          // (F or F/2, H, E)
+  ImageParam downD(Float(32), 3, "down_d");   // (F/32, H, E)
+  Var f("f"), h("h"), s("s"), t("t");
+  Expr ex = clamp(idx(s, t), 0, E - 1);
+
+  auto inputRow = [&](ImageParam q, ImageParam d) {
+    QuantDotInputs in;
+    in.format = format;
+    in.length = hidden;
+    in.weight = [=](Expr i) { return q(i, f, ex); };
+    in.weightScale = [=](Expr b) { return d(b, f, ex); };
+    in.act = [=](Expr i) { return xq(i, t); };
+    in.actScale = [=](Expr b) { return xd(b, t); };
+    return in;
+  };
+  const std::string fmt = quantFormatName(format);
+  QuantDot g = quantDot("expert_gate_" + fmt, inputRow(gateQ, gateD), sched,
+                        {f, s, t}, {f, s, t}, {t});
+  QuantDot u = quantDot("expert_up_" + fmt, inputRow(upQ, upD), sched,
+                        {f, s, t}, {f, s, t}, {t});
+  Func act("expert_act");
+  act(f, s, t) = silu(g.result(f, s, t)) * u.result(f, s, t);
+
+  // The activation quantized as the input of the down projection.
+  Q8Quantizer aq = quantizeQ8_0("expert_act_q8_0", expertFFN, {s, t},
+                                [&](Expr i) { return act(i, s, t); });
+  QuantDotInputs downIn;
+  downIn.format = format;
+  downIn.length = expertFFN;
+  downIn.weight = [&](Expr i) { return downQ(i, h, ex); };
+  downIn.weightScale = [&](Expr b) { return downD(b, h, ex); };
+  downIn.act = [&](Expr i) { return aq.quant(i, s, t); };
+  downIn.actScale = [&](Expr b) { return aq.scale(b, s, t); };
+  QuantDot d = quantDot("expert_down_" + fmt, downIn, sched, {h, s, t},
+                        {h, s, t}, {s, t});
+
+  // Weighted outputs summed in slot order, as llama.cpp adds its views.
+  Expr y = d.result(h, 0, t) * wts(0, t);
+  for (int slot = 1; slot < topK; ++slot) {
+    y = y + d.result(h, slot, t) * wts(slot, t);
+  }
+  Func out("moe_ffn_" + fmt);
+  out(h, t) = y;
+
+  const int64_t hq = q4 ? hidden / 2 : hidden;
+  const int64_t fq = q4 ? expertFFN / 2 : expertFFN;
+  constrainDim(xq, 0, hidden);
+  constrainDim(xd, 0, hidden / kQuantBlock);
+  constrainDim(wts, 0, topK);
+  constrainDim(idx, 0, topK);
+  for (ImageParam p : {gateQ, upQ}) {
+    constrainDim(p, 0, hq);
+    constrainDim(p, 1, expertFFN);
+    constrainDim(p, 2, experts);
+  }
+  for (ImageParam p : {gateD, upD}) {
+    constrainDim(p, 0, hidden / kQuantBlock);
+    constrainDim(p, 1, expertFFN);
+    constrainDim(p, 2, experts);
+  }
+  constrainDim(downQ, 0, fq);
+  constrainDim(downQ, 1, hidden);
+  constrainDim(downQ, 2, experts);
+  constrainDim(downD, 0, expertFFN / kQuantBlock);
+  constrainDim(downD, 1, hidden);
+  constrainDim(downD, 2, experts);
+  out.output_buffer().dim(0).set_bounds(0, static_cast<int>(hidden));
+
+  //--- Schedule -------------------------------------------------------------
+  // Gate/up: one parallel task per chunk of rows of one (slot, token); each
+  // row's Q4_0 unpacking and dot computed where the activation is. Then the
+  // activation quantized per (slot, token), and the down rows in parallel
+  // chunks the same way.
+  Var fo("fo"), fi("fi"), ho("ho"), hi("hi"), st("st"), task("task");
+  act.compute_root()
+      .split(f, fo, fi, sched.rowsPerTask, TailStrategy::GuardWithIf)
+      .fuse(s, t, st)
+      .fuse(fo, st, task)
+      .parallel(task);
+  g.schedule(LoopLevel(act, fi), LoopLevel(act, fi));
+  u.schedule(LoopLevel(act, fi), LoopLevel(act, fi));
+  for (QuantDot *q : {&g, &u, &d}) {
+    if (q->actOffset.defined()) {
+      q->actOffset.compute_root();
+    }
+  }
+
+  aq.amax.compute_root();
+  aq.amax.update().atomic().vectorize(aq.amax.rvars()[0]);
+  aq.scale.compute_root();
+  Var ib("ib"), ii("ii");
+  aq.quant.compute_root()
+      .split(aq.i, ib, ii, kQuantBlock)
+      .vectorize(ii, sched.quantLanes);
+
+  d.result.compute_root()
+      .split(h, ho, hi, sched.rowsPerTask, TailStrategy::GuardWithIf)
+      .fuse(s, t, st)
+      .fuse(ho, st, task)
+      .parallel(task);
+  d.schedule(LoopLevel(d.result, hi), LoopLevel(d.result, hi));
+  out.vectorize(h, sched.quantLanes, TailStrategy::GuardWithIf);
+
+  return {"moe_ffn_" + fmt + "_h" + std::to_string(hidden) + "_f" +
+              std::to_string(expertFFN) + "_e" + std::to_string(experts) +
+              "_k" + std::to_string(topK),
+          Pipeline(out),
+          {xq, xd, wts, idx, gateQ, gateD, upQ, upD, downQ, downD}};
+}
+
+Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
+                        int64_t experts, int64_t topK,
+                        const TargetInfo &target) {
+  return buildMoEFFNQuant(format, hidden, expertFFN, experts, topK, target,
+                          QuantSchedule::forTarget(target));
+}
+
+} // namespace lfm2c

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Smoke test of the compiled binary's --bench mode (not a benchmark: it
+checks behaviour only). Compiles the tiny MoE fixture, runs
+`--bench pp8,tg4,tg2@6 --json --bench-reps 2` and checks that every stdout
+line is a JSON object with the fields scripts compare on; also that the table
+form prints one row per test, that --bench needs no other mode, and that a
+malformed test list is refused.
+
+Usage: check_bench.py LFM2C FIXTURES_DIR WORK_DIR
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+results = {"passed": 0, "failed": 0}
+
+
+def check(ok, what):
+    results["passed" if ok else "failed"] += 1
+    print(("PASS " if ok else "FAIL ") + what, flush=True)
+    return ok
+
+
+def main():
+    lfm2c, fixtures, work = sys.argv[1:4]
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    exe = os.path.join(work, "bench-model")
+    model = os.path.join(fixtures, "tiny-lfm2moe", "model-f32.gguf")
+    proc = subprocess.run([lfm2c, "compile", model, "-o", exe, "--quiet"],
+                          capture_output=True, text=True)
+    if not check(proc.returncode == 0, "compiles the tiny MoE fixture"):
+        print(proc.stderr)
+        return 1
+
+    tests = ["pp8", "tg4", "tg2@6"]
+    run = subprocess.run([exe, "--bench", ",".join(tests), "--json",
+                          "--bench-reps", "2"],
+                         capture_output=True, text=True)
+    check(run.returncode == 0, "--bench --json exits 0")
+    if run.returncode != 0:
+        print(run.stderr)
+    lines = [l for l in run.stdout.splitlines() if l.strip()]
+    check(len(lines) == len(tests), f"one JSON line per test ({len(lines)})")
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            check(False, f"valid JSON: {line!r} ({e})")
+    check([r.get("test") for r in rows] == tests, "tests in the given order")
+    for r in rows:
+        name = r.get("test")
+        tps = r.get("tokens_per_second")
+        check(isinstance(tps, (int, float)) and tps > 0,
+              f"{name}: tokens_per_second > 0 ({tps})")
+        check(isinstance(r.get("threads"), int) and r["threads"] >= 1,
+              f"{name}: threads >= 1")
+        rss = r.get("peak_rss_bytes")
+        check(isinstance(rss, int) and rss > 0,
+              f"{name}: peak_rss_bytes > 0 ({rss})")
+        check(isinstance(r.get("stddev"), (int, float)) and r["stddev"] >= 0,
+              f"{name}: stddev >= 0")
+        check(len(r.get("samples_ts", [])) == 2, f"{name}: 2 reps")
+        check(isinstance(r.get("model"), str) and
+              isinstance(r.get("target"), str), f"{name}: model and target")
+    if len(rows) == 3:
+        check((rows[0]["n_prompt"], rows[0]["n_gen"], rows[0]["n_depth"]) ==
+              (8, 0, 0), "pp8 is 8 prompt tokens")
+        check((rows[2]["n_prompt"], rows[2]["n_gen"], rows[2]["n_depth"]) ==
+              (0, 2, 6), "tg2@6 is 2 decode steps at depth 6")
+
+    table = subprocess.run([exe, "--bench", "pp4,tg2", "--bench-reps", "1"],
+                           capture_output=True, text=True)
+    out = table.stdout.splitlines()
+    check(table.returncode == 0 and len(out) == 4 and
+          out[0].startswith("| model | target | test | t/s | threads") and
+          "| pp4 |" in out[2] and "| tg2 |" in out[3],
+          "the table has a header and one row per test")
+
+    bad = subprocess.run([exe, "--bench", "pp8,xx3"], capture_output=True,
+                         text=True)
+    check(bad.returncode != 0 and "xx3" in bad.stderr,
+          "a malformed test is refused, naming it")
+    both = subprocess.run([exe, "--bench", "pp8", "--tokens", "1,2"],
+                          capture_output=True, text=True)
+    check(both.returncode != 0, "--bench with --tokens is refused")
+
+    print(f"{results['passed']} passed, {results['failed']} failed")
+    return 1 if results["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
