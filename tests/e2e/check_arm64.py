@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+import check_goldens
+
 TOLERANCE = 1e-4
 N_GEN = 32
 TARGETS = ("arm64-linux", "arm64-linux-sve2")
@@ -160,9 +162,16 @@ def main():
             continue
         for name in MODELS:
             run_goldens(lfm2c, fixtures, work, name, target, runner)
+        # Quantized fixtures, held to the same checks as on the host.
+        f32_exe = os.path.join(work, f"tiny-lfm2moe-{target}")
+        for quant in ("q8_0", "q4_0"):
+            check_goldens.run_quantized(lfm2c, fixtures, work, "tiny-lfm2moe",
+                                        quant, target, runner, f32_exe)
     run_missing_driver(lfm2c, fixtures, work)
-    print(f"{results['passed']} passed, {results['failed']} failed")
-    return 1 if results["failed"] else 0
+    passed = results["passed"] + check_goldens.results["passed"]
+    failed = results["failed"] + check_goldens.results["failed"]
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ def check(ok, what):
     return ok
 
 
-def compile_model(lfm2c, model, out):
-    proc = subprocess.run([lfm2c, "compile", model, "-o", out, "--quiet"],
+def compile_model(lfm2c, model, out, target="host"):
+    proc = subprocess.run([lfm2c, "compile", model, "--target=" + target,
+                           "-o", out, "--quiet"],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         print(proc.stderr)
@@ -91,8 +92,9 @@ def log_softmax(x):
     return x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
 
 
-def teacher_forced(exe, tokens, vocab, dump):
-    run = subprocess.run([exe, "--tokens", ",".join(map(str, tokens)), "-n",
+def teacher_forced(exe, tokens, vocab, dump, runner=()):
+    run = subprocess.run(list(runner) + [
+                          exe, "--tokens", ",".join(map(str, tokens)), "-n",
                           "1", "--dump-logits", dump],
                          capture_output=True, text=True)
     if run.returncode != 0:
@@ -101,14 +103,20 @@ def teacher_forced(exe, tokens, vocab, dump):
     return np.fromfile(dump, dtype=np.float32).reshape(-1, vocab)
 
 
-def run_quantized(lfm2c, fixtures, work, name, quant):
+def run_quantized(lfm2c, fixtures, work, name, quant, target="host",
+                  runner=(), f32_exe=None):
+    """Teacher-forced check of a quantized fixture. `f32_exe` is the same
+    implementation compiled from the F32 model (for the KL check); `runner`
+    prefixes every run (e.g. qemu for another architecture)."""
     folder = os.path.join(fixtures, name)
     golden = os.path.join(folder, "golden", quant)
-    exe = os.path.join(work, f"{name}-{quant}")
-    f32_exe = os.path.join(work, f"{name}-f32")
+    exe = os.path.join(work, f"{name}-{quant}-{target}")
+    f32_exe = f32_exe or os.path.join(work, f"{name}-f32")
     proc = compile_model(lfm2c, os.path.join(folder, f"model-{quant}.gguf"),
-                         exe)
+                         exe, target)
+    name = f"{target}/{name}" if target != "host" else name
     if not check(proc.returncode == 0, f"{name}/{quant}: compiles"):
+        print(proc.stderr)
         return
     manifest = json.load(open(os.path.join(golden, "manifest.json")))
     for prompt in ("prompt1", "prompt2", "prompt3"):
@@ -116,9 +124,9 @@ def run_quantized(lfm2c, fixtures, work, name, quant):
         vocab = meta["n_vocab"]
         # Golden prompt, then the golden greedy tokens fed back.
         seq = meta["prompt"] + meta["greedy"][:-1]
-        dump = os.path.join(work, f"{name}-{quant}-{prompt}.tf")
-        ours = teacher_forced(exe, seq, vocab, dump)
-        ours_f32 = teacher_forced(f32_exe, seq, vocab, dump + ".f32")
+        dump = exe + f"-{prompt}.tf"
+        ours = teacher_forced(exe, seq, vocab, dump, runner)
+        ours_f32 = teacher_forced(f32_exe, seq, vocab, dump + ".f32", runner)
         if not check(ours is not None and ours_f32 is not None,
                      f"{name}/{quant}/{prompt}: teacher-forced runs"):
             continue
