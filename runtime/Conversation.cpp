@@ -101,7 +101,7 @@ StatusOr<Reply> Conversation::reply(
     const int64_t vocab = session_.info().vocabSize;
     int32_t next =
         sampler_.sample(logits_.data() + logits_.size() - vocab, history_);
-    if (tokenizer_.isEndOfGeneration(next)) {
+    if (!ignoreEndOfGeneration && tokenizer_.isEndOfGeneration(next)) {
       r.stop = StopReason::EndOfGeneration;
       break;
     }

@@ -56,6 +56,8 @@ public:
   // format.
   Status sendRaw(const std::string &text);
 
+  // Generate past end-of-generation tokens (benchmarks, tests).
+  bool ignoreEndOfGeneration = false;
   // Called with every batch of token ids fed to the model.
   std::function<void(const std::vector<int32_t> &)> onFeed;
   const GenerationStats &stats() const { return stats_; }

@@ -114,7 +114,7 @@ struct Options {
   std::string tokensText, dumpPath, weightsPath, prompt, system, toolsPath,
       logTokensPath;
   int64_t nPredict = -1, ctxSize = 0;
-  bool raw = false, stats = false;
+  bool raw = false, stats = false, ignoreEos = false;
   SamplingParams sampling;
 };
 
@@ -224,6 +224,7 @@ int runPrompt(Session &s, const Tokenizer &tok, const Options &o,
               const std::function<void(const std::vector<int32_t> &)> &log) {
   Conversation c(s, tok, o.sampling, tools);
   c.onFeed = log;
+  c.ignoreEndOfGeneration = o.ignoreEos;
   const int64_t maxTokens = o.nPredict < 0 ? 512 : o.nPredict;
   if (o.raw) {
     if (Status st = c.sendRaw(o.prompt); !st) {
@@ -261,6 +262,7 @@ int runChat(Session &s, const Tokenizer &tok, const Options &o,
   auto fresh = [&] {
     auto c = std::make_unique<Conversation>(s, tok, o.sampling, tools);
     c->onFeed = log;
+    c->ignoreEndOfGeneration = o.ignoreEos;
     if (!o.system.empty()) {
       c->add({"system", o.system});
     }
@@ -591,6 +593,8 @@ int main(int argc, char **argv) {
                  "Context size in tokens (default: the model's)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--stats", o.stats, "Print prefill and decode speed");
+  app.add_flag("--ignore-eos", o.ignoreEos,
+               "Keep generating past end-of-generation tokens");
   app.add_option("--dump-logits", o.dumpPath,
                  "With --tokens: write every evaluated row of logits "
                  "(float32, n_vocab per row) to this file");

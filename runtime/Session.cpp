@@ -64,7 +64,9 @@ StatusOr<std::unique_ptr<Session>> Session::create(const std::string &path,
   }
   s->weights_ = std::move(*file);
   if (contextSize <= 0) {
-    contextSize = s->info_->contextLength;
+    contextSize = s->info_->contextLength > 0
+                      ? std::min(s->info_->contextLength, kDefaultContext)
+                      : kDefaultContext;
   }
   if (contextSize <= 0) {
     return Status::error("--ctx-size: must be positive, got " +
@@ -74,10 +76,17 @@ StatusOr<std::unique_ptr<Session>> Session::create(const std::string &path,
   for (int i = 0; i < s->info_->numStates; ++i) {
     const StateDesc &d = s->info_->states[i];
     int64_t rows = d.rows > 0 ? d.rows : contextSize;
-    s->states_.emplace_back(static_cast<size_t>(rows * d.rowFloats), 0.0f);
-  }
-  for (auto &st : s->states_) {
-    s->statePtrs_.push_back(st.data());
+    const size_t floats = static_cast<size_t>(rows * d.rowFloats);
+    float *p = static_cast<float *>(std::calloc(floats, sizeof(float)));
+    if (!p) {
+      return Status::error("cannot allocate the decode state " +
+                           std::string(d.name) + " (" +
+                           std::to_string(floats * sizeof(float)) +
+                           " bytes); lower --ctx-size");
+    }
+    s->states_.emplace_back(p);
+    s->stateFloats_.push_back(floats);
+    s->statePtrs_.push_back(p);
   }
   return s;
 }
@@ -124,8 +133,12 @@ Status Session::eval(const std::vector<int32_t> &tokens, bool allLogits,
 }
 
 void Session::reset() {
-  for (auto &st : states_) {
-    std::fill(st.begin(), st.end(), 0.0f);
+  // Cache rows are written before they are read; only conv states carry
+  // values into the next call.
+  for (size_t i = 0; i < states_.size(); ++i) {
+    if (info_->states[i].kind == StateKind::ConvState) {
+      std::fill(states_[i].get(), states_[i].get() + stateFloats_[i], 0.0f);
+    }
   }
   position_ = 0;
 }

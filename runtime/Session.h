@@ -12,6 +12,7 @@
 #include "runtime/Program.h"
 #include "runtime/Status.h"
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,8 +21,13 @@ namespace lfm2c::rt {
 
 class Session {
 public:
+  // Default context when none is asked for: llama.cpp's default, so a model
+  // whose metadata says 128K does not reserve caches for 128K tokens.
+  static constexpr int64_t kDefaultContext = 4096;
+
   // Maps `weightsPath` and checks it belongs to this program; allocates the
-  // state for `contextSize` positions (0: the model's trained context).
+  // state for `contextSize` positions (0: the model's context, at most
+  // kDefaultContext).
   static StatusOr<std::unique_ptr<Session>>
   create(const std::string &weightsPath, int64_t contextSize);
 
@@ -44,7 +50,13 @@ private:
   Session() = default;
   const ProgramInfo *info_ = nullptr;
   std::unique_ptr<MappedFile> weights_;
-  std::vector<std::vector<float>> states_;
+  // calloc'd: large caches come from fresh zero pages, so memory is
+  // touched (and counted in RSS) only as the context fills.
+  struct FreeDeleter {
+    void operator()(float *p) const { std::free(p); }
+  };
+  std::vector<std::unique_ptr<float, FreeDeleter>> states_;
+  std::vector<size_t> stateFloats_;
   std::vector<float *> statePtrs_;
   std::vector<float> arena_;
   int64_t contextSize_ = 0;

@@ -138,6 +138,29 @@ def main():
                          capture_output=True, text=True)
     check(run.returncode != 0 and "context" in run.stderr,
           "a prompt longer than the context is refused")
+    # Ctrl-C stops a long reply, not the session: the next command runs.
+    import signal
+    import time
+    p = subprocess.Popen([exe, "chat", "-n", "90000", "-c", "100000",
+                          "--seed", "1", "--ignore-eos"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    start = time.time()
+    p.stdin.write("Hello\n")
+    p.stdin.flush()
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    alive = p.poll() is None
+    try:
+        p.stdin.write("/exit\n")
+        p.stdin.flush()
+    except BrokenPipeError:
+        pass
+    out, err = p.communicate(timeout=120)
+    check(alive and p.returncode == 0 and "[interrupted]" in err
+          and time.time() - start < 60,
+          "Ctrl-C stops the reply and the chat goes on")
     print(f"{results['passed']} passed, {results['failed']} failed")
     return 1 if results["failed"] else 0
 
