@@ -18,7 +18,7 @@
 //===----------------------------------------------------------------------===//
 #include "targets/Arm64Target.h"
 
-#include <Halide.h>
+#include "targets/HalideCpuTarget.h"
 
 #include <cstdlib>
 
@@ -27,28 +27,19 @@ namespace {
 
 constexpr int kSve2VectorBits = 128;
 
-class Arm64Target final : public TargetInfo {
+class Arm64Target final : public HalideCpuTarget {
 public:
-  Arm64Target(std::string name, std::string description, Halide::Target target)
-      : name_(std::move(name)), description_(std::move(description)),
-        target_(target) {}
-
-  std::string name() const override { return name_; }
-  std::string description() const override { return description_; }
+  using HalideCpuTarget::HalideCpuTarget;
 
   std::vector<std::string> features() const override {
-    static const std::pair<Halide::Target::Feature, const char *> known[] = {
-        {Halide::Target::ARMv82a, "armv8.2-a"},
-        {Halide::Target::ARMDotProd, "dotprod (sdot/udot)"},
-        {Halide::Target::ARMFp16, "fp16"},
-        {Halide::Target::SVE, "sve"},
-        {Halide::Target::SVE2, "sve2"},
-    };
     std::vector<std::string> out = {"neon"};
-    for (const auto &[feature, label] : known) {
-      if (target_.has_feature(feature)) {
-        out.push_back(label);
-      }
+    for (const std::string &label :
+         labelFeatures({{Halide::Target::ARMv82a, "armv8.2-a"},
+                        {Halide::Target::ARMDotProd, "dotprod (sdot/udot)"},
+                        {Halide::Target::ARMFp16, "fp16"},
+                        {Halide::Target::SVE, "sve"},
+                        {Halide::Target::SVE2, "sve2"}})) {
+      out.push_back(label);
     }
     if (isSve()) {
       out.push_back("vector length " + std::to_string(target_.vector_bits) +
@@ -57,7 +48,6 @@ public:
     return out;
   }
 
-  std::string halideTarget() const override { return target_.to_string(); }
 
   int vectorBytes() const override {
     return isSve() ? target_.vector_bits / 8 : 16;
@@ -110,10 +100,6 @@ private:
     return target_.has_feature(Halide::Target::SVE) ||
            target_.has_feature(Halide::Target::SVE2);
   }
-
-  std::string name_;
-  std::string description_;
-  Halide::Target target_;
 };
 
 Halide::Target linuxArm64(std::vector<Halide::Target::Feature> features,

@@ -1,24 +1,19 @@
 //===- X86Target.cpp - x86-64 targets (AVX2, AVX-512 Zen 4/5, host) ------===//
 #include "targets/X86Target.h"
 
-#include <Halide.h>
+#include "targets/HalideCpuTarget.h"
 
 namespace lfm2c {
 namespace {
 
-class X86Target final : public TargetInfo {
+class X86Target final : public HalideCpuTarget {
 public:
-  X86Target(std::string name, std::string description, Halide::Target target)
-      : name_(std::move(name)), description_(std::move(description)),
-        target_(target) {}
-
-  std::string name() const override { return name_; }
-  std::string description() const override { return description_; }
+  using HalideCpuTarget::HalideCpuTarget;
 
   std::vector<std::string> features() const override {
     // Report the ISA extensions that matter to the kernels, as Halide sees
     // them, so the listing says what the generated code may use.
-    static const std::pair<Halide::Target::Feature, const char *> known[] = {
+    return labelFeatures({
         {Halide::Target::SSE41, "sse4.1"},
         {Halide::Target::AVX, "avx"},
         {Halide::Target::AVX2, "avx2"},
@@ -30,17 +25,8 @@ public:
         {Halide::Target::AVX512_Zen4, "avx512-zen4 (vnni, bf16)"},
         {Halide::Target::AVX512_Zen5, "avx512-zen5 (vnni, bf16, avx-vnni)"},
         {Halide::Target::AVXVNNI, "avx-vnni"},
-    };
-    std::vector<std::string> out;
-    for (const auto &[feature, label] : known) {
-      if (target_.has_feature(feature)) {
-        out.push_back(label);
-      }
-    }
-    return out;
+    });
   }
-
-  std::string halideTarget() const override { return target_.to_string(); }
 
   int vectorBytes() const override {
     return target_.has_feature(Halide::Target::AVX512) ||
@@ -68,10 +54,6 @@ public:
             host.has_feature(Halide::Target::AVX2));
   }
 
-private:
-  std::string name_;
-  std::string description_;
-  Halide::Target target_;
 };
 
 Halide::Target linuxX86(std::vector<Halide::Target::Feature> features) {

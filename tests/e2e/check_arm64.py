@@ -15,19 +15,13 @@ installed; install-deps.sh installs both.
 
 Usage: check_arm64.py LFM2C FIXTURES_DIR WORK_DIR
 """
-import json
 import os
 import shutil
 import subprocess
 import sys
-import time
-
-import numpy as np
 
 import check_goldens
 
-TOLERANCE = 1e-4
-N_GEN = 32
 TARGETS = ("arm64-linux", "arm64-linux-sve2")
 MODELS = ("tiny-lfm2moe", "tiny-lfm2-dense")
 QEMU = "qemu-aarch64-static"
@@ -80,55 +74,16 @@ def compile_model(lfm2c, model, out, target, env=None):
 
 
 def run_goldens(lfm2c, fixtures, work, name, target, runner):
-    folder = os.path.join(fixtures, name)
-    model = os.path.join(folder, "model-f32.gguf")
-    golden = os.path.join(folder, "golden", "f32")
-    exe = os.path.join(work, f"{name}-{target}")
-    start = time.time()
-    proc = compile_model(lfm2c, model, exe, target)
-    if not check(proc.returncode == 0 and os.path.exists(exe)
-                 and os.path.exists(exe + ".weights"),
-                 f"{target}/{name}: compiles ({time.time() - start:.1f} s)"):
-        print(proc.stderr)
-        return
-    aarch64, static = elf_summary(exe)
-    check(aarch64 and static,
-          f"{target}/{name}: static AArch64 executable "
-          f"({os.path.getsize(exe) / 1024:.0f} KiB)")
-    for prompt in ("prompt1", "prompt2", "prompt3"):
-        meta = json.load(open(os.path.join(golden, prompt + ".json")))
-        vocab = meta["n_vocab"]
-        dump = os.path.join(work, f"{name}-{target}-{prompt}.logits")
-        start = time.time()
-        run = subprocess.run(
-            runner + [exe, "--tokens", ",".join(map(str, meta["prompt"])),
-                      "-n", str(N_GEN), "--dump-logits", dump],
-            capture_output=True, text=True)
-        if not check(run.returncode == 0,
-                     f"{target}/{name}/{prompt}: runs under "
-                     f"{' '.join(runner)} ({time.time() - start:.1f} s)"):
-            print(run.stderr)
-            continue
-        generated = [int(t) for t in run.stdout.split()]
-        check(generated == meta["greedy"],
-              f"{target}/{name}/{prompt}: greedy tokens equal the golden ones")
-        prompt_rows = np.fromfile(
-            os.path.join(golden, prompt + ".prompt_logits.f32"),
-            dtype=np.float32).reshape(-1, vocab)
-        gen_rows = np.fromfile(
-            os.path.join(golden, prompt + ".gen_logits.f32"),
-            dtype=np.float32).reshape(-1, vocab)
-        # P prompt rows, then one row per fed-back token except the last.
-        expected = np.concatenate([prompt_rows, gen_rows[1:]])
-        ours = np.fromfile(dump, dtype=np.float32)
-        if not check(ours.size == expected.size,
-                     f"{target}/{name}/{prompt}: {expected.shape[0]} rows "
-                     "of logits"):
-            continue
-        diff = float(np.abs(ours.reshape(expected.shape) - expected).max())
-        check(diff <= TOLERANCE,
-              f"{target}/{name}/{prompt}: max abs logit difference "
-              f"{diff:.3g} <= {TOLERANCE}")
+    """The host's golden checks (check_goldens.py) under qemu, plus the
+    executable's kind. Returns the executable's path, or None."""
+    exe = check_goldens.run_goldens(lfm2c, fixtures, work, name,
+                                    target=target, runner=runner)
+    if exe:
+        aarch64, static = elf_summary(exe)
+        check(aarch64 and static,
+              f"{target}/{name}: static AArch64 executable "
+              f"({os.path.getsize(exe) / 1024:.0f} KiB)")
+    return exe
 
 
 def run_missing_driver(lfm2c, fixtures, work):
@@ -160,10 +115,10 @@ def main():
                      f"{target}: --list-targets names a qemu command "
                      f"({' '.join(runner or [])})"):
             continue
-        for name in MODELS:
-            run_goldens(lfm2c, fixtures, work, name, target, runner)
+        exes = {name: run_goldens(lfm2c, fixtures, work, name, target, runner)
+                for name in MODELS}
         # Quantized fixtures, held to the same checks as on the host.
-        f32_exe = os.path.join(work, f"tiny-lfm2moe-{target}")
+        f32_exe = exes["tiny-lfm2moe"]
         for quant in ("q8_0", "q4_0"):
             check_goldens.run_quantized(lfm2c, fixtures, work, "tiny-lfm2moe",
                                         quant, target, runner, f32_exe)

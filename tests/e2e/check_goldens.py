@@ -41,27 +41,34 @@ def compile_model(lfm2c, model, out, target="host"):
     return proc
 
 
-def run_goldens(lfm2c, fixtures, work, name, quant="f32", source=None):
+def run_goldens(lfm2c, fixtures, work, name, quant="f32", source=None,
+                target="host", runner=()):
     """source: a Hugging Face folder under the fixture (hf, hf-sharded) that
-    holds the same weights as model-f32.gguf; None for the GGUF file."""
+    holds the same weights as model-f32.gguf; None for the GGUF file.
+    `runner` prefixes every run (e.g. qemu for another architecture).
+    Returns the compiled executable's path, or None."""
     folder = os.path.join(fixtures, name)
     model = os.path.join(folder, source or f"model-{quant}.gguf")
     golden = os.path.join(folder, "golden", quant)
     label = f"{name}/{source or quant}"
     exe = os.path.join(work, f"{name}-{source or quant}")
-    proc = compile_model(lfm2c, model, exe)
+    if target != "host":
+        label, exe = f"{target}/{label}", f"{exe}-{target}"
+    proc = compile_model(lfm2c, model, exe, target)
     if not check(proc.returncode == 0 and os.path.exists(exe)
                  and os.path.exists(exe + ".weights"),
                  f"{label}: compiles"):
-        return
+        print(proc.stderr)
+        return None
     for prompt in ("prompt1", "prompt2", "prompt3"):
         meta = json.load(open(os.path.join(golden, prompt + ".json")))
         vocab = meta["n_vocab"]
         tokens = meta["prompt"]
         dump = exe + f"-{prompt}.logits"
         run = subprocess.run(
-            [exe, "--tokens", ",".join(map(str, tokens)), "-n", str(N_GEN),
-             "--dump-logits", dump], capture_output=True, text=True)
+            list(runner) + [exe, "--tokens", ",".join(map(str, tokens)),
+                            "-n", str(N_GEN), "--dump-logits", dump],
+            capture_output=True, text=True)
         if not check(run.returncode == 0, f"{label}/{prompt}: runs"):
             print(run.stderr)
             continue
@@ -84,6 +91,7 @@ def run_goldens(lfm2c, fixtures, work, name, quant="f32", source=None):
         check(diff <= TOLERANCE,
               f"{label}/{prompt}: max abs logit difference {diff:.3g} "
               f"<= {TOLERANCE}")
+    return exe
 
 
 def log_softmax(x):
