@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <numeric>
 #include <thread>
 
 namespace lfm2c::bench {
@@ -262,6 +263,29 @@ int benchMain(int argc, char **argv) {
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
+}
+
+std::vector<Halide::Buffer<int32_t>> randomExpertChoices(int E, int K, int T,
+                                                         int count) {
+  std::vector<Halide::Buffer<int32_t>> out;
+  std::vector<int> perm(E);
+  std::iota(perm.begin(), perm.end(), 0);
+  uint64_t r = 12345;
+  for (int c = 0; c < count; ++c) {
+    Halide::Buffer<int32_t> b(K, T);
+    for (int t = 0; t < T; ++t) {
+      // Fisher-Yates with an LCG: distinct experts per token.
+      for (int j = E - 1; j > 0; --j) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        std::swap(perm[j], perm[(r >> 33) % (j + 1)]);
+      }
+      for (int j = 0; j < K; ++j) {
+        b(j, t) = perm[j];
+      }
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
 }
 
 } // namespace lfm2c::bench

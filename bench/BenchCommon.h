@@ -77,6 +77,11 @@ private:
 Halide::Buffer<float> randomF32(std::vector<int> sizes, uint32_t seed,
                                 float sigma = 1.0f);
 Halide::Buffer<int8_t> randomI8(std::vector<int> sizes, uint32_t seed);
+// `count` routing choices of K distinct experts out of E for T tokens
+// (buffers (K, T)); rotating through them makes successive calls read other
+// experts, as successive layers' routers would.
+std::vector<Halide::Buffer<int32_t>> randomExpertChoices(int E, int K, int T,
+                                                         int count);
 Halide::Buffer<uint8_t> randomU8(std::vector<int> sizes, uint32_t seed);
 
 // How many copies of a `bytes`-sized operand to rotate through so that

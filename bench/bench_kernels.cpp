@@ -120,24 +120,7 @@ struct MoESetup {
     down = randomF32({F, H, E}, 4, 0.02f);
     wts = Buffer<float>(K, T);
     wts.fill(1.0f / K);
-    // Distinct experts per token; successive calls pick other experts, as
-    // successive layers' routers would.
-    std::vector<int> perm(E);
-    std::iota(perm.begin(), perm.end(), 0);
-    uint64_t r = 12345;
-    for (int c = 0; c < 8; ++c) {
-      Buffer<int32_t> b(K, T);
-      for (int t = 0; t < T; ++t) {
-        for (int j = E - 1; j > 0; --j) {
-          r = r * 6364136223846793005ull + 1442695040888963407ull;
-          std::swap(perm[j], perm[(r >> 33) % (j + 1)]);
-        }
-        for (int j = 0; j < K; ++j) {
-          b(j, t) = perm[j];
-        }
-      }
-      idx.push_back(std::move(b));
-    }
+    idx = randomExpertChoices(E, K, T, 8);
     y = Buffer<float>(H, T);
     run->buffer("x", x.raw_buffer())
         .buffer("weights", wts.raw_buffer())

@@ -172,22 +172,7 @@ struct MoEQuantSetup {
     xd = randomF32({H / 32, T}, 2, 0.01f);
     wts = Buffer<float>(K, T);
     wts.fill(1.0f / K);
-    std::vector<int> perm(E);
-    std::iota(perm.begin(), perm.end(), 0);
-    uint64_t r = 12345;
-    for (int c = 0; c < 8; ++c) {
-      Buffer<int32_t> b(K, T);
-      for (int t = 0; t < T; ++t) {
-        for (int j = E - 1; j > 0; --j) {
-          r = r * 6364136223846793005ull + 1442695040888963407ull;
-          std::swap(perm[j], perm[(r >> 33) % (j + 1)]);
-        }
-        for (int j = 0; j < K; ++j) {
-          b(j, t) = perm[j];
-        }
-      }
-      idx.push_back(std::move(b));
-    }
+    idx = randomExpertChoices(E, K, T, 8);
     y = Buffer<float>(H, T);
     run->buffer("xq", xq.raw_buffer())
         .buffer("xd", xd.raw_buffer())
