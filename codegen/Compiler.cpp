@@ -297,6 +297,10 @@ int compileModel(const CompileOptions &opt) {
   progress.detail(std::to_string(plan->kernels.size()) + " kernels, " +
                   std::to_string(plan->weights.size()) + " weight tensors, " +
                   std::to_string(plan->weightsBytes >> 10) + " KiB of weights");
+  progress.detail("scratch arena: " +
+                  std::to_string(plan->arenaPerToken * 4 >> 10) +
+                  " KiB per token + " + std::to_string(plan->arenaFixed * 4 >> 10) +
+                  " KiB");
 
   progress.step(4, "compiling kernels with Halide");
   auto objects = compileKernels(

@@ -78,6 +78,14 @@ private:
   llvm::DenseMap<Value, Buf> values_;
   llvm::DenseMap<Value, std::string> scalars_;
   std::map<std::string, std::pair<Buf, Buf>> quantizedActs_;
+  // Memory plan: arena slots by pointer expression, slots free for reuse by
+  // size, and the slots allocated while emitting the current op.
+  using SlotSize = std::pair<bool, int64_t>;      // per token?, floats
+  using SlotOffset = std::pair<int64_t, int64_t>; // floats per token, fixed
+  std::map<std::string, std::pair<SlotSize, SlotOffset>> slots_;
+  std::map<SlotSize, std::vector<SlotOffset>> free_;
+  std::vector<std::string> opTemps_;
+  void release(const std::string &ptr);
   std::vector<KernelRequest> kernels_;
   std::vector<std::string> symbols_;
   std::vector<PlannedWeight> weights_;
@@ -111,12 +119,41 @@ Buf Emitter::alloc(ArrayRef<int64_t> shape, const std::string &type,
   // In floats, rounded up to 64 bytes so every buffer stays aligned.
   const int64_t floats = (fixedPart * elementBytes + 3) / 4;
   const int64_t size = (floats + 15) / 16 * 16;
+  // A slot freed by a value that is dead by now, of exactly this size, else
+  // a new one at the end of the arena.
+  const SlotSize key{perToken, size};
+  SlotOffset at{perToken_, fixed_};
+  auto &reusable = free_[key];
+  if (!reusable.empty()) {
+    at = reusable.back();
+    reusable.pop_back();
+  } else {
+    (perToken ? perToken_ : fixed_) += size;
+  }
   Buf b;
-  b.ptr = "(arena + " + str(perToken_) + " * T + " + str(fixed_) + ")";
+  b.ptr = "(arena + " + str(at.first) + " * T + " + str(at.second) + ")";
   b.dims = dims;
   b.type = type;
-  (perToken ? perToken_ : fixed_) += size;
+  slots_[b.ptr] = {key, at};
+  opTemps_.push_back(b.ptr);
   return b;
+}
+
+void Emitter::release(const std::string &ptr) {
+  auto it = slots_.find(ptr);
+  if (it == slots_.end()) {
+    return; // weights, states, caches: not arena slots
+  }
+  free_[it->second.first].push_back(it->second.second);
+  slots_.erase(it);
+  // The quantized copy of a dead value dies with it.
+  auto q = quantizedActs_.find(ptr);
+  if (q != quantizedActs_.end()) {
+    std::pair<Buf, Buf> bufs = q->second;
+    quantizedActs_.erase(q);
+    release(bufs.first.ptr);
+    release(bufs.second.ptr);
+  }
 }
 
 StoredFormat Emitter::storedFormat(lfm2::WeightOp op) {
@@ -223,6 +260,8 @@ std::pair<Buf, Buf> Emitter::quantized(const Buf &x, int64_t k,
   call({KernelKind::QuantizeQ8_0, {k}},
        {CallArg::of(view(x, {rows, str(k)})), CallArg::of(q), CallArg::of(d)},
        where + ".quantize");
+  // Kept while x lives (q/k/v projections share one quantized input).
+  opTemps_.resize(opTemps_.size() - 2);
   quantizedActs_[x.ptr] = {q, d};
   return {q, d};
 }
@@ -567,9 +606,29 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
         "args->states[" + std::to_string(i - 2) + "]", dims};
   }
 
+  // A value's slot is free after the last op that reads it.
+  llvm::DenseMap<Value, Operation *> lastUse;
+  for (Operation &op : entry) {
+    for (Value v : op.getOperands()) {
+      lastUse[v] = &op;
+    }
+  }
   for (Operation &op : entry.without_terminator()) {
+    opTemps_.clear();
     if (failed(emit(&op))) {
       return failure();
+    }
+    // Temporaries of the op die with it; its results live on.
+    for (Value r : op.getResults()) {
+      llvm::erase(opTemps_, buf(r).ptr);
+    }
+    for (const std::string &ptr : opTemps_) {
+      release(ptr);
+    }
+    for (Value v : op.getOperands()) {
+      if (lastUse.lookup(v) == &op && values_.count(v)) {
+        release(buf(v).ptr);
+      }
     }
   }
   auto ret = cast<func::ReturnOp>(entry.getTerminator());
