@@ -590,7 +590,7 @@ int main(int argc, char **argv) {
       ->capture_default_str();
   app.add_option("--seed", o.sampling.seed, "Sampling seed (0: random)");
   app.add_option("-c,--ctx-size", o.ctxSize,
-                 "Context size in tokens (default: the model's)")
+                 "Context size in tokens (default: the model's, at most 4096)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--stats", o.stats, "Print prefill and decode speed");
   app.add_flag("--ignore-eos", o.ignoreEos,

@@ -32,9 +32,9 @@ def check(ok, what):
     return ok
 
 
-def compile_model(lfm2c, model, out, target="host"):
+def compile_model(lfm2c, model, out, target="host", extra=()):
     proc = subprocess.run([lfm2c, "compile", model, "--target=" + target,
-                           "-o", out, "--quiet"],
+                           "-o", out, "--quiet"] + list(extra),
                           capture_output=True, text=True)
     if proc.returncode != 0:
         print(proc.stderr)
@@ -250,6 +250,21 @@ def main():
     run_goldens(lfm2c, fixtures, work, "tiny-lfm2-dense", source="hf")
     for quant in ("q8_0", "q4_0"):
         run_quantized(lfm2c, fixtures, work, "tiny-lfm2moe", quant)
+    # lfm2c's own quantization follows llama.cpp's definition of the format:
+    # the F32 model quantized to Q8_0 by lfm2c stores exactly the bytes of
+    # llama-quantize's Q8_0 file (every matrix is Q8_0 there).
+    out = os.path.join(work, "tiny-lfm2moe-f32-as-q8_0")
+    proc = compile_model(lfm2c, os.path.join(fixtures, "tiny-lfm2moe",
+                                             "model-f32.gguf"), out,
+                         extra=["--quant", "q8_0"])
+    same = False
+    if proc.returncode == 0:
+        with open(out + ".weights", "rb") as a, open(
+                os.path.join(work, "tiny-lfm2moe-q8_0-host.weights"),
+                "rb") as b:
+            same = a.read() == b.read()
+    check(same, "--quant q8_0 of the F32 model writes the weights of "
+          "llama-quantize's Q8_0 file, byte for byte")
     run_error_paths(lfm2c, fixtures, work)
     print(f"{results['passed']} passed, {results['failed']} failed")
     return 1 if results["failed"] else 0
