@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Kernel.h"
+#include "codegen/KernelTestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -25,27 +26,6 @@ using Halide::Buffer;
 
 namespace lfm2c {
 namespace {
-
-// A host-runnable target with a chosen vector width, so the schedules'
-// lane counts vary while the code still runs here.
-class TestTarget final : public TargetInfo {
-public:
-  explicit TestTarget(int bytes) : bytes_(bytes) {}
-  std::string name() const override {
-    return "test" + std::to_string(bytes_);
-  }
-  std::string description() const override { return "test target"; }
-  std::vector<std::string> features() const override { return {}; }
-  std::string halideTarget() const override {
-    return Halide::get_jit_target_from_environment().to_string();
-  }
-  int vectorBytes() const override { return bytes_; }
-  bool hasInt8DotProduct() const override { return false; }
-  bool runsOnHost() const override { return true; }
-
-private:
-  int bytes_;
-};
 
 const std::vector<int> kVectorBytes = {16, 32, 64};
 
@@ -557,19 +537,9 @@ TEST(KernelTest, MoEFFN) {
               std::vector<float> gate = randn(size_t(E) * F * H, rng, 0.5f);
               std::vector<float> up = randn(size_t(E) * F * H, rng, 0.5f);
               std::vector<float> down = randn(size_t(E) * H * F, rng, 0.5f);
-              std::vector<float> wts(size_t(T) * K);
-              std::vector<int32_t> idx(size_t(T) * K);
-              std::uniform_real_distribution<float> uw(0.05f, 1.0f);
-              for (int t = 0; t < T; ++t) {
-                // Distinct experts per token, in random order.
-                std::vector<int> perm(E);
-                std::iota(perm.begin(), perm.end(), 0);
-                std::shuffle(perm.begin(), perm.end(), rng);
-                for (int j = 0; j < K; ++j) {
-                  idx[t * K + j] = perm[j];
-                  wts[t * K + j] = uw(rng);
-                }
-              }
+              std::vector<float> wts;
+              std::vector<int32_t> idx;
+              randomRouting(E, K, T, rng, 0.05f, 1.0f, idx, wts);
               std::vector<double> ref(size_t(T) * H, 0.0);
               for (int t = 0; t < T; ++t) {
                 const float *xr = &x[size_t(t) * H];

@@ -8,6 +8,7 @@
 // checked here even though only its assembly can be inspected.
 //
 //===----------------------------------------------------------------------===//
+#include "codegen/KernelTestUtil.h"
 #include "codegen/QuantMath.h"
 
 #include <gtest/gtest.h>
@@ -31,30 +32,7 @@ using Halide::Buffer;
 namespace lfm2c {
 namespace {
 
-// A target with a chosen Halide target string, vector width and int8 dot
-// product flag.
-class FixedTarget final : public TargetInfo {
-public:
-  FixedTarget(std::string halide, int bytes, bool dot)
-      : halide_(std::move(halide)), bytes_(bytes), dot_(dot) {}
-  std::string name() const override { return "test"; }
-  std::string description() const override { return "test target"; }
-  std::vector<std::string> features() const override { return {}; }
-  std::string halideTarget() const override { return halide_; }
-  int vectorBytes() const override { return bytes_; }
-  bool hasInt8DotProduct() const override { return dot_; }
-  bool runsOnHost() const override { return true; }
-
-private:
-  std::string halide_;
-  int bytes_;
-  bool dot_;
-};
-
-FixedTarget hostTarget() {
-  return FixedTarget(Halide::get_jit_target_from_environment().to_string(),
-                     32, false);
-}
+TestTarget hostTarget() { return TestTarget(32); }
 
 // The dot-product layouts, with small tasks and tiles so that the row and
 // token tails are exercised.
@@ -330,8 +308,7 @@ TEST(QuantKernelTest, QuantizeQ8_0) {
 
   int fp16Ties = 0, quantTies = 0;
   for (int bytes : {16, 32, 64}) {
-    FixedTarget target(Halide::get_jit_target_from_environment().to_string(),
-                       bytes, false);
+    TestTarget target(bytes, false);
     for (int K : {32, 96, 256}) {
       Kernel k = buildQuantizeQ8_0(K, target);
       Halide::Callable fn = compile(k, {"x"});
@@ -380,7 +357,7 @@ TEST(QuantKernelTest, QuantizeQ8_0) {
 
 TEST(QuantKernelTest, LinearQuant) {
   std::mt19937 rng(12);
-  FixedTarget target = hostTarget();
+  TestTarget target = hostTarget();
   const std::vector<QuantSchedule> variants = scheduleVariants();
   int shape = 0;
   for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
@@ -429,7 +406,7 @@ TEST(QuantKernelTest, LinearQuant) {
 
 TEST(QuantKernelTest, MoEFFNQuant) {
   std::mt19937 rng(13);
-  FixedTarget target = hostTarget();
+  TestTarget target = hostTarget();
   const std::vector<QuantSchedule> variants = scheduleVariants();
   int shape = 0, ambiguous = 0;
   for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
@@ -461,18 +438,9 @@ TEST(QuantKernelTest, MoEFFNQuant) {
               std::vector<int8_t> xq = randomActs(size_t(T) * H, rng);
               std::vector<float> xd = randomScales(size_t(T) * nh, rng, 5e-3f,
                                                    2e-2f);
-              std::vector<float> wts(size_t(T) * K);
-              std::vector<int32_t> idx(size_t(T) * K);
-              std::uniform_real_distribution<float> wdist(0.1f, 1.0f);
-              for (int t = 0; t < T; ++t) {
-                std::vector<int32_t> perm(E);
-                std::iota(perm.begin(), perm.end(), 0);
-                std::shuffle(perm.begin(), perm.end(), rng);
-                for (int s = 0; s < K; ++s) {
-                  idx[t * K + s] = perm[s];
-                  wts[t * K + s] = wdist(rng);
-                }
-              }
+              std::vector<float> wts;
+              std::vector<int32_t> idx;
+              randomRouting(E, K, T, rng, 0.1f, 1.0f, idx, wts);
               // Reference, with an allowance for activations whose Q8_0
               // rounding is too close to call (the kernel's exp and
               // summation order differ from the reference's).
@@ -621,7 +589,7 @@ TEST(QuantKernelTest, DotInstructions) {
         // layout then falls back to vpmaddubsw / vpmaddwd.
         Case{"x86-64-linux-avx2-fma-f16c-sse41-avxvnni", 32, true,
              "vpmaddwd"}}) {
-    FixedTarget target(c.halide, c.bytes, c.dot);
+    TestTarget target(c.bytes, c.dot, c.halide);
     for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
       Kernel k = buildLinearQuant(fmt, 2048, 6144, target);
       auto counts =
@@ -649,7 +617,7 @@ TEST(QuantKernelTest, DISABLED_LinearQ4_0Bandwidth) {
   setenv("HL_NUM_THREADS", "2", 0);
   const int K = 2048, N = 6144, T = 1;
   std::mt19937 rng(14);
-  FixedTarget target = hostTarget();
+  TestTarget target = hostTarget();
   std::vector<QuantSchedule> scheds;
   for (int rows : {16, 32, 64}) {
     for (int factor : {2, 4}) {
