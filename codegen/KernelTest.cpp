@@ -37,18 +37,6 @@ bool takes(int &variant, int bi) {
   return (v + v / 3) % 3 == bi;
 }
 
-Halide::Callable compile(const Kernel &k,
-                         const std::vector<std::string> &argNames) {
-  // The documented calling order is part of the contract.
-  std::vector<std::string> names;
-  for (const Halide::Argument &a : k.args) {
-    names.push_back(a.name);
-  }
-  EXPECT_EQ(names, argNames) << k.name;
-  Halide::Pipeline p = k.pipeline;
-  return p.compile_to_callable(
-      k.args, Halide::get_jit_target_from_environment());
-}
 
 std::vector<float> randn(size_t n, std::mt19937 &rng, float sigma = 1.0f) {
   std::normal_distribution<float> d(0.0f, sigma);

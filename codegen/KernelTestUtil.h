@@ -2,7 +2,10 @@
 #ifndef LFM2C_CODEGEN_KERNELTESTUTIL_H
 #define LFM2C_CODEGEN_KERNELTESTUTIL_H
 
+#include "codegen/Kernel.h"
 #include "targets/TargetInfo.h"
+
+#include <gtest/gtest.h>
 
 #include <Halide.h>
 
@@ -40,6 +43,20 @@ private:
   int bytes_;
   bool dot_;
 };
+
+// JIT-compiles a kernel for the host after checking its arguments come in
+// the documented calling order (part of the kernel's contract).
+inline Halide::Callable compile(const Kernel &k,
+                                const std::vector<std::string> &argNames) {
+  std::vector<std::string> names;
+  for (const Halide::Argument &a : k.args) {
+    names.push_back(a.name);
+  }
+  EXPECT_EQ(names, argNames) << k.name;
+  Halide::Pipeline p = k.pipeline;
+  return p.compile_to_callable(k.args,
+                               Halide::get_jit_target_from_environment());
+}
 
 // A random MoE routing for T tokens: K distinct experts of E per token in
 // random order (idx, [T, K]) and weights uniform in [lo, hi) (wts).

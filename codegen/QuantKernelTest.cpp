@@ -61,17 +61,6 @@ std::string describe(const QuantSchedule &s) {
   return o.str();
 }
 
-Halide::Callable compile(const Kernel &k,
-                         const std::vector<std::string> &argNames) {
-  std::vector<std::string> names;
-  for (const Halide::Argument &a : k.args) {
-    names.push_back(a.name);
-  }
-  EXPECT_EQ(names, argNames) << k.name;
-  Halide::Pipeline p = k.pipeline;
-  return p.compile_to_callable(k.args,
-                               Halide::get_jit_target_from_environment());
-}
 
 template <typename T>
 Buffer<T> toBuffer(const std::vector<T> &data, std::vector<int> sizes) {
