@@ -69,14 +69,25 @@ private:
   }
 
   LogicalResult emit(Operation *op);
-  LogicalResult emitShortConv(lfm2::ShortConvOp op, const std::string &where);
-  LogicalResult emitAttention(lfm2::AttentionOp op, const std::string &where);
+  LogicalResult emitLinear(lfm2::LinearOp op, const std::string &where);
+  LogicalResult emitLinearSwiGLU(lfm2::LinearSwiGLUOp op,
+                                 const std::string &where);
+  LogicalResult emitAttend(lfm2::AttendOp op, const std::string &where);
+  // Where the kernel producing `v` writes: rows of a KV cache when v is
+  // stored there by lfm2.attend, else a fresh arena slot.
+  Buf output(Value v);
+  // Places the keys and values of every lfm2.attend in its cache rows.
+  LogicalResult placeCacheRows(Block &entry);
+  // x normalised by a fused RMSNorm, as an op temporary.
+  Buf normed(const Buf &x, Value scale, std::optional<APFloat> eps,
+             int64_t k, const std::string &where);
   // The C++ expression of an index value (only the position argument).
   std::string scalar(Value v) { return scalars_.lookup(v); }
 
   const TargetInfo &target_;
   llvm::DenseMap<Value, Buf> values_;
   llvm::DenseMap<Value, std::string> scalars_;
+  llvm::DenseMap<Value, Buf> placed_;
   std::map<std::string, std::pair<Buf, Buf>> quantizedActs_;
   // Memory plan: arena slots by pointer expression, slots free for reuse by
   // size, and the slots allocated while emitting the current op.
@@ -384,23 +395,66 @@ LogicalResult Emitter::emit(Operation *op) {
         values_[a.getResult()] = out;
         return success();
       })
-      .Case<lfm2::ShortConvOp>([&](auto c) { return emitShortConv(c, where); })
-      .Case<lfm2::AttentionOp>([&](auto a) { return emitAttention(a, where); })
-      .Case<lfm2::SwiGLUFFNOp>([&](auto f) {
-        auto gate = cast<RankedTensorType>(f.getGate().getType());
-        const int64_t F = gate.getDimSize(0), H = gate.getDimSize(1);
-        const int64_t dyn = ShapedType::kDynamic;
-        Buf x = buf(f.getInput());
-        Buf g = alloc({dyn, F}), u = alloc({dyn, F}), act = alloc({dyn, F});
-        Buf out = alloc({dyn, H});
-        linear(x, buf(f.getGate()), g, H, F, where + ".gate");
-        linear(x, buf(f.getUp()), u, H, F, where + ".up");
+      .Case<lfm2::LinearOp>([&](auto l) { return emitLinear(l, where); })
+      .Case<lfm2::LinearSwiGLUOp>(
+          [&](auto l) { return emitLinearSwiGLU(l, where); })
+      .Case<lfm2::AttendOp>([&](auto a) { return emitAttend(a, where); })
+      .Case<lfm2::SwiGLUOp>([&](auto a) {
+        const int64_t F =
+            cast<RankedTensorType>(a.getType()).getDimSize(1);
+        Buf out = output(a.getResult());
         call({KernelKind::SwiGLU, {F}},
-             {CallArg::of(g), CallArg::of(u), CallArg::of(act)}, where);
-        linear(act, buf(f.getDown()), out, F, H, where + ".down");
-        values_[f.getOutput()] = out;
+             {CallArg::of(buf(a.getGate())), CallArg::of(buf(a.getUp())),
+              CallArg::of(out)},
+             where);
+        values_[a.getResult()] = out;
         return success();
       })
+      .Case<lfm2::ConvMixOp>([&](auto c) -> LogicalResult {
+        auto kernel = cast<RankedTensorType>(c.getConvWeight().getType());
+        const int64_t H = kernel.getDimSize(0), L = kernel.getDimSize(1);
+        if (L < 2) {
+          return c.emitOpError("kernel length ")
+                 << L << " leaves no conv state; codegen needs L >= 2";
+        }
+        Buf y = output(c.getResult());
+        Buf next = alloc({L - 1, H});
+        call({KernelKind::ShortConv, {H, L}},
+             {CallArg::of(buf(c.getInput())),
+              CallArg::of(buf(c.getConvState())),
+              CallArg::of(buf(c.getConvWeight())), CallArg::of(y),
+              CallArg::of(next)},
+             where);
+        values_[c.getResult()] = y;
+        values_[c.getNewConvState()] = next;
+        return success();
+      })
+      .Case<lfm2::QKNormRopeOp>([&](auto r) -> LogicalResult {
+        std::string pos = scalar(r.getPosition());
+        if (pos.empty()) {
+          return r.emitOpError(
+              "position must be the function's position argument");
+        }
+        const int64_t heads = static_cast<int64_t>(r.getNumHeads());
+        const int64_t d = static_cast<int64_t>(r.getHeadDim());
+        Buf out = output(r.getResult());
+        call({KernelKind::QKNormRope,
+              {heads, d},
+              {r.getEpsilon().convertToFloat(),
+               r.getRopeTheta().convertToFloat()}},
+             {CallArg::of(view(buf(r.getInput()), {"T", str(heads), str(d)})),
+              CallArg::of(buf(r.getNormWeight())), CallArg::i32(pos),
+              CallArg::of(view(out, {"T", str(heads), str(d)}))},
+             where);
+        values_[r.getResult()] = out;
+        return success();
+      })
+      .Case<lfm2::ShortConvOp, lfm2::AttentionOp, lfm2::SwiGLUFFNOp>(
+          [&](Operation *block) -> LogicalResult {
+            return block->emitOpError(
+                "is a block op; codegen lowers kernel-level ops (run "
+                "lfm2-decompose first)");
+          })
       .Case<lfm2::MoERouteOp>([&](auto r) {
         auto router = cast<RankedTensorType>(r.getRouter().getType());
         const int64_t E = router.getDimSize(0), H = router.getDimSize(1);
@@ -470,88 +524,113 @@ LogicalResult Emitter::emit(Operation *op) {
 }
 
 
-LogicalResult Emitter::emitShortConv(lfm2::ShortConvOp c,
-                                     const std::string &where) {
-  auto kernel = cast<RankedTensorType>(c.getConvWeight().getType());
-  const int64_t H = kernel.getDimSize(0), L = kernel.getDimSize(1);
-  const int64_t dyn = ShapedType::kDynamic;
-  if (L < 2) {
-    return c.emitOpError("kernel length ") << L << " leaves no conv state; "
-                                                   "codegen needs L >= 2";
+Buf Emitter::output(Value v) {
+  auto it = placed_.find(v);
+  if (it != placed_.end()) {
+    return it->second;
   }
-  Buf z = alloc({dyn, 3 * H});
-  linear(buf(c.getInput()), buf(c.getInProj()), z, H, 3 * H,
-         where + ".in_proj");
-  Buf y = alloc({dyn, H});
-  Buf next = alloc({L - 1, H});
-  call({KernelKind::ShortConv, {H, L}},
-       {CallArg::of(z), CallArg::of(buf(c.getConvState())),
-        CallArg::of(buf(c.getConvWeight())), CallArg::of(y),
-        CallArg::of(next)},
-       where + ".conv");
-  Buf out = alloc({dyn, H});
-  linear(y, buf(c.getOutProj()), out, H, H, where + ".out_proj");
-  values_[c.getOutput()] = out;
-  values_[c.getNewConvState()] = next;
+  return alloc(cast<RankedTensorType>(v.getType()).getShape());
+}
+
+LogicalResult Emitter::placeCacheRows(Block &entry) {
+  for (auto a : entry.getOps<lfm2::AttendOp>()) {
+    const int64_t nkv = static_cast<int64_t>(a.getNumKvHeads());
+    const int64_t d = static_cast<int64_t>(a.getHeadDim());
+    std::string pos = scalar(a.getPosition());
+    if (pos.empty()) {
+      return a.emitOpError("position must be the function's position argument");
+    }
+    // The caches are updated in place: rows [pos, pos + T) are written by
+    // the kernels producing keys and values, so the old cache value must
+    // have no other reader.
+    for (Value cache : {a.getKCache(), a.getVCache()}) {
+      if (!cache.hasOneUse() || !values_.count(cache)) {
+        return a.emitOpError("KV cache operand must be a state argument read "
+                             "only here; codegen updates caches in place");
+      }
+    }
+    const std::string row = str(nkv * d);
+    for (auto [rows, cache] : {std::pair(a.getKeys(), a.getKCache()),
+                               std::pair(a.getValues(), a.getVCache())}) {
+      if (!rows.getDefiningOp() || placed_.count(rows)) {
+        return a.emitOpError("keys and values must be produced by a kernel "
+                             "of this function, for one attend only");
+      }
+      placed_[rows] = {buf(cache).ptr + " + " + pos + " * " + row,
+                       {"T", row}};
+    }
+  }
   return success();
 }
 
-LogicalResult Emitter::emitAttention(lfm2::AttentionOp a,
-                                     const std::string &where) {
+Buf Emitter::normed(const Buf &x, Value scale, std::optional<APFloat> eps,
+                    int64_t k, const std::string &where) {
+  Buf out = alloc({ShapedType::kDynamic, k});
+  call({KernelKind::RmsNorm, {k}, {eps->convertToFloat()}},
+       {CallArg::of(x), CallArg::of(buf(scale)), CallArg::of(out)},
+       where + ".norm");
+  return out;
+}
+
+LogicalResult Emitter::emitLinear(lfm2::LinearOp l, const std::string &where) {
+  const int64_t K =
+      cast<RankedTensorType>(l.getInput().getType()).getDimSize(1);
+  Buf x = buf(l.getInput());
+  if (l.getNormWeight()) {
+    x = normed(x, l.getNormWeight(), l.getEpsilon(), K, where);
+  }
+  for (auto [w, result] : llvm::zip_equal(l.getWeights(), l.getResults())) {
+    const int64_t N = cast<RankedTensorType>(result.getType()).getDimSize(1);
+    Buf out = output(result);
+    if (l.getResidual()) {
+      Buf partial = alloc({ShapedType::kDynamic, N});
+      linear(x, buf(w), partial, K, N, where);
+      call({KernelKind::Add, {N}},
+           {CallArg::of(partial), CallArg::of(buf(l.getResidual())),
+            CallArg::of(out)},
+           where + ".residual");
+    } else {
+      linear(x, buf(w), out, K, N, where);
+    }
+    values_[result] = out;
+  }
+  return success();
+}
+
+LogicalResult Emitter::emitLinearSwiGLU(lfm2::LinearSwiGLUOp l,
+                                        const std::string &where) {
+  auto gate = cast<RankedTensorType>(l.getGate().getType());
+  const int64_t F = gate.getDimSize(0), K = gate.getDimSize(1);
+  const int64_t dyn = ShapedType::kDynamic;
+  Buf x = buf(l.getInput());
+  if (l.getNormWeight()) {
+    x = normed(x, l.getNormWeight(), l.getEpsilon(), K, where);
+  }
+  Buf g = alloc({dyn, F}), u = alloc({dyn, F});
+  Buf out = output(l.getResult());
+  linear(x, buf(l.getGate()), g, K, F, where + ".gate");
+  linear(x, buf(l.getUp()), u, K, F, where + ".up");
+  call({KernelKind::SwiGLU, {F}},
+       {CallArg::of(g), CallArg::of(u), CallArg::of(out)}, where);
+  values_[l.getResult()] = out;
+  return success();
+}
+
+LogicalResult Emitter::emitAttend(lfm2::AttendOp a, const std::string &where) {
   const int64_t nh = static_cast<int64_t>(a.getNumHeads());
   const int64_t nkv = static_cast<int64_t>(a.getNumKvHeads());
   const int64_t d = static_cast<int64_t>(a.getHeadDim());
-  const int64_t H =
-      cast<RankedTensorType>(a.getInput().getType()).getDimSize(1);
-  const int64_t dyn = ShapedType::kDynamic;
-  const float eps = a.getEpsilon().convertToFloat();
-  const float theta = a.getRopeTheta().convertToFloat();
-  // The caches are updated in place: rows [pos, pos + T) are written, so the
-  // old cache value must have no other reader.
-  for (Value cache : {a.getKCache(), a.getVCache()}) {
-    if (!cache.hasOneUse()) {
-      return a.emitOpError("KV cache operand has other uses; codegen updates "
-                           "caches in place");
-    }
-  }
-  std::string pos = scalar(a.getPosition());
-  if (pos.empty()) {
-    return a.emitOpError("position must be the function's position argument");
-  }
-  Buf u = buf(a.getInput());
+  const std::string pos = scalar(a.getPosition());
   Buf kc = buf(a.getKCache()), vc = buf(a.getVCache());
-  const std::string row = str(nkv * d);
-
-  Buf q = alloc({dyn, nh * d});
-  linear(u, buf(a.getQProj()), q, H, nh * d, where + ".q_proj");
-  Buf k = alloc({dyn, nkv * d});
-  linear(u, buf(a.getKProj()), k, H, nkv * d, where + ".k_proj");
-  // v goes straight into its cache rows; k after its norm and rotation.
-  Buf vRows{vc.ptr + " + " + pos + " * " + row, {"T", row}};
-  linear(u, buf(a.getVProj()), vRows, H, nkv * d, where + ".v_proj");
-  Buf qr = alloc({dyn, nh * d});
-  call({KernelKind::QKNormRope, {nh, d}, {eps, theta}},
-       {CallArg::of(view(q, {"T", str(nh), str(d)})),
-        CallArg::of(buf(a.getQNorm())), CallArg::i32(pos),
-        CallArg::of(view(qr, {"T", str(nh), str(d)}))},
-       where + ".q_norm_rope");
-  Buf kRows{kc.ptr + " + " + pos + " * " + row, {"T", str(nkv), str(d)}};
-  call({KernelKind::QKNormRope, {nkv, d}, {eps, theta}},
-       {CallArg::of(view(k, {"T", str(nkv), str(d)})),
-        CallArg::of(buf(a.getKNorm())), CallArg::i32(pos),
-        CallArg::of(kRows)},
-       where + ".k_norm_rope");
-  Buf o = alloc({dyn, nh * d});
+  Buf o = output(a.getResult());
   const std::string seen = "(" + pos + " + T)";
   call({KernelKind::Attention, {nh, nkv, d}},
-       {CallArg::of(view(qr, {"T", str(nh), str(d)})),
+       {CallArg::of(view(buf(a.getQueries()), {"T", str(nh), str(d)})),
         CallArg::of(view(kc, {seen, str(nkv), str(d)})),
         CallArg::of(view(vc, {seen, str(nkv), str(d)})), CallArg::i32(pos),
         CallArg::of(view(o, {"T", str(nh), str(d)}))},
-       where + ".attention");
-  Buf out = alloc({dyn, H});
-  linear(o, buf(a.getOutProj()), out, nh * d, H, where + ".out_proj");
-  values_[a.getOutput()] = out;
+       where);
+  values_[a.getResult()] = o;
   values_[a.getNewKCache()] = kc;
   values_[a.getNewVCache()] = vc;
   return success();
@@ -606,6 +685,9 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
         "args->states[" + std::to_string(i - 2) + "]", dims};
   }
 
+  if (failed(placeCacheRows(entry))) {
+    return failure();
+  }
   // A value's slot is free after the last op that reads it.
   llvm::DenseMap<Value, Operation *> lastUse;
   for (Operation &op : entry) {

@@ -251,6 +251,147 @@ LogicalResult AttentionOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// Kernel-level ops
+//===----------------------------------------------------------------------===//
+
+// The optional RMSNorm fused into a projection's input: its scale must cover
+// the input width and it needs its epsilon.
+static LogicalResult verifyFusedNorm(Operation *op, Value norm,
+                                     std::optional<APFloat> epsilon,
+                                     int64_t width) {
+  if (!norm) {
+    if (epsilon)
+      return op->emitOpError("epsilon is set but there is no norm_weight");
+    return success();
+  }
+  if (!epsilon)
+    return op->emitOpError("norm_weight needs an epsilon");
+  if (failed(verifyPositive(op, "epsilon", *epsilon)))
+    return failure();
+  return verifyShape(op, "norm_weight", norm, {width},
+                     "(one scale per input channel)");
+}
+
+LogicalResult LinearOp::verify() {
+  if (getWeights().empty())
+    return emitOpError("needs at least one weight");
+  if (getWeights().size() != getResults().size())
+    return emitOpError() << "has " << getWeights().size() << " weights but "
+                         << getResults().size() << " results";
+  int64_t width = shapeOf(getInput())[1];
+  int64_t numTokens = shapeOf(getInput())[0];
+  for (auto [i, w] : llvm::enumerate(getWeights())) {
+    std::string name = "weight #" + std::to_string(i);
+    if (failed(verifyShape(*this, name, w, {kAnySize, width},
+                           "([out, input width])")))
+      return failure();
+    if (failed(verifyShape(*this, "result #" + std::to_string(i),
+                           getResults()[i], {numTokens, shapeOf(w)[0]},
+                           "([tokens, weight rows])")))
+      return failure();
+  }
+  if (failed(verifyFusedNorm(*this, getNormWeight(), getEpsilon(), width)))
+    return failure();
+  if (Value r = getResidual()) {
+    if (getResults().size() != 1)
+      return emitOpError("a residual needs exactly one result");
+    if (r.getType() != getResults()[0].getType())
+      return emitOpError() << "residual type " << r.getType()
+                           << " differs from the result type "
+                           << getResults()[0].getType();
+  }
+  return success();
+}
+
+LogicalResult LinearSwiGLUOp::verify() {
+  int64_t width = shapeOf(getInput())[1];
+  int64_t rows = shapeOf(getGate())[0];
+  if (failed(verifyShape(*this, "gate", getGate(), {kAnySize, width},
+                         "([ffn, input width])")) ||
+      failed(verifyShape(*this, "up", getUp(), {rows, width},
+                         "(the gate's shape)")) ||
+      failed(verifyShape(*this, "result", getResult(),
+                         {shapeOf(getInput())[0], rows},
+                         "([tokens, ffn])")))
+    return failure();
+  return verifyFusedNorm(*this, getNormWeight(), getEpsilon(), width);
+}
+
+LogicalResult ConvMixOp::verify() {
+  int64_t kernel = shapeOf(getConvWeight())[1];
+  int64_t h = shapeOf(getConvWeight())[0];
+  if (ShapedType::isDynamic(kernel) || ShapedType::isDynamic(h) || kernel < 1)
+    return emitOpError() << "conv_weight must have a static shape with a "
+                            "kernel length of at least 1, got "
+                         << getConvWeight().getType();
+  if (failed(verifyShape(*this, "input", getInput(), {kAnySize, 3 * h},
+                         "([tokens, 3 * hidden] for B, C and x)")) ||
+      failed(verifyShape(*this, "conv_state", getConvState(),
+                         {kernel - 1, h}, "([kernel length - 1, hidden])")) ||
+      failed(verifyShape(*this, "result", getResult(),
+                         {shapeOf(getInput())[0], h}, "([tokens, hidden])")))
+    return failure();
+  return success();
+}
+
+// Heads tile the activation width exactly; RoPE rotates pairs (i, i + d/2).
+static LogicalResult verifyHeads(Operation *op, int64_t heads,
+                                 int64_t headDim) {
+  if (failed(verifyPositive(op, "num_heads", heads)) ||
+      failed(verifyPositive(op, "head_dim", headDim)))
+    return failure();
+  if (headDim % 2 != 0)
+    return op->emitOpError() << "head_dim (" << headDim
+                             << ") must be even for rotate-half RoPE";
+  return success();
+}
+
+LogicalResult QKNormRopeOp::verify() {
+  int64_t heads = getNumHeads(), headDim = getHeadDim();
+  if (failed(verifyHeads(*this, heads, headDim)) ||
+      failed(verifyPositive(*this, "rope_theta", getRopeTheta())) ||
+      failed(verifyPositive(*this, "epsilon", getEpsilon())))
+    return failure();
+  if (failed(verifyShape(*this, "input", getInput(),
+                         {kAnySize, heads * headDim},
+                         "([tokens, num_heads * head_dim])")) ||
+      failed(verifyShape(*this, "norm_weight", getNormWeight(), {headDim},
+                         "([head_dim])")))
+    return failure();
+  return success();
+}
+
+LogicalResult AttendOp::verify() {
+  int64_t heads = getNumHeads(), kvHeads = getNumKvHeads(),
+          headDim = getHeadDim();
+  if (failed(verifyHeads(*this, heads, headDim)) ||
+      failed(verifyPositive(*this, "num_kv_heads", kvHeads)))
+    return failure();
+  if (heads % kvHeads != 0)
+    return emitOpError() << "num_heads (" << heads
+                         << ") is not a multiple of num_kv_heads (" << kvHeads
+                         << ")";
+  int64_t numTokens = shapeOf(getQueries())[0];
+  if (failed(verifyShape(*this, "queries", getQueries(),
+                         {kAnySize, heads * headDim},
+                         "([tokens, num_heads * head_dim])")) ||
+      failed(verifyShape(*this, "keys", getKeys(),
+                         {numTokens, kvHeads * headDim},
+                         "([tokens, num_kv_heads * head_dim])")) ||
+      failed(verifyShape(*this, "values", getValues(),
+                         {numTokens, kvHeads * headDim},
+                         "([tokens, num_kv_heads * head_dim])")) ||
+      failed(verifyShape(*this, "k_cache", getKCache(),
+                         {kAnySize, kvHeads, headDim},
+                         "([context, num_kv_heads, head_dim])")) ||
+      failed(verifyShape(*this, "result", getResult(),
+                         {numTokens, heads * headDim},
+                         "([tokens, num_heads * head_dim])")))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // SwiGLUFFNOp
 //===----------------------------------------------------------------------===//
 
@@ -356,6 +497,12 @@ bool isProjectionOperand(OpOperand &use) {
   }
   if (auto h = dyn_cast<LMHeadOp>(op)) {
     return v == h.getEmbedding();
+  }
+  if (auto l = dyn_cast<LinearOp>(op)) {
+    return llvm::is_contained(l.getWeights(), v);
+  }
+  if (auto s = dyn_cast<LinearSwiGLUOp>(op)) {
+    return v == s.getGate() || v == s.getUp();
   }
   return false;
 }

@@ -288,4 +288,162 @@ def LFM2_MoEDispatchOp : LFM2_Op<"moe_dispatch",
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Kernel-level ops
+//
+// `lfm2-decompose` rewrites the block ops above into these, one per kernel
+// call, so that fusion is a rewrite between ops a lit test can show. Codegen
+// lowers each of them to one kernel.
+//===----------------------------------------------------------------------===//
+
+def LFM2_LinearOp : LFM2_Op<"linear", [Pure, AttrSizedOperandSegments]> {
+  let summary = "projections of one input, with an optional fused norm and residual";
+  let description = [{
+    With `x' = rms_norm(input, norm_weight, epsilon)` when `norm_weight` is
+    present (same math as `lfm2.rms_norm`) and `x' = input` otherwise:
+
+    ```
+    results[i] = x' * weights[i]^T (+ residual, when present)
+    ```
+
+    Several weights make one projection over x' whose outputs stay separate
+    values (q/k/v): codegen stores those weights as one matrix. A residual
+    is added to the (single) result, e.g. the skip connection around a
+    block's output projection.
+
+    ```mlir
+    %q, %k, %v = lfm2.linear %h weights(%wq, %wk, %wv) norm(%g) {epsilon = 1.0e-05 : f32}
+        : (tensor<?x256xf32>, tensor<256x256xf32>, tensor<128x256xf32>,
+           tensor<128x256xf32>, tensor<256xf32>)
+        -> (tensor<?x256xf32>, tensor<?x128xf32>, tensor<?x128xf32>)
+    %y = lfm2.linear %o weights(%wo) residual(%h)
+        : (tensor<?x256xf32>, tensor<256x256xf32>, tensor<?x256xf32>)
+        -> tensor<?x256xf32>
+    ```
+  }];
+  let arguments = (ins LFM2_Activation:$input,
+                       Variadic<LFM2_Matrix>:$weights,
+                       Optional<LFM2_Vector>:$norm_weight,
+                       Optional<LFM2_Activation>:$residual,
+                       OptionalAttr<F32Attr>:$epsilon);
+  let results = (outs Variadic<LFM2_Activation>:$results);
+  let assemblyFormat = [{
+    $input `weights` `(` $weights `)` (`norm` `(` $norm_weight^ `)`)?
+    (`residual` `(` $residual^ `)`)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def LFM2_LinearSwiGLUOp : LFM2_Op<"linear_swiglu", [Pure]> {
+  let summary = "gate and up projections with SwiGLU, in one pass over the input";
+  let description = [{
+    `result = silu(x' * gate^T) * (x' * up^T)`, x' as in `lfm2.linear`
+    (optionally RMS-normed). Gate and up are [F, H].
+
+    ```mlir
+    %a = lfm2.linear_swiglu %h, %gate, %up
+        : (tensor<?x256xf32>, tensor<512x256xf32>, tensor<512x256xf32>)
+        -> tensor<?x512xf32>
+    ```
+  }];
+  let arguments = (ins LFM2_Activation:$input, LFM2_Matrix:$gate,
+                       LFM2_Matrix:$up, Optional<LFM2_Vector>:$norm_weight,
+                       OptionalAttr<F32Attr>:$epsilon);
+  let results = (outs LFM2_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $gate `,` $up (`norm` `(` $norm_weight^ `)`)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def LFM2_SwiGLUOp : LFM2_Op<"swiglu",
+    [Pure, AllTypesMatch<["gate", "up", "result"]>]> {
+  let summary = "elementwise silu(gate) * up";
+  let description = [{
+    ```mlir
+    %a = lfm2.swiglu %g, %u : tensor<?x512xf32>
+    ```
+  }];
+  let arguments = (ins LFM2_Activation:$gate, LFM2_Activation:$up);
+  let results = (outs LFM2_Activation:$result);
+  let assemblyFormat = "$gate `,` $up attr-dict `:` type($result)";
+}
+
+def LFM2_ConvMixOp : LFM2_Op<"conv_mix",
+    [Pure, AllTypesMatch<["conv_state", "new_conv_state"]>]> {
+  let summary = "the short-conv block between its projections: gates and depthwise conv";
+  let description = [{
+    With `[B, C, x] = split3(input[t])` (H each; input is the in_proj
+    output), `v = B * x`, `c[t][j] = sum_{m<L} conv_weight[j, m] *
+    v[t - (L-1) + m][j]` and `result[t] = C * c[t]`; the states are as in
+    `lfm2.short_conv`. Both gates and the convolution are one kernel.
+
+    ```mlir
+    %y, %s1 = lfm2.conv_mix %z, %s0, %kernel
+        : (tensor<?x768xf32>, tensor<2x256xf32>, tensor<256x3xf32>)
+        -> (tensor<?x256xf32>, tensor<2x256xf32>)
+    ```
+  }];
+  let arguments = (ins LFM2_Activation:$input, LFM2_Matrix:$conv_state,
+                       LFM2_Matrix:$conv_weight);
+  let results = (outs LFM2_Activation:$result, LFM2_Matrix:$new_conv_state);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def LFM2_QKNormRopeOp : LFM2_Op<"qk_norm_rope",
+    [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "per-head RMSNorm then NeoX RoPE of queries or keys";
+  let description = [{
+    `input` is [T, num_heads * head_dim`]; each head is RMS-normed with
+    `norm_weight` ([head_dim]) and `epsilon`, then rotated (rotate-half, all
+    head_dim dims) for absolute position `position + t`, as in
+    `lfm2.attention`.
+
+    ```mlir
+    %qr = lfm2.qk_norm_rope %q, %qn, %pos
+        {epsilon = 1.0e-05 : f32, head_dim = 64 : i64, num_heads = 4 : i64,
+         rope_theta = 1.0e+06 : f32}
+        : (tensor<?x256xf32>, tensor<64xf32>, index) -> tensor<?x256xf32>
+    ```
+  }];
+  let arguments = (ins LFM2_Activation:$input, LFM2_Vector:$norm_weight,
+                       Index:$position, I64Attr:$num_heads, I64Attr:$head_dim,
+                       F32Attr:$rope_theta, F32Attr:$epsilon);
+  let results = (outs LFM2_Activation:$result);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def LFM2_AttendOp : LFM2_Op<"attend",
+    [Pure, AllTypesMatch<["k_cache", "v_cache", "new_k_cache", "new_v_cache"]>]> {
+  let summary = "stores this batch's keys and values, then causal GQA softmax attention";
+  let description = [{
+    `new_*_cache` are the caches with rows `[position, position + T)`
+    replaced by `keys` / `values` ([T, num_kv_heads * head_dim], already
+    normed and rotated); `result[t, h]` is the softmax attention of query
+    head h over the rows `[0, position + t]` of KV head `h / (nh / nkv)`,
+    scaled by 1/sqrt(head_dim), as in `lfm2.attention`.
+
+    ```mlir
+    %o, %k1, %v1 = lfm2.attend %q, %k, %v, %k0, %v0, %pos
+        {head_dim = 64 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64}
+        : (tensor<?x256xf32>, tensor<?x128xf32>, tensor<?x128xf32>,
+           tensor<?x2x64xf32>, tensor<?x2x64xf32>, index)
+        -> (tensor<?x256xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>)
+    ```
+  }];
+  let arguments = (ins LFM2_Activation:$queries, LFM2_Activation:$keys,
+                       LFM2_Activation:$values, LFM2_Stack:$k_cache,
+                       LFM2_Stack:$v_cache, Index:$position,
+                       I64Attr:$num_heads, I64Attr:$num_kv_heads,
+                       I64Attr:$head_dim);
+  let results = (outs LFM2_Activation:$result, LFM2_Stack:$new_k_cache,
+                      LFM2_Stack:$new_v_cache);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 #endif // LFM2_OPS_TD

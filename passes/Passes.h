@@ -22,6 +22,8 @@ struct CompilePipelineOptions {
   // Stored format of projection weights: "" keeps the file's formats;
   // otherwise q8_0, q4_0 or f32.
   std::string quant;
+  // Run the fusion passes (off only to measure what they buy).
+  bool fuse = true;
 };
 
 // The passes between import and code generation, in order.

@@ -47,4 +47,130 @@ def LFM2QuantizeWeightsPass : Pass<"lfm2-quantize", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::lfm2::LFM2Dialect"];
 }
 
+//===----------------------------------------------------------------------===//
+// Decomposition into kernel-level ops
+//===----------------------------------------------------------------------===//
+
+def LFM2DecomposePass : Pass<"lfm2-decompose", "mlir::ModuleOp"> {
+  let summary = "Rewrite block ops into kernel-level ops";
+  let description = [{
+    Expands `lfm2.short_conv`, `lfm2.attention` and `lfm2.swiglu_ffn` into
+    the ops codegen lowers one kernel each: `lfm2.linear` for every
+    projection, `lfm2.conv_mix` between the conv block's projections,
+    `lfm2.qk_norm_rope` and `lfm2.attend` in attention, `lfm2.swiglu` in the
+    dense FFN. The fusion passes then work on these ops. MoE routing and
+    dispatch, norms, adds, the embedding and the head are kernel-level
+    already and stay. Each new op is named after its block's location plus
+    its role (`blk.0.attn.q_proj`), which is how errors and the generated
+    program refer to it.
+
+    Before:
+    ```mlir
+    %y, %s1 = lfm2.short_conv %u, %s0, %in, %kernel, %out : ...
+    ```
+    After:
+    ```mlir
+    %z = lfm2.linear %u weights(%in) : ...
+    %c, %s1 = lfm2.conv_mix %z, %s0, %kernel : ...
+    %y = lfm2.linear %c weights(%out) : ...
+    ```
+  }];
+  let dependentDialects = ["mlir::lfm2::LFM2Dialect"];
+}
+
+//===----------------------------------------------------------------------===//
+// Fusion
+//===----------------------------------------------------------------------===//
+
+def LFM2FuseSwiGLUPass : Pass<"lfm2-fuse-swiglu", "mlir::ModuleOp"> {
+  let summary = "Compute gate and up in one pass over the input, SwiGLU fused";
+  let description = [{
+    `lfm2.swiglu(linear(x, gate), linear(x, up))` becomes one
+    `lfm2.linear_swiglu x, gate, up`: both weight rows of an output are dotted
+    with the same activations while they are in registers and the two [T, F]
+    intermediates are never written. Applies when both projections read the
+    same input (with the same fused norm, if any), have no residual and no
+    other user, and their weights share a stored format.
+
+    Before:
+    ```mlir
+    %g = lfm2.linear %x weights(%wg) : ...
+    %u = lfm2.linear %x weights(%wu) : ...
+    %a = lfm2.swiglu %g, %u : tensor<?x512xf32>
+    ```
+    After:
+    ```mlir
+    %a = lfm2.linear_swiglu %x, %wg, %wu : ...
+    ```
+  }];
+  let dependentDialects = ["mlir::lfm2::LFM2Dialect"];
+}
+
+def LFM2MergeProjectionsPass : Pass<"lfm2-merge-projections", "mlir::ModuleOp"> {
+  let summary = "Merge projections of one input into one multi-weight linear";
+  let description = [{
+    `lfm2.linear` ops that read the same input (same fused norm, no
+    residual) and whose weights are `lfm2.weight`s of one stored format
+    become a single `lfm2.linear` with all the weights: codegen stores the
+    weights as one matrix and runs one kernel, so the input is read (and
+    quantized) once and the rows of all projections share the threads. In
+    LFM2 this merges q, k and v.
+
+    Before:
+    ```mlir
+    %q = lfm2.linear %x weights(%wq) : ...
+    %k = lfm2.linear %x weights(%wk) : ...
+    ```
+    After:
+    ```mlir
+    %qk:2 = lfm2.linear %x weights(%wq, %wk) : ...
+    ```
+  }];
+  let dependentDialects = ["mlir::lfm2::LFM2Dialect"];
+}
+
+def LFM2FuseRMSNormPass : Pass<"lfm2-fuse-rms-norm", "mlir::ModuleOp"> {
+  let summary = "Fold an RMSNorm into the projections that read it";
+  let description = [{
+    An `lfm2.rms_norm` whose every user is the input of an `lfm2.linear` or
+    `lfm2.linear_swiglu` without a norm is folded into those ops
+    (`norm(%scale) {epsilon}`): the normalised activations are produced
+    where the projection reads them (for block-format weights, inside the
+    activation quantizer), never stored as their own tensor. A norm with any
+    other user (the MoE router and dispatcher read the FFN norm) stays.
+
+    Before:
+    ```mlir
+    %n = lfm2.rms_norm %h, %g {epsilon = 1.0e-05 : f32} : ...
+    %z = lfm2.linear %n weights(%w) : ...
+    ```
+    After:
+    ```mlir
+    %z = lfm2.linear %h weights(%w) norm(%g) {epsilon = 1.0e-05 : f32} : ...
+    ```
+  }];
+  let dependentDialects = ["mlir::lfm2::LFM2Dialect"];
+}
+
+def LFM2FuseResidualPass : Pass<"lfm2-fuse-residual", "mlir::ModuleOp"> {
+  let summary = "Fold residual adds into the projection that produces one side";
+  let description = [{
+    `lfm2.add %h, %p` where `%p` is the only result of an `lfm2.linear`
+    without a residual, used only by this add, becomes that linear with
+    `residual(%h)`: the projection writes `h + x W^T` directly and the add
+    kernel, with its extra read and write of both tensors, disappears.
+
+    Before:
+    ```mlir
+    %p = lfm2.linear %o weights(%wo) : ...
+    %h1 = lfm2.add %h, %p : tensor<?x256xf32>
+    ```
+    After:
+    ```mlir
+    %h1 = lfm2.linear %o weights(%wo) residual(%h) : ...
+    ```
+  }];
+  let dependentDialects = ["mlir::lfm2::LFM2Dialect"];
+}
+
 #endif // LFM2C_PASSES_TD

@@ -14,6 +14,17 @@ void buildLFM2CompilePipeline(OpPassManager &pm,
     quant.format = options.quant;
     pm.addPass(createLFM2QuantizeWeightsPass(quant));
   }
+  // Codegen lowers kernel-level ops only.
+  pm.addPass(createLFM2DecomposePass());
+  if (options.fuse) {
+    // SwiGLU first: gate and up read the same input and would otherwise be
+    // merged as plain projections. Norms fold into the merged projection,
+    // residuals into the output projections.
+    pm.addPass(createLFM2FuseSwiGLUPass());
+    pm.addPass(createLFM2MergeProjectionsPass());
+    pm.addPass(createLFM2FuseRMSNormPass());
+    pm.addPass(createLFM2FuseResidualPass());
+  }
 }
 
 namespace {
@@ -22,6 +33,9 @@ struct PipelineCLOptions : PassPipelineOptions<PipelineCLOptions> {
                             llvm::cl::desc("Stored format of projection "
                                            "weights (q8_0, q4_0, f32)"),
                             llvm::cl::init("")};
+  Option<bool> fuse{*this, "fuse",
+                    llvm::cl::desc("Run the fusion passes"),
+                    llvm::cl::init(true)};
 };
 } // namespace
 
@@ -33,6 +47,7 @@ void registerLFM2PassesAndPipelines() {
       [](OpPassManager &pm, const PipelineCLOptions &cl) {
         CompilePipelineOptions options;
         options.quant = cl.quant;
+        options.fuse = cl.fuse;
         buildLFM2CompilePipeline(pm, options);
       });
 }

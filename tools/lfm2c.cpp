@@ -78,12 +78,17 @@ int main(int argc, char **argv) {
                       "norms and conv kernels stay f32), or expand all to "
                       "f32; default: as in the file")
       ->check(CLI::IsMember({"q8_0", "q4_0", "f32"}));
+  bool noFuse = false;
+  compile->add_flag("--no-fuse", noFuse,
+                    "Skip the fusion passes (one kernel per unfused op; for "
+                    "measuring what fusion buys)");
   compile->add_flag("--keep-artifacts", opt.keepArtifacts,
                     "Keep IR, program.cpp, kernel objects, .stmt and .s in "
                     "OUTPUT.artifacts/");
   compile->add_flag("-q,--quiet", opt.quiet, "No progress messages");
 
   CLI11_PARSE(app, argc, argv);
+  opt.fuse = !noFuse;
   if (list) {
     return listTargets();
   }

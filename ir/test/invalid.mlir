@@ -549,3 +549,147 @@ func.func @case51(%x: tensor<?x256xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi32
       : (tensor<?x256xf32>, tensor<?x2xf32>, tensor<?x2xi32>, tensor<8x128x256xf32>, tensor<8x128x256xf32>, tensor<8x256x128xf32>) -> tensor<?x128xf32>
   return
 }
+
+// -----
+
+// Tests that a linear has one result per weight.
+func.func @linear_results(%x: tensor<?x256xf32>, %w: tensor<128x256xf32>) {
+  // expected-error @+1 {{'lfm2.linear' op has 2 weights but 1 results}}
+  %y = lfm2.linear %x weights(%w, %w) : (tensor<?x256xf32>, tensor<128x256xf32>, tensor<128x256xf32>) -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+// Tests that a linear weight's rows match the input width.
+func.func @linear_width(%x: tensor<?x256xf32>, %w: tensor<128x128xf32>) {
+  // expected-error @+1 {{'lfm2.linear' op weight #0 has shape [128, 128], expected [?, 256] ([out, input width])}}
+  %y = lfm2.linear %x weights(%w) : (tensor<?x256xf32>, tensor<128x128xf32>) -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+// Tests that each linear result is [tokens, weight rows].
+func.func @linear_result_shape(%x: tensor<?x256xf32>, %w: tensor<128x256xf32>) {
+  // expected-error @+1 {{'lfm2.linear' op result #0 has shape [?, 64], expected [?, 128] ([tokens, weight rows])}}
+  %y = lfm2.linear %x weights(%w) : (tensor<?x256xf32>, tensor<128x256xf32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that a fused norm needs its epsilon.
+func.func @linear_norm_eps(%x: tensor<?x256xf32>, %w: tensor<128x256xf32>, %g: tensor<256xf32>) {
+  // expected-error @+1 {{'lfm2.linear' op norm_weight needs an epsilon}}
+  %y = lfm2.linear %x weights(%w) norm(%g) : (tensor<?x256xf32>, tensor<128x256xf32>, tensor<256xf32>) -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+// Tests that an epsilon without a norm is rejected.
+func.func @linear_eps_only(%x: tensor<?x256xf32>, %w: tensor<128x256xf32>) {
+  // expected-error @+1 {{'lfm2.linear' op epsilon is set but there is no norm_weight}}
+  %y = lfm2.linear %x weights(%w) {epsilon = 1.0e-05 : f32} : (tensor<?x256xf32>, tensor<128x256xf32>) -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+// Tests that the fused norm scale covers the input width.
+func.func @linear_norm_width(%x: tensor<?x256xf32>, %w: tensor<128x256xf32>, %g: tensor<128xf32>) {
+  // expected-error @+1 {{'lfm2.linear' op norm_weight has shape [128], expected [256] (one scale per input channel)}}
+  %y = lfm2.linear %x weights(%w) norm(%g) {epsilon = 1.0e-05 : f32} : (tensor<?x256xf32>, tensor<128x256xf32>, tensor<128xf32>) -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+// Tests that a residual is only added to a single result.
+func.func @linear_residual_multi(%x: tensor<?x256xf32>, %w: tensor<256x256xf32>) {
+  // expected-error @+1 {{'lfm2.linear' op a residual needs exactly one result}}
+  %a, %b = lfm2.linear %x weights(%w, %w) residual(%x) : (tensor<?x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<?x256xf32>) -> (tensor<?x256xf32>, tensor<?x256xf32>)
+  return
+}
+
+// -----
+
+// Tests that the residual has the result's type.
+func.func @linear_residual_type(%x: tensor<?x256xf32>, %w: tensor<128x256xf32>) {
+  // expected-error @+1 {{'lfm2.linear' op residual type 'tensor<?x256xf32>' differs from the result type 'tensor<?x128xf32>'}}
+  %y = lfm2.linear %x weights(%w) residual(%x) : (tensor<?x256xf32>, tensor<128x256xf32>, tensor<?x256xf32>) -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+// Tests that up has the gate's shape in a fused SwiGLU projection.
+func.func @linear_swiglu_up(%x: tensor<?x256xf32>, %g: tensor<512x256xf32>, %u: tensor<256x256xf32>) {
+  // expected-error @+1 {{'lfm2.linear_swiglu' op up has shape [256, 256], expected [512, 256] (the gate's shape)}}
+  %y = lfm2.linear_swiglu %x, %g, %u : (tensor<?x256xf32>, tensor<512x256xf32>, tensor<256x256xf32>) -> tensor<?x512xf32>
+  return
+}
+
+// -----
+
+// Tests that conv_mix takes the three H-wide slices B, C and x.
+func.func @conv_mix_input(%z: tensor<?x512xf32>, %s: tensor<2x256xf32>, %k: tensor<256x3xf32>) {
+  // expected-error @+1 {{'lfm2.conv_mix' op input has shape [?, 512], expected [?, 768] ([tokens, 3 * hidden] for B, C and x)}}
+  %y, %s1 = lfm2.conv_mix %z, %s, %k : (tensor<?x512xf32>, tensor<2x256xf32>, tensor<256x3xf32>) -> (tensor<?x256xf32>, tensor<2x256xf32>)
+  return
+}
+
+// -----
+
+// Tests that the conv state holds kernel length - 1 rows.
+func.func @conv_mix_state(%z: tensor<?x768xf32>, %s: tensor<3x256xf32>, %k: tensor<256x3xf32>) {
+  // expected-error @+1 {{'lfm2.conv_mix' op conv_state has shape [3, 256], expected [2, 256] ([kernel length - 1, hidden])}}
+  %y, %s1 = lfm2.conv_mix %z, %s, %k : (tensor<?x768xf32>, tensor<3x256xf32>, tensor<256x3xf32>) -> (tensor<?x256xf32>, tensor<3x256xf32>)
+  return
+}
+
+// -----
+
+// Tests that qk_norm_rope's heads tile its input.
+func.func @qk_norm_rope_width(%q: tensor<?x200xf32>, %n: tensor<64xf32>, %pos: index) {
+  // expected-error @+1 {{'lfm2.qk_norm_rope' op input has shape [?, 200], expected [?, 256] ([tokens, num_heads * head_dim])}}
+  %r = lfm2.qk_norm_rope %q, %n, %pos {epsilon = 1.0e-05 : f32, head_dim = 64 : i64, num_heads = 4 : i64, rope_theta = 1.0e+06 : f32} : (tensor<?x200xf32>, tensor<64xf32>, index) -> tensor<?x200xf32>
+  return
+}
+
+// -----
+
+// Tests that rotate-half RoPE needs an even head_dim.
+func.func @qk_norm_rope_odd(%q: tensor<?x252xf32>, %n: tensor<63xf32>, %pos: index) {
+  // expected-error @+1 {{'lfm2.qk_norm_rope' op head_dim (63) must be even for rotate-half RoPE}}
+  %r = lfm2.qk_norm_rope %q, %n, %pos {epsilon = 1.0e-05 : f32, head_dim = 63 : i64, num_heads = 4 : i64, rope_theta = 1.0e+06 : f32} : (tensor<?x252xf32>, tensor<63xf32>, index) -> tensor<?x252xf32>
+  return
+}
+
+// -----
+
+// Tests that attend's KV groups tile the query heads.
+func.func @attend_groups(%q: tensor<?x256xf32>, %k: tensor<?x192xf32>, %k0: tensor<?x3x64xf32>, %pos: index) {
+  // expected-error @+1 {{'lfm2.attend' op num_heads (4) is not a multiple of num_kv_heads (3)}}
+  %o, %k1, %v1 = lfm2.attend %q, %k, %k, %k0, %k0, %pos {head_dim = 64 : i64, num_heads = 4 : i64, num_kv_heads = 3 : i64} : (tensor<?x256xf32>, tensor<?x192xf32>, tensor<?x192xf32>, tensor<?x3x64xf32>, tensor<?x3x64xf32>, index) -> (tensor<?x256xf32>, tensor<?x3x64xf32>, tensor<?x3x64xf32>)
+  return
+}
+
+// -----
+
+// Tests that attend's keys are [tokens, num_kv_heads * head_dim].
+func.func @attend_keys(%q: tensor<?x256xf32>, %k: tensor<?x256xf32>, %v: tensor<?x128xf32>, %k0: tensor<?x2x64xf32>, %pos: index) {
+  // expected-error @+1 {{'lfm2.attend' op keys has shape [?, 256], expected [?, 128] ([tokens, num_kv_heads * head_dim])}}
+  %o, %k1, %v1 = lfm2.attend %q, %k, %v, %k0, %k0, %pos {head_dim = 64 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64} : (tensor<?x256xf32>, tensor<?x256xf32>, tensor<?x128xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, index) -> (tensor<?x256xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>)
+  return
+}
+
+// -----
+
+// Tests that attend's caches are [context, num_kv_heads, head_dim].
+func.func @attend_cache(%q: tensor<?x256xf32>, %k: tensor<?x128xf32>, %k0: tensor<?x4x32xf32>, %pos: index) {
+  // expected-error @+1 {{'lfm2.attend' op k_cache has shape [?, 4, 32], expected [?, 2, 64] ([context, num_kv_heads, head_dim])}}
+  %o, %k1, %v1 = lfm2.attend %q, %k, %k, %k0, %k0, %pos {head_dim = 64 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64} : (tensor<?x256xf32>, tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x4x32xf32>, tensor<?x4x32xf32>, index) -> (tensor<?x256xf32>, tensor<?x4x32xf32>, tensor<?x4x32xf32>)
+  return
+}
