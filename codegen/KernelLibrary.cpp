@@ -1,6 +1,7 @@
 //===- KernelLibrary.cpp - From kernel requests to object files ---------===//
 #include "codegen/Kernel.h"
 #include "codegen/KernelRequest.h"
+#include "codegen/QuantMath.h"
 
 #include <sstream>
 
@@ -21,6 +22,18 @@ QuantFormat quantFormat(int64_t code) {
 }
 
 const char *quantName(int64_t code) { return code == 1 ? "q4_0" : "q8_0"; }
+
+ProjectionSpec projectionSpec(const KernelRequest &r) {
+  ProjectionSpec spec;
+  if (r.ints[0] >= 0) {
+    spec.format = quantFormat(r.ints[0]);
+  }
+  spec.k = r.ints[1];
+  spec.swiglu = (r.ints[2] & kProjectionSwiGLU) != 0;
+  spec.residual = (r.ints[2] & kProjectionResidual) != 0;
+  spec.rows.assign(r.ints.begin() + 3, r.ints.end());
+  return spec;
+}
 
 Kernel build(const KernelRequest &r, const TargetInfo &t) {
   const auto &i = r.ints;
@@ -53,6 +66,10 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
     return buildEmbeddingQuant(quantFormat(i[0]), i[1], i[2], t);
   case KernelKind::MoEFFNQuant:
     return buildMoEFFNQuant(quantFormat(i[0]), i[1], i[2], i[3], i[4], t);
+  case KernelKind::Projection:
+    return buildProjection(projectionSpec(r), t);
+  case KernelKind::RmsNormQuantizeQ8_0:
+    return buildRmsNormQuantizeQ8_0(i[0], r.floats[0], t);
   }
   return {};
 }
@@ -96,6 +113,10 @@ std::string KernelRequest::symbol() const {
   case KernelKind::MoEFFNQuant:
     return join((std::string("moe_ffn_") + quantName(i[0]) + "_f32").c_str(),
                 {{"h", i[1]}, {"f", i[2]}, {"e", i[3]}, {"k", i[4]}});
+  case KernelKind::Projection:
+    return projectionSpec(*this).name();
+  case KernelKind::RmsNormQuantizeQ8_0:
+    return join("rms_norm_quantize_q8_0_f32", {{"k", i[0]}});
   }
   return "unknown";
 }
@@ -128,6 +149,18 @@ std::vector<KernelArg> KernelRequest::signature() const {
     return {A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer};
   case KernelKind::MoEFFNQuant: // xq, xd, weights, indices, 6 weights -> y
     return std::vector<A>(11, A::Buffer);
+  case KernelKind::Projection: {
+    // Activations, the weights (quants and scales for a block format), the
+    // residual, then the outputs.
+    const ProjectionSpec spec = projectionSpec(*this);
+    const size_t perWeight = spec.format ? 2 : 1;
+    const size_t weights = spec.swiglu ? 2 : spec.rows.size();
+    return std::vector<A>(perWeight + weights * perWeight +
+                              (spec.residual ? 1 : 0) + spec.rows.size(),
+                          A::Buffer);
+  }
+  case KernelKind::RmsNormQuantizeQ8_0: // x, w -> q, d
+    return {A::Buffer, A::Buffer, A::Buffer, A::Buffer};
   }
   return {};
 }

@@ -35,7 +35,14 @@ enum class KernelKind {
   LinearQuant,    // ints: format, k, n
   EmbeddingQuant, // ints: format, vocab, hidden
   MoEFFNQuant,    // ints: format, hidden, expertFFN, experts, topK
+  // Fused kernels of the fusion passes.
+  Projection,          // ints: format (-1: f32), k, flags, rows...
+  RmsNormQuantizeQ8_0, // ints: k;  floats: eps
 };
+
+// KernelKind::Projection flags.
+constexpr int64_t kProjectionSwiGLU = 1;   // rows {F}; gate and up weights
+constexpr int64_t kProjectionResidual = 2; // one output, plus a residual
 
 enum class KernelArg { Buffer, Int32 };
 

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/Kernel.h"
 #include "codegen/KernelTestUtil.h"
+#include "codegen/QuantMath.h"
 
 #include <gtest/gtest.h>
 
@@ -566,6 +567,74 @@ TEST(KernelTest, MoEFFN) {
             }
           }
         }
+      }
+    }
+  }
+}
+
+// The fused projections with f32 weights: several outputs, a residual, and
+// gate/up with SwiGLU, against double-precision references.
+TEST(KernelTest, ProjectionF32) {
+  std::mt19937 rng(31);
+  const int K = 37;
+  for (int bytes : kVectorBytes) {
+    TestTarget target(bytes);
+    for (int variant = 0; variant < 3; ++variant) {
+      ProjectionSpec spec;
+      spec.k = K;
+      spec.rows = variant == 0 ? std::vector<int64_t>{19, 3}
+                               : std::vector<int64_t>{21};
+      spec.residual = variant == 1;
+      spec.swiglu = variant == 2;
+      Kernel k = buildProjection(spec, target);
+      std::vector<std::string> names =
+          variant == 0   ? std::vector<std::string>{"x", "w_0", "w_1"}
+          : variant == 1 ? std::vector<std::string>{"x", "w_0", "residual"}
+                         : std::vector<std::string>{"x", "w_gate", "w_up"};
+      Halide::Callable fn = compile(k, names);
+      for (int T : {1, 6}) {
+        std::vector<float> x = randn(size_t(T) * K, rng);
+        const int N0 = static_cast<int>(spec.rows[0]);
+        const int N1 = variant == 1 ? N0 : static_cast<int>(spec.rows.back());
+        std::vector<float> w0 = randn(size_t(N0) * K, rng);
+        std::vector<float> w1 = randn(size_t(N1) * K, rng);
+        std::vector<float> r = randn(size_t(T) * N0, rng);
+        auto dot = [&](const std::vector<float> &w, int o, int t) {
+          double acc = 0;
+          for (int i = 0; i < K; ++i) {
+            acc += double(x[t * K + i]) * w[o * K + i];
+          }
+          return acc;
+        };
+        std::vector<double> ref0(size_t(T) * N0), ref1(size_t(T) * N1);
+        for (int t = 0; t < T; ++t) {
+          for (int o = 0; o < N0; ++o) {
+            const double g = dot(w0, o, t);
+            ref0[t * N0 + o] =
+                variant == 0   ? g
+                : variant == 1 ? g + r[t * N0 + o]
+                               : g / (1 + std::exp(-g)) * dot(w1, o, t);
+          }
+          for (int o = 0; variant == 0 && o < N1; ++o) {
+            ref1[t * N1 + o] = dot(w1, o, t);
+          }
+        }
+        auto xB = toBuffer(x, {K, T});
+        auto w0B = toBuffer(w0, {K, N0});
+        auto w1B = toBuffer(w1, {K, N1});
+        auto rB = toBuffer(r, {N0, T});
+        Buffer<float> out0(N0, T), out1(N1, T);
+        const std::string what =
+            tag(spec.name(), {{"T", T}, {"bytes", bytes}});
+        if (variant == 0) {
+          ASSERT_EQ(fn(xB, w0B, w1B, out0, out1), 0);
+          expectClose(out1, ref1, kTol, what + " output 1");
+        } else if (variant == 1) {
+          ASSERT_EQ(fn(xB, w0B, rB, out0), 0);
+        } else {
+          ASSERT_EQ(fn(xB, w0B, w1B, out0), 0);
+        }
+        expectClose(out0, ref0, kTol, what);
       }
     }
   }

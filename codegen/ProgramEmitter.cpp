@@ -78,6 +78,16 @@ private:
   Buf output(Value v);
   // Places the keys and values of every lfm2.attend in its cache rows.
   LogicalResult placeCacheRows(Block &entry);
+  // The activation arguments of a fused projection: x (normalised when
+  // `scale` is set) for f32 weights, else its Q8_0 quants and scales.
+  std::vector<CallArg> projectionInputs(const Buf &x, Value scale,
+                                        std::optional<APFloat> eps,
+                                        StoredFormat format, int64_t k,
+                                        const std::string &where);
+  // A weight's arguments: the matrix, then its block scales if quantized.
+  void appendWeight(std::vector<CallArg> &args, const Buf &w, int64_t n,
+                    int64_t k);
+  static int64_t formatCode(StoredFormat f);
   // x normalised by a fused RMSNorm, as an op temporary.
   Buf normed(const Buf &x, Value scale, std::optional<APFloat> eps,
              int64_t k, const std::string &where);
@@ -572,28 +582,96 @@ Buf Emitter::normed(const Buf &x, Value scale, std::optional<APFloat> eps,
   return out;
 }
 
+std::vector<CallArg> Emitter::projectionInputs(const Buf &x, Value scale,
+                                                std::optional<APFloat> eps,
+                                                StoredFormat format, int64_t k,
+                                                const std::string &where) {
+  if (format == StoredFormat::F32) {
+    return {CallArg::of(scale ? normed(x, scale, eps, k, where) : x)};
+  }
+  if (!scale) {
+    auto [xq, xd] = quantized(x, k, where);
+    return {CallArg::of(xq), CallArg::of(xd)};
+  }
+  // The norm happens inside the quantizer: the normalised f32 rows are
+  // never stored.
+  const int64_t dyn = ShapedType::kDynamic;
+  Buf xq = alloc({dyn, k}, "i8Type()", 1), xd = alloc({dyn, k / 32});
+  call({KernelKind::RmsNormQuantizeQ8_0, {k}, {eps->convertToFloat()}},
+       {CallArg::of(x), CallArg::of(buf(scale)), CallArg::of(xq),
+        CallArg::of(xd)},
+       where + ".norm_quantize");
+  return {CallArg::of(xq), CallArg::of(xd)};
+}
+
+void Emitter::appendWeight(std::vector<CallArg> &args, const Buf &w,
+                           int64_t n, int64_t k) {
+  args.push_back(CallArg::of(view(w, {str(n), w.dims.back()})));
+  if (w.quantized()) {
+    args.push_back(CallArg::of({w.scales, {str(n), str(k / 32)}}));
+  }
+}
+
+int64_t Emitter::formatCode(StoredFormat f) {
+  return f == StoredFormat::F32 ? -1 : f == StoredFormat::Q4_0 ? 1 : 0;
+}
+
 LogicalResult Emitter::emitLinear(lfm2::LinearOp l, const std::string &where) {
   const int64_t K =
       cast<RankedTensorType>(l.getInput().getType()).getDimSize(1);
   Buf x = buf(l.getInput());
-  if (l.getNormWeight()) {
-    x = normed(x, l.getNormWeight(), l.getEpsilon(), K, where);
+  std::vector<Buf> weights;
+  for (Value w : l.getWeights()) {
+    weights.push_back(buf(w));
   }
-  for (auto [w, result] : llvm::zip_equal(l.getWeights(), l.getResults())) {
+  const StoredFormat format = weights.front().format;
+  const bool oneFormat = llvm::all_of(
+      weights, [&](const Buf &w) { return w.format == format; });
+  if (!oneFormat) {
+    return l.emitOpError("fused projections need one stored format for all "
+                         "weights");
+  }
+  if (weights.size() == 1 && !l.getResidual()) {
+    // One plain projection, its input normalised (f32) or normalised and
+    // quantized (block formats) first: the unfused projection kernel.
+    Value result = l.getResults()[0];
     const int64_t N = cast<RankedTensorType>(result.getType()).getDimSize(1);
     Buf out = output(result);
-    if (l.getResidual()) {
-      Buf partial = alloc({ShapedType::kDynamic, N});
-      linear(x, buf(w), partial, K, N, where);
-      call({KernelKind::Add, {N}},
-           {CallArg::of(partial), CallArg::of(buf(l.getResidual())),
-            CallArg::of(out)},
-           where + ".residual");
-    } else {
-      linear(x, buf(w), out, K, N, where);
-    }
     values_[result] = out;
+    if (!l.getNormWeight()) {
+      linear(x, weights.front(), out, K, N, where);
+      return success();
+    }
+    std::vector<CallArg> args = projectionInputs(
+        x, l.getNormWeight(), l.getEpsilon(), format, K, where);
+    appendWeight(args, weights.front(), N, K);
+    args.push_back(CallArg::of(out));
+    if (format == StoredFormat::F32) {
+      call({KernelKind::Linear, {K, N}}, args, where);
+    } else {
+      call({KernelKind::LinearQuant, {formatCode(format), K, N}}, args, where);
+    }
+    return success();
   }
+  std::vector<CallArg> args = projectionInputs(
+      x, l.getNormWeight(), l.getEpsilon(), format, K, where);
+  std::vector<int64_t> ints = {formatCode(format), K,
+                               l.getResidual() ? kProjectionResidual : 0};
+  std::vector<Buf> outs;
+  for (auto [w, result] : llvm::zip_equal(weights, l.getResults())) {
+    const int64_t N = cast<RankedTensorType>(result.getType()).getDimSize(1);
+    appendWeight(args, w, N, K);
+    ints.push_back(N);
+    outs.push_back(output(result));
+    values_[result] = outs.back();
+  }
+  if (l.getResidual()) {
+    args.push_back(CallArg::of(buf(l.getResidual())));
+  }
+  for (const Buf &o : outs) {
+    args.push_back(CallArg::of(o));
+  }
+  call({KernelKind::Projection, ints}, args, where);
   return success();
 }
 
@@ -601,17 +679,19 @@ LogicalResult Emitter::emitLinearSwiGLU(lfm2::LinearSwiGLUOp l,
                                         const std::string &where) {
   auto gate = cast<RankedTensorType>(l.getGate().getType());
   const int64_t F = gate.getDimSize(0), K = gate.getDimSize(1);
-  const int64_t dyn = ShapedType::kDynamic;
-  Buf x = buf(l.getInput());
-  if (l.getNormWeight()) {
-    x = normed(x, l.getNormWeight(), l.getEpsilon(), K, where);
+  Buf g = buf(l.getGate()), u = buf(l.getUp());
+  if (g.format != u.format) {
+    return l.emitOpError("gate and up need one stored format");
   }
-  Buf g = alloc({dyn, F}), u = alloc({dyn, F});
+  std::vector<CallArg> args = projectionInputs(
+      buf(l.getInput()), l.getNormWeight(), l.getEpsilon(), g.format, K,
+      where);
+  appendWeight(args, g, F, K);
+  appendWeight(args, u, F, K);
   Buf out = output(l.getResult());
-  linear(x, buf(l.getGate()), g, K, F, where + ".gate");
-  linear(x, buf(l.getUp()), u, K, F, where + ".up");
-  call({KernelKind::SwiGLU, {F}},
-       {CallArg::of(g), CallArg::of(u), CallArg::of(out)}, where);
+  args.push_back(CallArg::of(out));
+  call({KernelKind::Projection, {formatCode(g.format), K, kProjectionSwiGLU, F}},
+       args, where);
   values_[l.getResult()] = out;
   return success();
 }

@@ -658,5 +658,167 @@ TEST(QuantKernelTest, DISABLED_LinearQ4_0Bandwidth) {
   }
 }
 
+//--- Fused projections (ProjectionKernels.cpp) ----------------------------
+
+// Several outputs, a residual, or SwiGLU over a gate and an up projection:
+// each output against the scalar dot plus the epilogue, for both formats at
+// odd row counts and token counts.
+TEST(QuantKernelTest, Projection) {
+  std::mt19937 rng(21);
+  TestTarget target = hostTarget();
+  std::uniform_real_distribution<float> res(-2.0f, 2.0f);
+  for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
+    const int K = 96, nb = K / 32;
+    const int rowBytes = fmt == QuantFormat::Q8_0 ? K : K / 2;
+    for (int variant = 0; variant < 3; ++variant) {
+      ProjectionSpec spec;
+      spec.format = fmt;
+      spec.k = K;
+      spec.rows = variant == 0 ? std::vector<int64_t>{37, 5, 9}
+                               : std::vector<int64_t>{33};
+      spec.residual = variant == 1;
+      spec.swiglu = variant == 2;
+      Kernel k = buildProjection(spec, target);
+      std::vector<std::string> names = {"xq", "xd"};
+      const size_t nWeights = spec.swiglu ? 2 : spec.rows.size();
+      const std::vector<std::string> tags =
+          spec.swiglu ? std::vector<std::string>{"gate", "up"}
+                      : std::vector<std::string>{"0", "1", "2"};
+      for (size_t w = 0; w < nWeights; ++w) {
+        names.push_back("wq_" + tags[w]);
+        names.push_back("wd_" + tags[w]);
+      }
+      if (spec.residual) {
+        names.push_back("residual");
+      }
+      Halide::Callable fn = compile(k, names);
+      for (int T : {1, 5}) {
+        std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
+        std::vector<float> xd = randomScales(size_t(T) * nb, rng, 1e-3f, 5e-2f);
+        std::vector<std::vector<uint8_t>> wq;
+        std::vector<std::vector<float>> wd;
+        std::vector<Halide::Buffer<>> bufs = {toBuffer(xq, {K, T}),
+                                              toBuffer(xd, {nb, T})};
+        for (size_t w = 0; w < nWeights; ++w) {
+          const int N = static_cast<int>(spec.rows[spec.swiglu ? 0 : w]);
+          wq.push_back(randomQuants(fmt, N, K, rng));
+          wd.push_back(randomScales(size_t(N) * nb, rng, 1e-3f, 2e-2f));
+          bufs.push_back(weightBuffer(fmt, wq.back(), {rowBytes, N}));
+          bufs.push_back(toBuffer(wd.back(), {nb, N}));
+        }
+        const int N0 = static_cast<int>(spec.rows[0]);
+        std::vector<float> r(size_t(T) * N0);
+        for (float &v : r) {
+          v = res(rng);
+        }
+        if (spec.residual) {
+          bufs.push_back(toBuffer(r, {N0, T}));
+        }
+        std::vector<Buffer<float>> outs;
+        for (int64_t n : spec.rows) {
+          outs.emplace_back(static_cast<int>(n), T);
+          bufs.push_back(outs.back());
+        }
+        std::vector<Halide::Buffer<>> &all = bufs;
+        int rc = -1;
+        switch (all.size()) {
+        case 5: rc = fn(all[0], all[1], all[2], all[3], all[4]); break;
+        case 6: rc = fn(all[0], all[1], all[2], all[3], all[4], all[5]); break;
+        case 7: rc = fn(all[0], all[1], all[2], all[3], all[4], all[5], all[6]); break;
+        case 11:
+          rc = fn(all[0], all[1], all[2], all[3], all[4], all[5], all[6],
+                  all[7], all[8], all[9], all[10]);
+          break;
+        }
+        ASSERT_EQ(rc, 0) << spec.name();
+        auto dot = [&](size_t w, int n, int t) {
+          return refDot(fmt, K, &wq[w][size_t(n) * rowBytes],
+                        &wd[w][size_t(n) * nb], &xq[size_t(t) * K],
+                        &xd[size_t(t) * nb]);
+        };
+        for (size_t o = 0; o < spec.rows.size(); ++o) {
+          for (int t = 0; t < T; ++t) {
+            for (int n = 0; n < spec.rows[o]; ++n) {
+              double want, tol;
+              if (spec.swiglu) {
+                RefDot g = dot(0, n, t), u = dot(1, n, t);
+                const double sg = g.value / (1.0 + std::exp(-g.value));
+                want = sg * u.value;
+                tol = 1e-5 * (g.absSum * std::fabs(u.value) +
+                              u.absSum * std::fabs(sg)) + 1e-6;
+              } else {
+                RefDot d = dot(o, n, t);
+                want = d.value + (spec.residual ? r[size_t(t) * N0 + n] : 0.0);
+                tol = 1e-5 * d.absSum + 1e-6;
+              }
+              const float got = outs[o](n, t);
+              ASSERT_NEAR(got, want, tol)
+                  << spec.name() << " output " << o << " T=" << T
+                  << " n=" << n << " t=" << t;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// RMSNorm fused into the Q8_0 quantizer: exactly the quantization of the
+// rms_norm kernel's output.
+TEST(QuantKernelTest, RmsNormQuantizeQ8_0) {
+  std::mt19937 rng(22);
+  std::normal_distribution<float> n(0.0f, 1.5f);
+  for (int bytes : {16, 32}) {
+    TestTarget target(bytes);
+    for (int K : {32, 160}) {
+      const float eps = 1e-5f;
+      Kernel fused = buildRmsNormQuantizeQ8_0(K, eps, target);
+      Kernel norm = buildRmsNorm(K, eps, target);
+      Halide::Callable fn = compile(fused, {"x", "w"});
+      Halide::Callable normFn = compile(norm, {"x", "w"});
+      Kernel quant = buildQuantizeQ8_0(K, target);
+      Halide::Callable quantFn = compile(quant, {"x"});
+      for (int T : {1, 4}) {
+        const int nb = K / 32;
+        std::vector<float> x(size_t(T) * K), w(K);
+        for (float &v : x) {
+          v = n(rng);
+        }
+        for (float &v : w) {
+          v = n(rng);
+        }
+        auto xB = toBuffer(x, {K, T});
+        auto wB = toBuffer(w, {K});
+        Buffer<int8_t> q(K, T), qRef(K, T);
+        Buffer<float> d(nb, T), dRef(nb, T), normed(K, T);
+        ASSERT_EQ(fn(xB, wB, q, d), 0);
+        ASSERT_EQ(normFn(xB, wB, normed), 0);
+        ASSERT_EQ(quantFn(normed, qRef, dRef), 0);
+        // The unfused pair is itself checked against the scalar references
+        // (KernelTest.RmsNorm, QuantizeQ8_0); here the scalar rule again.
+        for (int t = 0; t < T; ++t) {
+          double ss = 0;
+          for (int i = 0; i < K; ++i) {
+            ss += double(x[size_t(t) * K + i]) * x[size_t(t) * K + i];
+          }
+          const double scale = 1.0 / std::sqrt(ss / K + eps);
+          for (int i = 0; i < K; ++i) {
+            const double want = x[size_t(t) * K + i] * scale * w[i];
+            ASSERT_NEAR(normed(i, t), want, 1e-5 * std::fabs(want) + 1e-6);
+          }
+          for (int b = 0; b < nb; ++b) {
+            RefBlock ref = refQuantize(&normed(b * 32, t));
+            ASSERT_EQ(bits(d(b, t)), bits(ref.d)) << "K=" << K << " t=" << t;
+            for (int j = 0; j < 32; ++j) {
+              ASSERT_EQ(q(b * 32 + j, t), ref.q[j])
+                  << "K=" << K << " t=" << t << " i=" << b * 32 + j;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 } // namespace
 } // namespace lfm2c

@@ -27,6 +27,7 @@
 #include <Halide.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -120,6 +121,26 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
 Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
                         int64_t experts, int64_t topK,
                         const TargetInfo &target, const QuantSchedule &sched);
+
+// A fused projection (ProjectionKernels.cpp): one output per entry of
+// `rows`, each x W_i^T; or, with `swiglu`, one output silu(x G^T) * (x U^T)
+// (rows = {F}); with `residual`, one output x W^T + r. Weights are f32 or,
+// with `format`, packed as for buildLinearQuant.
+struct ProjectionSpec {
+  std::optional<QuantFormat> format;
+  int64_t k = 0;
+  std::vector<int64_t> rows;
+  bool swiglu = false;
+  bool residual = false;
+  std::string name() const;
+};
+// Inputs: x [T, K] f32 (or xq [T, K] i8, xd [T, K/32]); per weight w [N, K]
+// (or wq, wd); for SwiGLU gate then up; then the residual [T, N]. Outputs:
+// one [T, N_i] per row count.
+Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target);
+// x [T, K], w [K] -> q [T, K] i8, d [T, K/32]: the rms_norm kernel's output
+// quantized as buildQuantizeQ8_0 does, without storing the f32 rows.
+Kernel buildRmsNormQuantizeQ8_0(int64_t k, float eps, const TargetInfo &target);
 
 // "q8_0" / "q4_0", for kernel names.
 std::string quantFormatName(QuantFormat format);
