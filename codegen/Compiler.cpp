@@ -237,6 +237,11 @@ int compileModel(const CompileOptions &opt) {
                 "rebuild lfm2c)");
   }
 
+  // Printed even with --quiet: a user must not mistake what was built.
+  for (const std::string &part : tgt.unbuiltParts()) {
+    std::fprintf(stderr, "lfm2c: note: %s\n", part.c_str());
+  }
+
   progress.step(1, "reading " + opt.modelPath);
   auto model = loadModel(opt.modelPath);
   if (!model) {

@@ -55,4 +55,12 @@ void constrainDim(OutputImageParam p, int dim, int64_t extent) {
 
 Expr silu(Expr x) { return x / (1.0f + exp(-x)); }
 
+Halide::Expr weightTimesAct(Halide::Expr w, Halide::Expr x) {
+  if (w.type().bits() == 16) {
+    return Halide::cast<float>(w) *
+           Halide::cast<float>(Halide::cast(Halide::Float(16), x));
+  }
+  return w * x;
+}
+
 } // namespace lfm2c

@@ -32,6 +32,16 @@ LaneDot laneDot(const std::string &name, int64_t length, int lanes,
 // `extent` and starts at 0, so the kernel checks it and the code can use it.
 void constrainDim(Halide::OutputImageParam p, int dim, int64_t extent);
 
+// The element type of f32 or f16 weights.
+inline Halide::Type weightType(bool f16) {
+  return f16 ? Halide::Float(16) : Halide::Float(32);
+}
+
+// One term of a dot product of a weight with an activation, as llama.cpp's
+// CPU path computes it: with f16 weights the activations are rounded to f16
+// first (ggml converts src1 to the weight type), the product in f32.
+Halide::Expr weightTimesAct(Halide::Expr w, Halide::Expr x);
+
 // SiLU exactly as llama.cpp's f32 path writes it: x / (1 + exp(-x)).
 Halide::Expr silu(Halide::Expr x);
 

@@ -44,11 +44,13 @@ struct ReductionSchedule {
 //--- ..., inner]; Halide sees them innermost first.
 
 // tokens [T] i32, table [V, H] -> out [T, H]
-Kernel buildEmbedding(int64_t vocab, int64_t hidden, const TargetInfo &target);
+Kernel buildEmbedding(int64_t vocab, int64_t hidden, const TargetInfo &target,
+                      bool f16Weights = false);
 // x [T, N], w [N] -> y [T, N]
 Kernel buildRmsNorm(int64_t n, float eps, const TargetInfo &target);
 // x [T, K], w [N, K] -> y [T, N]: y = x w^T
-Kernel buildLinear(int64_t k, int64_t n, const TargetInfo &target);
+Kernel buildLinear(int64_t k, int64_t n, const TargetInfo &target,
+                   bool f16Weights = false);
 // a [T, N], b [T, N] -> y [T, N]
 Kernel buildAdd(int64_t n, const TargetInfo &target);
 // gate [T, N], up [T, N] -> y [T, N]: silu(gate) * up
@@ -70,7 +72,8 @@ Kernel buildMoERoute(int64_t hidden, int64_t experts, int64_t topK,
 // x [T, H], weights [T, K], indices [T, K], gate [E, F, H], up [E, F, H],
 // down [E, H, F] -> y [T, H]
 Kernel buildMoEFFN(int64_t hidden, int64_t expertFFN, int64_t experts,
-                   int64_t topK, const TargetInfo &target);
+                   int64_t topK, const TargetInfo &target,
+                   bool f16Weights = false);
 
 //--- Quantized kernels (Q8_0 / Q4_0 weights, llama.cpp numerics). Weights
 //--- are packed at compile time: quants and per-block scales (f32, exactly

@@ -23,11 +23,17 @@ QuantFormat quantFormat(int64_t code) {
 
 const char *quantName(int64_t code) { return code == 1 ? "q4_0" : "q8_0"; }
 
+// Whether ints[at], an optional trailing flag, asks for f16 weights.
+bool f16(const KernelRequest &r, size_t at) {
+  return r.ints.size() > at && r.ints[at] != 0;
+}
+
 ProjectionSpec projectionSpec(const KernelRequest &r) {
   ProjectionSpec spec;
   if (r.ints[0] >= 0) {
     spec.format = quantFormat(r.ints[0]);
   }
+  spec.f16Weights = r.ints[0] == kF16WeightsCode;
   spec.k = r.ints[1];
   spec.swiglu = (r.ints[2] & kProjectionSwiGLU) != 0;
   spec.residual = (r.ints[2] & kProjectionResidual) != 0;
@@ -39,11 +45,11 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
   const auto &i = r.ints;
   switch (r.kind) {
   case KernelKind::Embedding:
-    return buildEmbedding(i[0], i[1], t);
+    return buildEmbedding(i[0], i[1], t, f16(r, 2));
   case KernelKind::RmsNorm:
     return buildRmsNorm(i[0], r.floats[0], t);
   case KernelKind::Linear:
-    return buildLinear(i[0], i[1], t);
+    return buildLinear(i[0], i[1], t, f16(r, 2));
   case KernelKind::Add:
     return buildAdd(i[0], t);
   case KernelKind::SwiGLU:
@@ -57,7 +63,7 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
   case KernelKind::MoERoute:
     return buildMoERoute(i[0], i[1], i[2], t);
   case KernelKind::MoEFFN:
-    return buildMoEFFN(i[0], i[1], i[2], i[3], t);
+    return buildMoEFFN(i[0], i[1], i[2], i[3], t, f16(r, 4));
   case KernelKind::QuantizeQ8_0:
     return buildQuantizeQ8_0(i[0], t);
   case KernelKind::LinearQuant:
@@ -80,13 +86,15 @@ std::string KernelRequest::symbol() const {
   const auto &i = ints;
   switch (kind) {
   case KernelKind::Embedding:
-    return join("embedding_f32", {{"v", i[0]}, {"h", i[1]}});
+    return join(f16(*this, 2) ? "embedding_f16_f32" : "embedding_f32",
+                {{"v", i[0]}, {"h", i[1]}});
   case KernelKind::RmsNorm:
     // eps is baked in too; two norms of one width but different eps get a
     // distinguishing suffix from the program emitter.
     return join("rms_norm_f32", {{"n", i[0]}});
   case KernelKind::Linear:
-    return join("linear_f32", {{"k", i[0]}, {"n", i[1]}});
+    return join(f16(*this, 2) ? "linear_f16_f32" : "linear_f32",
+                {{"k", i[0]}, {"n", i[1]}});
   case KernelKind::Add:
     return join("add_f32", {{"n", i[0]}});
   case KernelKind::SwiGLU:
@@ -100,7 +108,7 @@ std::string KernelRequest::symbol() const {
   case KernelKind::MoERoute:
     return join("moe_route_f32", {{"h", i[0]}, {"e", i[1]}, {"k", i[2]}});
   case KernelKind::MoEFFN:
-    return join("moe_ffn_f32",
+    return join(f16(*this, 4) ? "moe_ffn_f16_f32" : "moe_ffn_f32",
                 {{"h", i[0]}, {"f", i[1]}, {"e", i[2]}, {"k", i[3]}});
   case KernelKind::QuantizeQ8_0:
     return join("quantize_q8_0_f32", {{"k", i[0]}});

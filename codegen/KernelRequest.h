@@ -19,26 +19,31 @@
 
 namespace lfm2c {
 
+// Kinds reading f32 weights take an optional trailing 1 in `ints` for f16
+// weights (Embedding, Linear, MoEFFN); Projection uses format
+// kF16WeightsCode.
 enum class KernelKind {
-  Embedding,  // ints: vocab, hidden
+  Embedding,  // ints: vocab, hidden[, f16]
   RmsNorm,    // ints: n;  floats: eps
-  Linear,     // ints: k, n
+  Linear,     // ints: k, n[, f16]
   Add,        // ints: n
   SwiGLU,     // ints: n
   ShortConv,  // ints: hidden, lCache
   QKNormRope, // ints: heads, headDim; floats: eps, theta
   Attention,  // ints: heads, kvHeads, headDim
   MoERoute,   // ints: hidden, experts, topK
-  MoEFFN,     // ints: hidden, expertFFN, experts, topK
+  MoEFFN,     // ints: hidden, expertFFN, experts, topK[, f16]
   // Quantized weights; ints[0] is the format (0: Q8_0, 1: Q4_0).
   QuantizeQ8_0,   // ints: k
   LinearQuant,    // ints: format, k, n
   EmbeddingQuant, // ints: format, vocab, hidden
   MoEFFNQuant,    // ints: format, hidden, expertFFN, experts, topK
   // Fused kernels of the fusion passes.
-  Projection,          // ints: format (-1: f32), k, flags, rows...
+  Projection,          // ints: format (-1: f32, -2: f16), k, flags, rows...
   RmsNormQuantizeQ8_0, // ints: k;  floats: eps
 };
+
+constexpr int64_t kF16WeightsCode = -2;
 
 // KernelKind::Projection flags.
 constexpr int64_t kProjectionSwiGLU = 1;   // rows {F}; gate and up weights

@@ -640,5 +640,63 @@ TEST(KernelTest, ProjectionF32) {
   }
 }
 
+// f16 weights: the table read exactly, the projection with activations
+// rounded to f16 first (llama.cpp converts src1 to the weight type), both
+// against scalar references built with Halide's round-to-nearest-even half.
+TEST(KernelTest, F16Weights) {
+  std::mt19937 rng(32);
+  auto half = [](float v) { return float(Halide::float16_t(v)); };
+  for (int bytes : kVectorBytes) {
+    TestTarget target(bytes);
+    for (int K : {7, 64}) {
+      for (int N : {5, 19}) {
+        Kernel k = buildLinear(K, N, target, /*f16Weights=*/true);
+        Halide::Callable fn = compile(k, {"x", "w"});
+        const int T = 3;
+        std::vector<float> x = randn(size_t(T) * K, rng);
+        std::vector<float> wf = randn(size_t(N) * K, rng);
+        std::vector<Halide::float16_t> w(wf.size());
+        for (size_t i = 0; i < wf.size(); ++i) {
+          w[i] = Halide::float16_t(wf[i]);
+        }
+        std::vector<double> ref(size_t(T) * N);
+        for (int t = 0; t < T; ++t) {
+          for (int o = 0; o < N; ++o) {
+            double acc = 0;
+            for (int i = 0; i < K; ++i) {
+              acc += double(half(x[t * K + i])) * float(w[o * K + i]);
+            }
+            ref[t * N + o] = acc;
+          }
+        }
+        auto xB = toBuffer(x, {K, T});
+        auto wB = toBuffer(w, {K, N});
+        Buffer<float> out(N, T);
+        ASSERT_EQ(fn(xB, wB, out), 0);
+        expectClose(out, ref, 1e-5,
+                    tag("linear_f16", {{"K", K}, {"N", N}, {"bytes", bytes}}));
+      }
+    }
+    const int V = 11, H = 24, T = 4;
+    Kernel emb = buildEmbedding(V, H, target, /*f16Weights=*/true);
+    Halide::Callable fn = compile(emb, {"tokens", "table"});
+    std::vector<float> tf = randn(size_t(V) * H, rng);
+    std::vector<Halide::float16_t> table(tf.size());
+    for (size_t i = 0; i < tf.size(); ++i) {
+      table[i] = Halide::float16_t(tf[i]);
+    }
+    std::vector<int32_t> tokens = {3, 0, 10, 3};
+    Buffer<float> out(H, T);
+    ASSERT_EQ(fn(toBuffer(tokens, {T}), toBuffer(table, {H, V}), out), 0);
+    std::vector<double> ref;
+    for (int32_t tok : tokens) {
+      for (int h = 0; h < H; ++h) {
+        ref.push_back(float(table[tok * H + h]));
+      }
+    }
+    expectClose(out, ref, 0.0, tag("embedding_f16", {{"bytes", bytes}}));
+  }
+}
+
 } // namespace
 } // namespace lfm2c

@@ -11,15 +11,17 @@ using namespace Halide;
 
 namespace lfm2c {
 
-Kernel buildLinear(int64_t k, int64_t n, const TargetInfo &target) {
+Kernel buildLinear(int64_t k, int64_t n, const TargetInfo &target,
+                   bool f16Weights) {
   ReductionSchedule sched = ReductionSchedule::forTarget(target);
 
   //--- Algorithm ------------------------------------------------------------
-  ImageParam x(Float(32), 2, "x"); // (K, T)
-  ImageParam w(Float(32), 2, "w"); // (K, N)
+  ImageParam x(Float(32), 2, "x");                   // (K, T)
+  ImageParam w(weightType(f16Weights), 2, "w");      // (K, N)
   Var o("o"), t("t");
-  LaneDot dot = laneDot("linear", k, sched.lanes, {o, t},
-                        [&](Expr i) { return w(i, o) * x(i, t); });
+  LaneDot dot = laneDot("linear", k, sched.lanes, {o, t}, [&](Expr i) {
+    return weightTimesAct(w(i, o), x(i, t));
+  });
   Func y = dot.result;
 
   constrainDim(x, 0, k);
@@ -36,21 +38,23 @@ Kernel buildLinear(int64_t k, int64_t n, const TargetInfo &target) {
       .parallel(oo);
   dot.computeAt(y, t);
 
-  return {"linear_f32_k" + std::to_string(k) + "_n" + std::to_string(n),
+  return {std::string(f16Weights ? "linear_f16_f32_k" : "linear_f32_k") +
+              std::to_string(k) + "_n" + std::to_string(n),
           Pipeline(y),
           {x, w}};
 }
 
 Kernel buildEmbedding(int64_t vocab, int64_t hidden,
-                      const TargetInfo &target) {
+                      const TargetInfo &target, bool f16Weights) {
   //--- Algorithm ------------------------------------------------------------
-  ImageParam tokens(Int(32), 1, "tokens"); // (T)
-  ImageParam table(Float(32), 2, "table"); // (H, V)
+  ImageParam tokens(Int(32), 1, "tokens");                 // (T)
+  ImageParam table(weightType(f16Weights), 2, "table");    // (H, V)
   Var h("h"), t("t");
   Func y("embedding");
   // The runtime rejects out-of-vocabulary ids before calling; the clamp
   // only keeps the bounds analysis finite.
-  y(h, t) = table(h, clamp(tokens(t), 0, static_cast<int>(vocab - 1)));
+  y(h, t) = cast<float>(
+      table(h, clamp(tokens(t), 0, static_cast<int>(vocab - 1))));
   constrainDim(table, 0, hidden);
   constrainDim(table, 1, vocab);
   y.output_buffer().dim(0).set_bounds(0, static_cast<int>(hidden));
@@ -58,7 +62,8 @@ Kernel buildEmbedding(int64_t vocab, int64_t hidden,
   //--- Schedule -------------------------------------------------------------
   y.vectorize(h, target.lanes(4), TailStrategy::GuardWithIf);
 
-  return {"embedding_f32_v" + std::to_string(vocab) + "_h" +
+  return {std::string(f16Weights ? "embedding_f16_v" : "embedding_f32_v") +
+              std::to_string(vocab) + "_h" +
               std::to_string(hidden),
           Pipeline(y),
           {tokens, table}};

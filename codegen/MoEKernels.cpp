@@ -85,7 +85,7 @@ Kernel buildMoERoute(int64_t hidden, int64_t experts, int64_t topK,
 }
 
 Kernel buildMoEFFN(int64_t hidden, int64_t expertFFN, int64_t experts,
-                   int64_t topK, const TargetInfo &target) {
+                   int64_t topK, const TargetInfo &target, bool f16Weights) {
   ReductionSchedule sched = ReductionSchedule::forTarget(target);
   const int E = static_cast<int>(experts);
 
@@ -93,20 +93,23 @@ Kernel buildMoEFFN(int64_t hidden, int64_t expertFFN, int64_t experts,
   ImageParam x(Float(32), 2, "x");          // (H, T)
   ImageParam wts(Float(32), 2, "weights");  // (K, T)
   ImageParam idx(Int(32), 2, "indices");    // (K, T)
-  ImageParam gate(Float(32), 3, "gate");    // (H, F, E)
-  ImageParam up(Float(32), 3, "up");        // (H, F, E)
-  ImageParam down(Float(32), 3, "down");    // (F, H, E)
+  const Type wt = weightType(f16Weights);
+  ImageParam gate(wt, 3, "gate");           // (H, F, E)
+  ImageParam up(wt, 3, "up");               // (H, F, E)
+  ImageParam down(wt, 3, "down");           // (F, H, E)
   Var f("f"), h("h"), s("s"), t("t");
   Expr ex = clamp(idx(s, t), 0, E - 1);
 
   LaneDot g = laneDot("expert_gate", hidden, sched.lanes, {f, s, t},
-                      [&](Expr i) { return gate(i, f, ex) * x(i, t); });
+                      [&](Expr i) { return weightTimesAct(gate(i, f, ex), x(i, t)); });
   LaneDot u = laneDot("expert_up", hidden, sched.lanes, {f, s, t},
-                      [&](Expr i) { return up(i, f, ex) * x(i, t); });
+                      [&](Expr i) { return weightTimesAct(up(i, f, ex), x(i, t)); });
   Func act("expert_act");
   act(f, s, t) = silu(g.result(f, s, t)) * u.result(f, s, t);
   LaneDot d = laneDot("expert_down", expertFFN, sched.lanes, {h, s, t},
-                      [&](Expr i) { return down(i, h, ex) * act(i, s, t); });
+                      [&](Expr i) {
+                        return weightTimesAct(down(i, h, ex), act(i, s, t));
+                      });
   // Weighted outputs summed in slot order, as llama.cpp adds its views.
   Expr y = d.result(h, 0, t) * wts(0, t);
   for (int slot = 1; slot < topK; ++slot) {
@@ -144,7 +147,8 @@ Kernel buildMoEFFN(int64_t hidden, int64_t expertFFN, int64_t experts,
   d.computeAt(d.result, hi);
   out.vectorize(h, sched.lanes, TailStrategy::GuardWithIf);
 
-  return {"moe_ffn_f32_h" + std::to_string(hidden) + "_f" +
+  return {std::string(f16Weights ? "moe_ffn_f16_f32_h" : "moe_ffn_f32_h") +
+              std::to_string(hidden) + "_f" +
               std::to_string(expertFFN) + "_e" + std::to_string(experts) +
               "_k" + std::to_string(topK),
           Pipeline(out),

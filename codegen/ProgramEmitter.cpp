@@ -24,7 +24,12 @@ struct Buf {
   // Weights in a block format: quants at ptr, f32 block scales here.
   StoredFormat format = StoredFormat::F32;
   std::string scales;
-  bool quantized() const { return format != StoredFormat::F32; }
+  // A block format (quants + scales); f16 is read like f32.
+  bool quantized() const {
+    return format == StoredFormat::Q8_0 || format == StoredFormat::Q4_0;
+  }
+  // The trailing flag of the f32-activation kernels for f16 weights.
+  int64_t f16Flag() const { return format == StoredFormat::F16 ? 1 : 0; }
 };
 
 // One argument of a kernel call.
@@ -50,6 +55,8 @@ private:
   Buf weight(lfm2::WeightOp op);
   Buf buf(Value v) { return values_.lookup(v); }
   std::string symbolFor(const KernelRequest &r);
+  // The ints of a KernelKind::Linear request for weight w.
+  static std::vector<int64_t> linearInts(int64_t k, int64_t n, const Buf &w);
   void call(const KernelRequest &r, const std::vector<CallArg> &args,
             const std::string &where);
   Buf view(const Buf &b, std::vector<std::string> dims) {
@@ -179,25 +186,40 @@ void Emitter::release(const std::string &ptr) {
 
 StoredFormat Emitter::storedFormat(lfm2::WeightOp op) {
   auto type = cast<RankedTensorType>(op.getType());
-  StoredFormat want = op.getFormat() == lfm2::WeightFormat::q8_0
-                          ? StoredFormat::Q8_0
-                      : op.getFormat() == lfm2::WeightFormat::q4_0
-                          ? StoredFormat::Q4_0
-                          : StoredFormat::F32;
-  if (want == StoredFormat::F32 || type.getShape().back() % 32 != 0) {
+  const lfm2::WeightFormat format = op.getFormat();
+  StoredFormat want = format == lfm2::WeightFormat::q8_0   ? StoredFormat::Q8_0
+                      : format == lfm2::WeightFormat::q4_0 ? StoredFormat::Q4_0
+                      : format == lfm2::WeightFormat::f16  ? StoredFormat::F16
+                                                           : StoredFormat::F32;
+  const bool block = want == StoredFormat::Q8_0 || want == StoredFormat::Q4_0;
+  if (want == StoredFormat::F32 ||
+      (block && type.getShape().back() % 32 != 0)) {
     return StoredFormat::F32;
   }
   for (OpOperand &use : op->getUses()) {
     if (!lfm2::isProjectionOperand(use)) {
       return StoredFormat::F32;
     }
-    // The quantized expert kernel takes one format for all three stacks.
-    if (auto d = dyn_cast<lfm2::MoEDispatchOp>(use.getOwner())) {
-      for (Value w : {d.getGateExps(), d.getUpExps(), d.getDownExps()}) {
+    // The expert kernels take one format for all three stacks; the fused
+    // projections one for all their weights.
+    auto sameFormat = [&](ValueRange ws) {
+      return llvm::all_of(ws, [&](Value w) {
         auto other = w.getDefiningOp<lfm2::WeightOp>();
-        if (!other || other.getFormat() != op.getFormat()) {
-          return StoredFormat::F32;
-        }
+        return other && other.getFormat() == format;
+      });
+    };
+    Operation *user = use.getOwner();
+    if (auto d = dyn_cast<lfm2::MoEDispatchOp>(user)) {
+      if (!sameFormat({d.getGateExps(), d.getUpExps(), d.getDownExps()})) {
+        return StoredFormat::F32;
+      }
+    } else if (auto l = dyn_cast<lfm2::LinearOp>(user)) {
+      if (!sameFormat(l.getWeights())) {
+        return StoredFormat::F32;
+      }
+    } else if (auto g = dyn_cast<lfm2::LinearSwiGLUOp>(user)) {
+      if (!sameFormat({g.getGate(), g.getUp()})) {
+        return StoredFormat::F32;
       }
     }
   }
@@ -225,6 +247,9 @@ Buf Emitter::weight(lfm2::WeightOp op) {
     case StoredFormat::F32:
       w.bytes = count * sizeof(float);
       break;
+    case StoredFormat::F16:
+      w.bytes = count * 2;
+      break;
     case StoredFormat::Q8_0:
       w.bytes = count;
       break;
@@ -233,7 +258,7 @@ Buf Emitter::weight(lfm2::WeightOp op) {
       break;
     }
     weightsBytes_ = align(w.offset + w.bytes);
-    if (w.format != StoredFormat::F32) {
+    if (w.format == StoredFormat::Q8_0 || w.format == StoredFormat::Q4_0) {
       w.scaleOffset = weightsBytes_;
       w.scaleBytes = count / 32 * sizeof(float);
       weightsBytes_ = align(w.scaleOffset + w.scaleBytes);
@@ -253,6 +278,11 @@ Buf Emitter::weight(lfm2::WeightOp op) {
   if (w.format == StoredFormat::F32) {
     b.ptr = "reinterpret_cast<const float *>(W + " + std::to_string(w.offset) +
             ") /* " + name + " */";
+    return b;
+  }
+  if (w.format == StoredFormat::F16) {
+    b.type = "f16Type()";
+    b.ptr = "(W + " + std::to_string(w.offset) + ") /* " + name + " */";
     return b;
   }
   const int64_t k = type.getShape().back();
@@ -290,7 +320,7 @@ std::pair<Buf, Buf> Emitter::quantized(const Buf &x, int64_t k,
 void Emitter::linear(const Buf &x, const Buf &w, const Buf &out, int64_t k,
                      int64_t n, const std::string &where) {
   if (!w.quantized()) {
-    call({KernelKind::Linear, {k, n}},
+    call({KernelKind::Linear, linearInts(k, n, w)},
          {CallArg::of(x), CallArg::of(w), CallArg::of(out)}, where);
     return;
   }
@@ -301,6 +331,13 @@ void Emitter::linear(const Buf &x, const Buf &w, const Buf &out, int64_t k,
        {CallArg::of(xq), CallArg::of(xd), CallArg::of(view(w, {str(n), w.dims.back()})),
         CallArg::of(scales), CallArg::of(out)},
        where);
+}
+
+std::vector<int64_t> Emitter::linearInts(int64_t k, int64_t n, const Buf &w) {
+  if (w.f16Flag()) {
+    return {k, n, 1};
+  }
+  return {k, n};
 }
 
 std::string Emitter::symbolFor(const KernelRequest &r) {
@@ -373,7 +410,11 @@ LogicalResult Emitter::emit(Operation *op) {
                 CallArg::of(out)},
                where);
         } else {
-          call({KernelKind::Embedding, {V, H}},
+          std::vector<int64_t> ints = {V, H};
+          if (tab.f16Flag()) {
+            ints.push_back(1);
+          }
+          call({KernelKind::Embedding, ints},
                {CallArg::of(view(buf(e.getTokens()), {"T"})), CallArg::of(tab),
                 CallArg::of(out)},
                where);
@@ -505,7 +546,11 @@ LogicalResult Emitter::emit(Operation *op) {
           values_[d.getOutput()] = out;
           return success();
         }
-        call({KernelKind::MoEFFN, {H, F, E, K}},
+        std::vector<int64_t> ints = {H, F, E, K};
+        if (gq.f16Flag()) {
+          ints.push_back(1);
+        }
+        call({KernelKind::MoEFFN, ints},
              {CallArg::of(buf(d.getInput())), CallArg::of(buf(d.getWeights())),
               CallArg::of(buf(d.getIndices())),
               CallArg::of(buf(d.getGateExps())),
@@ -586,7 +631,7 @@ std::vector<CallArg> Emitter::projectionInputs(const Buf &x, Value scale,
                                                 std::optional<APFloat> eps,
                                                 StoredFormat format, int64_t k,
                                                 const std::string &where) {
-  if (format == StoredFormat::F32) {
+  if (format == StoredFormat::F32 || format == StoredFormat::F16) {
     return {CallArg::of(scale ? normed(x, scale, eps, k, where) : x)};
   }
   if (!scale) {
@@ -613,7 +658,17 @@ void Emitter::appendWeight(std::vector<CallArg> &args, const Buf &w,
 }
 
 int64_t Emitter::formatCode(StoredFormat f) {
-  return f == StoredFormat::F32 ? -1 : f == StoredFormat::Q4_0 ? 1 : 0;
+  switch (f) {
+  case StoredFormat::F32:
+    return -1;
+  case StoredFormat::F16:
+    return kF16WeightsCode;
+  case StoredFormat::Q4_0:
+    return 1;
+  case StoredFormat::Q8_0:
+    return 0;
+  }
+  return -1;
 }
 
 LogicalResult Emitter::emitLinear(lfm2::LinearOp l, const std::string &where) {
@@ -646,8 +701,9 @@ LogicalResult Emitter::emitLinear(lfm2::LinearOp l, const std::string &where) {
         x, l.getNormWeight(), l.getEpsilon(), format, K, where);
     appendWeight(args, weights.front(), N, K);
     args.push_back(CallArg::of(out));
-    if (format == StoredFormat::F32) {
-      call({KernelKind::Linear, {K, N}}, args, where);
+    if (!weights.front().quantized()) {
+      call({KernelKind::Linear, linearInts(K, N, weights.front())}, args,
+           where);
     } else {
       call({KernelKind::LinearQuant, {formatCode(format), K, N}}, args, where);
     }

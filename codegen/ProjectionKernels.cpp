@@ -34,7 +34,8 @@ std::string ProjectionSpec::name() const {
   std::string s = swiglu     ? "linear_swiglu"
                   : residual ? "linear_residual"
                              : "linear_multi";
-  s += format ? "_" + quantFormatName(*format) + "_f32" : "_f32";
+  s += format ? "_" + quantFormatName(*format) + "_f32"
+              : f16Weights ? "_f16_f32" : "_f32";
   s += "_k" + std::to_string(k);
   for (int64_t n : rows) {
     s += "_n" + std::to_string(n);
@@ -68,12 +69,14 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
   // Weight inputs: one per output, or gate and up for SwiGLU.
   auto dotWith = [&](const std::string &tag, int64_t n) -> ProjectionDot {
     if (!quant) {
-      ImageParam w(Float(32), 2, "w_" + tag); // (K, N)
+      ImageParam w(weightType(spec.f16Weights), 2, "w_" + tag); // (K, N)
       constrainDim(w, 0, k);
       constrainDim(w, 1, n);
       args.push_back(w);
       LaneDot dot = laneDot("dot_" + tag, k, rs.lanes, {o, t},
-                            [&, w](Expr i) { return w(i, o) * x(i, t); });
+                            [&, w](Expr i) {
+                              return weightTimesAct(w(i, o), x(i, t));
+                            });
       return {dot.result, [dot](Func y, Var, Var ti) mutable {
                 dot.computeAt(y, ti);
               }};

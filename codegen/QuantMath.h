@@ -132,6 +132,7 @@ struct ProjectionSpec {
   std::vector<int64_t> rows;
   bool swiglu = false;
   bool residual = false;
+  bool f16Weights = false; // f16 instead of f32 weights (no `format`)
   std::string name() const;
 };
 // Inputs: x [T, K] f32 (or xq [T, K] i8, xd [T, K/32]); per weight w [N, K]

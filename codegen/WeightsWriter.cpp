@@ -43,8 +43,8 @@ uint16_t load16(const uint8_t *p) {
   return v;
 }
 
-// f32 -> fp16 -> f32 with round-to-nearest-even, as GGML_FP32_TO_FP16.
-float roundToHalf(float f) {
+// f32 -> fp16 bits with round-to-nearest-even, as GGML_FP32_TO_FP16.
+uint16_t floatToHalf(float f) {
   uint32_t x;
   std::memcpy(&x, &f, 4);
   const uint32_t sign = (x >> 16) & 0x8000;
@@ -71,7 +71,28 @@ float roundToHalf(float f) {
     }
     h = static_cast<uint16_t>(sign | half);
   }
-  return halfToFloat(h);
+  return h;
+}
+
+float roundToHalf(float f) { return halfToFloat(floatToHalf(f)); }
+
+// One tensor as fp16: a file's F16 bits as they are, anything else through
+// f32 and rounded to nearest even.
+Status packF16(const GGUFTensorInfo &src, int64_t count,
+               std::vector<uint16_t> &out) {
+  out.resize(static_cast<size_t>(count));
+  if (src.type == GGMLType::F16) {
+    std::memcpy(out.data(), src.data, static_cast<size_t>(count) * 2);
+    return Status::ok();
+  }
+  std::vector<float> values(static_cast<size_t>(count));
+  if (Status st = dequantizeToF32(src, values.data(), count); !st) {
+    return st;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    out[i] = floatToHalf(values[i]);
+  }
+  return Status::ok();
 }
 
 // llama.cpp's reference quantizers (what llama-quantize writes), so a model
@@ -226,6 +247,7 @@ writeWeights(const std::string &path, const std::vector<PlannedWeight> &plan,
   uint64_t hash = 0x6C666D3263ull, written = 0;
   std::vector<float> buffer, scales;
   std::vector<uint8_t> quants;
+  std::vector<uint16_t> halves;
   static const char zeros[kWeightsAlignment] = {};
   for (size_t i = 0; i < plan.size(); ++i) {
     const PlannedWeight &w = plan[i];
@@ -257,6 +279,11 @@ writeWeights(const std::string &path, const std::vector<PlannedWeight> &plan,
         return st;
       }
       ok = put(buffer.data(), w.offset, w.bytes);
+    } else if (w.format == StoredFormat::F16) {
+      if (Status st = packF16(*src, count, halves); !st) {
+        return st;
+      }
+      ok = put(halves.data(), w.offset, w.bytes);
     } else {
       if (Status st = packQuantized(*src, w.format, count, quants, scales);
           !st) {

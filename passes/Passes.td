@@ -25,8 +25,9 @@ def LFM2QuantizeWeightsPass : Pass<"lfm2-quantize", "mlir::ModuleOp"> {
     stores quantized keep their format, so lfm2c and llama.cpp compute with
     the same bits. The router, the expert bias, norms and conv kernels stay
     f32 whatever the option: a rounding must never flip an expert choice.
-    A matrix whose rows are not a whole number of 32-value blocks stays as it
-    is (with a remark).
+    With `format=f16` the same weights are stored as IEEE half (block
+    formats from the file stay). A matrix whose rows are not a whole number
+    of 32-value blocks stays as it is for q8_0/q4_0 (with a remark).
 
     Before, with `format=q4_0`:
     ```mlir
@@ -41,8 +42,8 @@ def LFM2QuantizeWeightsPass : Pass<"lfm2-quantize", "mlir::ModuleOp"> {
   }];
   let options = [
     Option<"format", "format", "std::string", /*default=*/"\"q8_0\"",
-           "Block format for projection weights: q8_0, q4_0 or f32 (f32 "
-           "expands every weight, including quantized ones)">,
+           "Stored format for projection weights: q8_0, q4_0, f16 or f32 "
+           "(f32 expands every weight, including quantized ones)">,
   ];
   let dependentDialects = ["mlir::lfm2::LFM2Dialect"];
 }

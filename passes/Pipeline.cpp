@@ -31,7 +31,7 @@ namespace {
 struct PipelineCLOptions : PassPipelineOptions<PipelineCLOptions> {
   Option<std::string> quant{*this, "quant",
                             llvm::cl::desc("Stored format of projection "
-                                           "weights (q8_0, q4_0, f32)"),
+                                           "weights (q8_0, q4_0, f16, f32)"),
                             llvm::cl::init("")};
   Option<bool> fuse{*this, "fuse",
                     llvm::cl::desc("Run the fusion passes"),

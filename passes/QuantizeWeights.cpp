@@ -25,9 +25,10 @@ struct QuantizeWeightsPass
     std::optional<WeightFormat> target = symbolizeWeightFormat(format);
     if (!target || (*target != WeightFormat::q8_0 &&
                     *target != WeightFormat::q4_0 &&
+                    *target != WeightFormat::f16 &&
                     *target != WeightFormat::f32)) {
       getOperation().emitError("lfm2-quantize: format '")
-          << format << "' is not one of q8_0, q4_0, f32";
+          << format << "' is not one of q8_0, q4_0, f16, f32";
       return signalPassFailure();
     }
     getOperation().walk([&](WeightOp w) {
@@ -44,7 +45,7 @@ struct QuantizeWeightsPass
         }
       }
       auto type = cast<RankedTensorType>(w.getType());
-      if (type.getShape().back() % 32 != 0) {
+      if (*target != WeightFormat::f16 && type.getShape().back() % 32 != 0) {
         w.emitRemark("rows of ")
             << type.getShape().back()
             << " values are not whole 32-value blocks; kept as "

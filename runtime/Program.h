@@ -95,6 +95,7 @@ struct HBuf {
 };
 
 inline halide_type_t f32Type() { return halide_type_t(halide_type_float, 32); }
+inline halide_type_t f16Type() { return halide_type_t(halide_type_float, 16); }
 inline halide_type_t i32Type() { return halide_type_t(halide_type_int, 32); }
 inline halide_type_t i8Type() { return halide_type_t(halide_type_int, 8); }
 inline halide_type_t u8Type() { return halide_type_t(halide_type_uint, 8); }

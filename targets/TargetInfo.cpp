@@ -16,6 +16,7 @@ const std::vector<std::pair<std::string, Factory>> &registry() {
       {"host", createHostTarget},
       {"x86-64-avx2", createX86Avx2Target},
       {"x86-64-avx512", createX86Avx512Target},
+      {"ryzen-ai", createRyzenAITarget},
       {"arm64-linux", createArm64Target},
       {"arm64-linux-sve2", createArm64Sve2Target},
   };

@@ -58,6 +58,11 @@ public:
   // or there is no known way.
   virtual std::vector<std::string> runCommandPrefix() const { return {}; }
 
+  // What this target names but the compiler does not build yet (e.g. the
+  // NPU partition of a CPU+NPU target); `lfm2c compile` prints each line as
+  // a note so nobody mistakes a CPU-only binary for a split one.
+  virtual std::vector<std::string> unbuiltParts() const { return {}; }
+
   // Vector lanes of a given element size, from vectorBytes().
   int lanes(int elementBytes) const { return vectorBytes() / elementBytes; }
 };

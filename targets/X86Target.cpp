@@ -6,7 +6,7 @@
 namespace lfm2c {
 namespace {
 
-class X86Target final : public HalideCpuTarget {
+class X86Target : public HalideCpuTarget {
 public:
   using HalideCpuTarget::HalideCpuTarget;
 
@@ -56,6 +56,17 @@ public:
 
 };
 
+// AMD Ryzen AI (Strix Point and later): Zen 5 cores with AVX-512 plus an
+// XDNA2 NPU. Only the CPU part is generated today.
+class RyzenAITarget final : public X86Target {
+public:
+  using X86Target::X86Target;
+  std::vector<std::string> unbuiltParts() const override {
+    return {"the XDNA2 NPU partition of ryzen-ai is not built yet: every "
+            "kernel runs on the Zen 5 CPU (AVX-512, VNNI)"};
+  }
+};
+
 Halide::Target linuxX86(std::vector<Halide::Target::Feature> features) {
   Halide::Target t(Halide::Target::Linux, Halide::Target::X86, 64);
   for (auto f : features) {
@@ -89,6 +100,19 @@ std::unique_ptr<TargetInfo> createX86Avx512Target() {
                 Halide::Target::AVX512_Skylake,
                 Halide::Target::AVX512_Cannonlake,
                 Halide::Target::AVX512_Zen4, Halide::Target::AVX512_Zen5}));
+}
+
+std::unique_ptr<TargetInfo> createRyzenAITarget() {
+  return std::make_unique<RyzenAITarget>(
+      "ryzen-ai",
+      "AMD Ryzen AI: Zen 5 CPU (AVX-512, VNNI); NPU partition not built yet",
+      linuxX86({Halide::Target::SSE41, Halide::Target::AVX,
+                Halide::Target::AVX2, Halide::Target::FMA,
+                Halide::Target::F16C, Halide::Target::AVX512,
+                Halide::Target::AVX512_Skylake,
+                Halide::Target::AVX512_Cannonlake,
+                Halide::Target::AVX512_Zen4, Halide::Target::AVX512_Zen5,
+                Halide::Target::AVXVNNI}));
 }
 
 } // namespace lfm2c

@@ -9,6 +9,7 @@ namespace lfm2c {
 std::unique_ptr<TargetInfo> createHostTarget();
 std::unique_ptr<TargetInfo> createX86Avx2Target();
 std::unique_ptr<TargetInfo> createX86Avx512Target();
+std::unique_ptr<TargetInfo> createRyzenAITarget();
 
 } // namespace lfm2c
 

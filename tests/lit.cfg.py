@@ -29,7 +29,7 @@ config.test_exec_root = os.path.join(config.lfm2c_obj_root, "tests")
 
 # Only these folders hold tests; everything else under the root (build trees,
 # docs, third-party checkouts) is skipped.
-_test_dirs = {"ir", "passes", "frontend", "tests"}
+_test_dirs = {"ir", "passes", "frontend", "targets", "tests"}
 config.excludes = [
     entry
     for entry in os.listdir(config.lfm2c_src_root)

@@ -74,10 +74,10 @@ int main(int argc, char **argv) {
                       "(default: the target's, e.g. c++ or "
                       "aarch64-linux-gnu-g++ / $LFM2C_CC_ARM64)");
   compile->add_option("--quant", opt.quant,
-                      "Store projection weights as q8_0 or q4_0 (routers, "
-                      "norms and conv kernels stay f32), or expand all to "
-                      "f32; default: as in the file")
-      ->check(CLI::IsMember({"q8_0", "q4_0", "f32"}));
+                      "Store projection weights as q8_0, q4_0 or f16 "
+                      "(routers, norms and conv kernels stay f32), or expand "
+                      "all to f32; default: as in the file")
+      ->check(CLI::IsMember({"q8_0", "q4_0", "f16", "f32"}));
   bool noFuse = false;
   compile->add_flag("--no-fuse", noFuse,
                     "Skip the fusion passes (one kernel per unfused op; for "

@@ -155,6 +155,45 @@ def run_quantized(lfm2c, fixtures, work, name, quant, target="host",
               f"<= 1.05 x llama.cpp's {ref:.4f}")
 
 
+def run_f16(lfm2c, fixtures, work, name):
+    """`--quant f16` of the F32 fixture: projections stored as IEEE half
+    (half the bytes), activations rounded to f16 in their dots as llama.cpp
+    does. No llama.cpp f16 golden exists, so it is held to the F32 goldens
+    teacher-forced: the same top-1 token nearly everywhere and a KL far
+    below Q8_0's."""
+    folder = os.path.join(fixtures, name)
+    golden = os.path.join(folder, "golden", "f32")
+    exe = os.path.join(work, f"{name}-as-f16")
+    proc = compile_model(lfm2c, os.path.join(folder, "model-f32.gguf"), exe,
+                         extra=["--quant", "f16"])
+    if not check(proc.returncode == 0, f"{name}/--quant f16: compiles"):
+        print(proc.stderr)
+        return
+    f32_weights = os.path.getsize(os.path.join(work, f"{name}-f32.weights"))
+    f16_weights = os.path.getsize(exe + ".weights")
+    check(f16_weights < 0.6 * f32_weights,
+          f"{name}/--quant f16: weights {f16_weights} B vs f32 {f32_weights} B")
+    for prompt in ("prompt1", "prompt2", "prompt3"):
+        meta = json.load(open(os.path.join(golden, prompt + ".json")))
+        vocab = meta["n_vocab"]
+        seq = meta["prompt"] + meta["greedy"][:-1]
+        ours = teacher_forced(exe, seq, vocab, exe + f"-{prompt}.tf")
+        if not check(ours is not None, f"{name}/f16/{prompt}: runs"):
+            continue
+        expected = np.concatenate([
+            np.fromfile(os.path.join(golden, prompt + ".prompt_logits.f32"),
+                        dtype=np.float32).reshape(-1, vocab),
+            np.fromfile(os.path.join(golden, prompt + ".gen_logits.f32"),
+                        dtype=np.float32).reshape(-1, vocab)[1:]])
+        top1 = float((ours.argmax(1) == expected.argmax(1)).mean())
+        check(top1 >= 0.95,
+              f"{name}/f16/{prompt}: top-1 agreement with F32 {top1:.1%} >= 95%")
+        p_log = log_softmax(expected)
+        kl = float((np.exp(p_log) * (p_log - log_softmax(ours))).sum(1).mean())
+        check(kl <= 1e-3, f"{name}/f16/{prompt}: mean KL(F32 || f16) "
+              f"{kl:.2e} <= 1e-3")
+
+
 def run_error_paths(lfm2c, fixtures, work):
     moe = os.path.join(work, "tiny-lfm2moe-f32")
     dense = os.path.join(work, "tiny-lfm2-dense-f32")
@@ -265,6 +304,8 @@ def main():
             same = a.read() == b.read()
     check(same, "--quant q8_0 of the F32 model writes the weights of "
           "llama-quantize's Q8_0 file, byte for byte")
+    run_f16(lfm2c, fixtures, work, "tiny-lfm2moe")
+    run_f16(lfm2c, fixtures, work, "tiny-lfm2-dense")
     run_error_paths(lfm2c, fixtures, work)
     print(f"{results['passed']} passed, {results['failed']} failed")
     return 1 if results["failed"] else 0
