@@ -3,8 +3,6 @@
 #include "passes/Passes.h"
 
 #include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/PatternMatch.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::lfm2 {
 
@@ -86,10 +84,8 @@ struct DecomposeSwiGLUFFN : OpRewritePattern<SwiGLUFFNOp> {
 
 struct DecomposePass : impl::LFM2DecomposePassBase<DecomposePass> {
   void runOnOperation() override {
-    RewritePatternSet patterns(&getContext());
-    patterns.add<DecomposeShortConv, DecomposeAttention, DecomposeSwiGLUFFN>(
-        &getContext());
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns)))) {
+    if (failed(applyPassPatterns<DecomposeShortConv, DecomposeAttention,
+                                 DecomposeSwiGLUFFN>(getOperation()))) {
       return signalPassFailure();
     }
   }

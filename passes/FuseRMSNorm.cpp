@@ -3,8 +3,6 @@
 #include "passes/Passes.h"
 
 #include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/PatternMatch.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::lfm2 {
 
@@ -56,9 +54,7 @@ struct FuseRMSNorm : OpRewritePattern<RMSNormOp> {
 
 struct FuseRMSNormPass : impl::LFM2FuseRMSNormPassBase<FuseRMSNormPass> {
   void runOnOperation() override {
-    RewritePatternSet patterns(&getContext());
-    patterns.add<FuseRMSNorm>(&getContext());
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns)))) {
+    if (failed(applyPassPatterns<FuseRMSNorm>(getOperation()))) {
       return signalPassFailure();
     }
   }

@@ -3,8 +3,6 @@
 #include "passes/Passes.h"
 
 #include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/PatternMatch.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::lfm2 {
 
@@ -41,9 +39,7 @@ struct FuseResidual : OpRewritePattern<AddOp> {
 
 struct FuseResidualPass : impl::LFM2FuseResidualPassBase<FuseResidualPass> {
   void runOnOperation() override {
-    RewritePatternSet patterns(&getContext());
-    patterns.add<FuseResidual>(&getContext());
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns)))) {
+    if (failed(applyPassPatterns<FuseResidual>(getOperation()))) {
       return signalPassFailure();
     }
   }

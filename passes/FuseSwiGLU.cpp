@@ -3,8 +3,6 @@
 #include "passes/Passes.h"
 
 #include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/PatternMatch.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::lfm2 {
 
@@ -53,9 +51,7 @@ struct FuseSwiGLU : OpRewritePattern<SwiGLUOp> {
 
 struct FuseSwiGLUPass : impl::LFM2FuseSwiGLUPassBase<FuseSwiGLUPass> {
   void runOnOperation() override {
-    RewritePatternSet patterns(&getContext());
-    patterns.add<FuseSwiGLU>(&getContext());
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns)))) {
+    if (failed(applyPassPatterns<FuseSwiGLU>(getOperation()))) {
       return signalPassFailure();
     }
   }

@@ -5,6 +5,8 @@
 #include "ir/LFM2Ops.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::lfm2 {
 
@@ -40,6 +42,14 @@ inline std::optional<WeightFormat> weightFormat(Value w) {
     return op.getFormat();
   }
   return std::nullopt;
+}
+
+// Runs `Patterns` greedily over `op`: the body of each pattern-based pass.
+template <typename... Patterns>
+LogicalResult applyPassPatterns(Operation *op) {
+  RewritePatternSet patterns(op->getContext());
+  patterns.add<Patterns...>(op->getContext());
+  return applyPatternsGreedily(op, std::move(patterns));
 }
 
 } // namespace mlir::lfm2

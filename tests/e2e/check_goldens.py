@@ -111,6 +111,16 @@ def teacher_forced(exe, tokens, vocab, dump, runner=()):
     return np.fromfile(dump, dtype=np.float32).reshape(-1, vocab)
 
 
+def teacher_forced_golden(golden, prompt, vocab):
+    """The golden rows a teacher-forced run of prompt + greedy[:-1] gives:
+    the prompt rows, then every generated row but the first."""
+    return np.concatenate([
+        np.fromfile(os.path.join(golden, prompt + ".prompt_logits.f32"),
+                    dtype=np.float32).reshape(-1, vocab),
+        np.fromfile(os.path.join(golden, prompt + ".gen_logits.f32"),
+                    dtype=np.float32).reshape(-1, vocab)[1:]])
+
+
 def run_quantized(lfm2c, fixtures, work, name, quant, target="host",
                   runner=(), f32_exe=None):
     """Teacher-forced check of a quantized fixture. `f32_exe` is the same
@@ -138,11 +148,7 @@ def run_quantized(lfm2c, fixtures, work, name, quant, target="host",
         if not check(ours is not None and ours_f32 is not None,
                      f"{name}/{quant}/{prompt}: teacher-forced runs"):
             continue
-        expected = np.concatenate([
-            np.fromfile(os.path.join(golden, prompt + ".prompt_logits.f32"),
-                        dtype=np.float32).reshape(-1, vocab),
-            np.fromfile(os.path.join(golden, prompt + ".gen_logits.f32"),
-                        dtype=np.float32).reshape(-1, vocab)[1:]])
+        expected = teacher_forced_golden(golden, prompt, vocab)
         top1 = float((ours.argmax(1) == expected.argmax(1)).mean())
         check(top1 >= 0.75,
               f"{name}/{quant}/{prompt}: top-1 agreement {top1:.1%} >= 75%")
@@ -180,11 +186,7 @@ def run_f16(lfm2c, fixtures, work, name):
         ours = teacher_forced(exe, seq, vocab, exe + f"-{prompt}.tf")
         if not check(ours is not None, f"{name}/f16/{prompt}: runs"):
             continue
-        expected = np.concatenate([
-            np.fromfile(os.path.join(golden, prompt + ".prompt_logits.f32"),
-                        dtype=np.float32).reshape(-1, vocab),
-            np.fromfile(os.path.join(golden, prompt + ".gen_logits.f32"),
-                        dtype=np.float32).reshape(-1, vocab)[1:]])
+        expected = teacher_forced_golden(golden, prompt, vocab)
         top1 = float((ours.argmax(1) == expected.argmax(1)).mean())
         check(top1 >= 0.95,
               f"{name}/f16/{prompt}: top-1 agreement with F32 {top1:.1%} >= 95%")
