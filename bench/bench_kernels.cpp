@@ -203,6 +203,61 @@ BENCHMARK(BM_AttentionDecode)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
+//--- Attention prefill: T queries at positions pos .. pos+T-1 --------------
+struct AttentionPrefillSetup {
+  std::unique_ptr<Runner> run;
+  Buffer<float> q, o;
+  std::vector<Buffer<float>> k, v;
+  explicit AttentionPrefillSetup(const std::array<int64_t, 5> &a) {
+    const int nh = int(a[0]), nkv = int(a[1]), d = int(a[2]), pos = int(a[3]),
+              T = int(a[4]), C = pos + T;
+    run = std::make_unique<Runner>(buildAttention(nh, nkv, d, hostTarget()));
+    q = randomF32({d, nh, T}, 2);
+    const int copies = copiesFor(2.0 * C * nkv * d * 4);
+    for (int c = 0; c < copies; ++c) {
+      k.push_back(randomF32({d, nkv, C}, 400 + c));
+      v.push_back(randomF32({d, nkv, C}, 500 + c));
+    }
+    o = Buffer<float>(d, nh, T);
+    run->buffer("q", q.raw_buffer())
+        .buffer("k_cache", k[0].raw_buffer())
+        .buffer("v_cache", v[0].raw_buffer())
+        .scalar("pos", pos)
+        .output(o.raw_buffer());
+    run->prepare();
+  }
+};
+
+void BM_AttentionPrefill(benchmark::State &state) {
+  const std::array<int64_t, 5> a{state.range(0), state.range(1),
+                                 state.range(2), state.range(3),
+                                 state.range(4)};
+  AttentionPrefillSetup &s = cached<AttentionPrefillSetup>(a);
+  size_t i = 0;
+  double sec = timedLoop(state, [&] {
+    size_t c = i++ % s.k.size();
+    s.run->rebind("k_cache", s.k[c].raw_buffer());
+    s.run->rebind("v_cache", s.v[c].raw_buffer());
+    benchmark::DoNotOptimize(s.run->run());
+  });
+  const double nh = double(a[0]), nkv = double(a[1]), d = double(a[2]),
+               pos = double(a[3]), T = double(a[4]);
+  // Query t sees pos + t + 1 keys: the causal triangle (plus the pos-wide
+  // rectangle before it), 4 FLOPs per query head, key and dimension (QK^T
+  // and PV). Bytes: the K and V rows once, as for decode; prefill is judged
+  // by GFLOP/s.
+  const double keys = T * pos + T * (T + 1) / 2;
+  reportRates(state, 2 * (pos + T) * nkv * d * 4, 4 * nh * keys * d, sec);
+}
+// A 512-token prompt from an empty cache, and one chunk of a long prompt
+// (the last 512 of 4096 positions).
+BENCHMARK(BM_AttentionPrefill)
+    ->ArgNames({"heads", "kv", "d", "pos", "T"})
+    ->Args({32, 8, 64, 0, 512})
+    ->Args({32, 8, 64, 3584, 512})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
 } // namespace
 } // namespace lfm2c::bench
 

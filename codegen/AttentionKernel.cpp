@@ -4,84 +4,350 @@
 // batch's k/v rows are in the cache: softmax(q k^T / sqrt(d) + causal) v,
 // query head h reading KV head h / (heads / kv_heads).
 //
+// Flash-attention form: the keys are taken in blocks, each block's softmax
+// (its max, its sum of exponentials, its exponential-weighted sum of value
+// rows) merged into a running one, so nothing of size T x context is ever
+// stored, and every K and V row read from memory serves a whole tile of
+// query rows: all `group` query heads of its KV head, for `tokTile` tokens.
+// The result is normalised at the end, not before weighting v as ggml does;
+// the two differ only in rounding.
+//
 //===----------------------------------------------------------------------===//
 #include "codegen/HalideHelpers.h"
 #include "codegen/Kernel.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 using namespace Halide;
 
 namespace lfm2c {
+namespace {
+
+const float kLowest = std::numeric_limits<float>::lowest();
+
+struct AttentionInputs {
+  ImageParam q, kc, vc;
+  Param<int32_t> pos;
+  int group = 1; // query heads per KV head
+  int headDim = 0;
+  int keyBlock = 0;
+  float scale = 1.0f;
+};
+
+// One flash-attention pass over the cache with query tiles of `tokTile`
+// tokens (rows = tokTile * group per tile and KV head) and the blocks of
+// each (tile, KV head) dealt into `splits` independent runs.
+struct FlashPass {
+  int rows = 0; // query rows per tile
+  Var i{"i"}, k{"k"}, ri{"ri"}, ro{"ro"}, kv{"kv"}, jj{"jj"}, b{"b"}, p{"p"};
+  RDom rd, rj, rb, rp;
+  Func qs, limit, dot, score, bmax, e, bsum, bout, st, gmax, w, num, den;
+  Func out; // (i, h, t): the attention output of this pass
+};
+
+FlashPass defineFlashPass(const std::string &tag, const AttentionInputs &in,
+                          int tokTile, Expr splits) {
+  FlashPass f;
+  const int group = in.group, d = in.headDim, S = in.keyBlock;
+  f.rows = tokTile * group;
+  auto name = [&](const char *n) { return tag + "_" + n; };
+  f.qs = Func(name("q_scaled"));
+  f.limit = Func(name("last_key"));
+  f.dot = Func(name("qk"));
+  f.score = Func(name("score"));
+  f.bmax = Func(name("block_max"));
+  f.e = Func(name("block_exp"));
+  f.bsum = Func(name("block_sum"));
+  f.bout = Func(name("block_out"));
+  f.st = Func(name("running"));
+  f.gmax = Func(name("split_max"));
+  f.w = Func(name("split_weight"));
+  f.num = Func(name("numerator"));
+  f.den = Func(name("denominator"));
+  f.out = Func(name("out"));
+  Var &i = f.i, &k = f.k, &ri = f.ri, &ro = f.ro, &kv = f.kv, &jj = f.jj,
+      &b = f.b, &p = f.p;
+  const ImageParam &q = in.q, &kc = in.kc, &vc = in.vc;
+  const Param<int32_t> &pos = in.pos;
+
+  Expr T = q.dim(2).extent();
+  Expr kvLen = pos + T;
+  Expr nBlocks = (kvLen + (S - 1)) / S;
+  Expr blocksPerSplit = (nBlocks + splits - 1) / splits;
+  // Row ri of tile ro: query head kv * group + ri % group, token
+  // ro * tokTile + ri / group. Rows past the last token (padding of the
+  // last tile) repeat it, so every read stays inside the buffers; their
+  // results are never stored.
+  Expr token = min(ro * tokTile + ri / group, T - 1);
+  f.qs(k, ri, ro, kv) = q(k, kv * group + ri % group, token) * in.scale;
+  // The last key each row sees, as a Func so the causal test is one vector
+  // compare per row vector (ri / group does not vectorize cheaply).
+  f.limit(ri, ro) = pos + token;
+
+  // Keys past pos+T-1 only occur in the padding of the last block; they are
+  // masked, and the clamp keeps their (unused) reads inside the cache.
+  Expr key = b * S + jj;
+  Expr keyRow = min(key, kvLen - 1);
+  Expr visible = key <= f.limit(ri, ro);
+  f.rd = RDom(0, d, name("rd"));
+  f.dot(ri, jj, ro, kv, b) = 0.0f;
+  f.dot(ri, jj, ro, kv, b) +=
+      f.qs(f.rd, ri, ro, kv) * kc(f.rd, kv, keyRow);
+  f.score(ri, jj, ro, kv, b) =
+      select(visible, f.dot(ri, jj, ro, kv, b), kLowest);
+
+  f.rj = RDom(0, S, name("rj"));
+  f.bmax(ri, ro, kv, b) = kLowest;
+  f.bmax(ri, ro, kv, b) =
+      max(f.bmax(ri, ro, kv, b), f.score(ri, f.rj, ro, kv, b));
+  f.e(ri, jj, ro, kv, b) = select(
+      visible, exp(f.score(ri, jj, ro, kv, b) - f.bmax(ri, ro, kv, b)), 0.0f);
+  f.bsum(ri, ro, kv, b) = 0.0f;
+  f.bsum(ri, ro, kv, b) += f.e(ri, f.rj, ro, kv, b);
+  f.bout(i, ri, ro, kv, b) = 0.0f;
+  f.bout(i, ri, ro, kv, b) +=
+      f.e(ri, f.rj, ro, kv, b) * vc(i, kv, min(b * S + f.rj, kvLen - 1));
+
+  // The running (max, sum, weighted values) of split p, merged block by
+  // block. max and sum do not depend on i; one tuple lets a single update
+  // carry all three (their redundant copies cost two exps per d values,
+  // next to the block's S * d multiply-adds).
+  f.rb = RDom(0, blocksPerSplit, name("rb"));
+  Expr blk = p * blocksPerSplit + f.rb;
+  // Blocks past the cache, or wholly in the tile's future, are skipped, and
+  // with them everything computed per block.
+  f.rb.where(blk < nBlocks &&
+             blk * S <= pos + min(ro * tokTile + tokTile - 1, T - 1));
+  f.st(i, ri, ro, kv, p) = Tuple(kLowest, 0.0f, 0.0f);
+  {
+    Expr m0 = f.st(i, ri, ro, kv, p)[0], l0 = f.st(i, ri, ro, kv, p)[1],
+         o0 = f.st(i, ri, ro, kv, p)[2];
+    Expr mb = f.bmax(ri, ro, kv, blk);
+    Expr mn = max(m0, mb);
+    Expr a = exp(m0 - mn), c = exp(mb - mn);
+    f.st(i, ri, ro, kv, p) =
+        Tuple(mn, l0 * a + f.bsum(ri, ro, kv, blk) * c,
+              o0 * a + f.bout(i, ri, ro, kv, blk) * c);
+  }
+
+  // Merge the splits (an empty split has max kLowest and weight 0), then
+  // normalise.
+  f.rp = RDom(0, splits, name("rp"));
+  f.gmax(ri, ro, kv) = kLowest;
+  f.gmax(ri, ro, kv) = max(f.gmax(ri, ro, kv), f.st(0, ri, ro, kv, f.rp)[0]);
+  f.w(ri, ro, kv, p) = exp(f.st(0, ri, ro, kv, p)[0] - f.gmax(ri, ro, kv));
+  f.num(i, ri, ro, kv) = 0.0f;
+  f.num(i, ri, ro, kv) += f.w(ri, ro, kv, f.rp) * f.st(i, ri, ro, kv, f.rp)[2];
+  f.den(ri, ro, kv) = 0.0f;
+  f.den(ri, ro, kv) += f.w(ri, ro, kv, f.rp) * f.st(0, ri, ro, kv, f.rp)[1];
+
+  Var h("h"), t("t");
+  Expr r = (t % tokTile) * group + h % group, tile = t / tokTile;
+  f.out(i, h, t) = f.num(i, r, tile, h / group) / f.den(r, tile, h / group);
+  return f;
+}
+
+int roundUpPow2(int x) {
+  int p = 1;
+  while (p < x) {
+    p *= 2;
+  }
+  return p;
+}
+
+// allHeads: one task covers every KV head of a split, the heads innermost,
+// so each key's cache row (kv_heads * d contiguous floats) is read whole
+// and the task streams through memory; otherwise one task per KV head,
+// which reads rows of d floats 2 KB apart (fine when a tile's compute
+// outweighs the reads, not for a single token).
+void scheduleFlashPass(FlashPass &f, const AttentionInputs &in,
+                       const AttentionSchedule &sched, int kvHeads,
+                       bool allHeads) {
+  const int headDim = in.headDim;
+  Var &i = f.i, &k = f.k, &ri = f.ri, &ro = f.ro, &kv = f.kv, &jj = f.jj,
+      &p = f.p;
+  const TailStrategy up = TailStrategy::RoundUp;
+  // Query rows in vector lanes for QK^T: a tile's rows fill rowVecs vectors
+  // of rowLanes (a decode tile is only `group` rows).
+  const int rowLanes = std::min(sched.lanes, roundUpPow2(f.rows));
+  const int rowVecs = (f.rows + rowLanes - 1) / rowLanes;
+  const int keyRegs = std::max(1, sched.accumulators / rowVecs);
+  // head_dim in vector lanes for PV: valueRows rows x dimVecs vectors.
+  const int dimLanes = std::min(sched.lanes, roundUpPow2(headDim));
+  const int dimVecs = std::clamp(sched.accumulators / sched.valueRows, 1,
+                                 std::max(1, headDim / dimLanes));
+  const int dimTile = dimLanes * dimVecs;
+
+  // Within a task the blocks are walked in order; each block is merged
+  // over register tiles of valueRows x dimTile outputs.
+  Var task("task"), io("io"), ii("ii"), rio("rio"), rii("rii"), iv("iv");
+  f.st.compute_root().vectorize(i, dimLanes, TailStrategy::GuardWithIf);
+  Stage merge = f.st.update();
+  merge.split(i, io, ii, dimTile, TailStrategy::GuardWithIf)
+      .split(ri, rio, rii, sched.valueRows, up);
+  LoopLevel perTask, perBlock(f.st, f.rb);
+  if (allHeads) {
+    merge.reorder(ii, rii, io, rio, kv, f.rb, ro, p)
+        .fuse(ro, p, task)
+        .parallel(task);
+    perTask = LoopLevel(f.st, task);
+  } else {
+    // The tiles of one KV head adjacent, so its K and V rows are still in
+    // cache for the next tile. (Fusing the tile loop in as well gives one
+    // flat loop, but bounds inference then loses track of the tile and
+    // sizes every per-block Func for all tiles.)
+    merge.reorder(ii, rii, io, rio, f.rb, ro, kv, p)
+        .fuse(kv, p, task)
+        .parallel(task)
+        .parallel(ro);
+    perTask = LoopLevel(f.st, ro);
+  }
+  merge.vectorize(ii, dimLanes).unroll(rii);
+
+  f.qs.compute_at(perTask).reorder_storage(ri, k, kv).vectorize(ri, rowLanes,
+                                                                  up);
+  f.limit.compute_at(perTask).vectorize(ri, rowLanes, up);
+
+  // QK^T as an outer product over register tiles of all the tile's rows x
+  // keyRegs keys: each d step loads rowVecs q vectors and broadcasts
+  // keyRegs key elements into rowVecs * keyRegs accumulators. With all
+  // heads, the heads loop inside the key tile walks keyRegs whole rows.
+  Var jo("jo"), ji("ji"), rvo("rvo"), rv("rv");
+  f.score.compute_at(perBlock)
+      .split(jj, jo, ji, keyRegs, up)
+      .split(ri, rvo, rv, rowLanes, up)
+      .reorder(rv, rvo, ji, kv, jo)
+      .vectorize(rv);
+  f.dot.compute_at(f.score, kv)
+      .split(ri, rvo, rv, rowLanes, up)
+      .vectorize(rv)
+      .unroll(rvo)
+      .unroll(jj);
+  f.dot.update()
+      .split(ri, rvo, rv, rowLanes, up)
+      .reorder(rv, rvo, jj, f.rd)
+      .vectorize(rv)
+      .unroll(rvo)
+      .unroll(jj);
+
+  for (Func g : {f.bmax, f.bsum}) {
+    g.compute_at(perBlock).vectorize(ri, rowLanes, up);
+    g.update().vectorize(ri, rowLanes, up);
+  }
+  f.e.compute_at(perBlock).vectorize(ri, rowLanes, up);
+
+  if (allHeads) {
+    // PV for the whole block, key by key and head by head so each value
+    // row is read whole; the accumulators live in L1, not registers.
+    f.bout.compute_at(perBlock)
+        .split(i, iv, ii, dimLanes, TailStrategy::GuardWithIf)
+        .vectorize(ii);
+    f.bout.update()
+        .split(i, iv, ii, dimLanes, TailStrategy::GuardWithIf)
+        .reorder(ii, iv, ri, kv, f.rj)
+        .vectorize(ii)
+        .unroll(iv);
+  } else {
+    // PV for one register tile: each key's value vectors are loaded once
+    // for valueRows rows.
+    f.bout.compute_at(f.st, io)
+        .split(i, iv, ii, dimLanes, TailStrategy::GuardWithIf)
+        .vectorize(ii)
+        .unroll(iv)
+        .unroll(ri);
+    f.bout.update()
+        .split(i, iv, ii, dimLanes, TailStrategy::GuardWithIf)
+        .reorder(ii, iv, ri, f.rj)
+        .vectorize(ii)
+        .unroll(iv)
+        .unroll(ri);
+  }
+
+  // A task's and a block's Funcs cover one tile, one block and one or all
+  // KV heads; saying so gives them constant sizes (stack, not heap,
+  // storage) where bounds inference cannot see through the fused loops.
+  const int heads = allHeads ? kvHeads : 1;
+  for (Func g : {f.qs, f.limit}) {
+    g.bound_extent(ro, 1);
+  }
+  f.qs.bound_extent(kv, heads);
+  for (Func g : {f.dot, f.score, f.bmax, f.e, f.bsum, f.bout}) {
+    g.bound_extent(ro, 1).bound_extent(f.b, 1);
+  }
+  for (Func g : {f.score, f.bmax, f.e, f.bsum, f.bout}) {
+    g.bound_extent(kv, heads);
+  }
+  f.dot.bound_extent(kv, 1);
+
+  f.gmax.compute_root();
+  f.w.compute_root();
+  f.den.compute_root();
+  f.num.compute_root().vectorize(i, dimLanes, TailStrategy::GuardWithIf);
+  f.num.update().vectorize(i, dimLanes, TailStrategy::GuardWithIf);
+}
+
+} // namespace
 
 Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
                       const TargetInfo &target) {
-  ReductionSchedule sched = ReductionSchedule::forTarget(target);
-  const int group = static_cast<int>(heads / kvHeads);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(headDim));
+  return buildAttention(heads, kvHeads, headDim, target,
+                        AttentionSchedule::forTarget(target));
+}
 
+Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
+                      const TargetInfo &target,
+                      const AttentionSchedule &sched) {
+  (void)target;
   //--- Algorithm ------------------------------------------------------------
-  ImageParam q(Float(32), 3, "q");      // (d, heads, T)
-  ImageParam kc(Float(32), 3, "k_cache"); // (d, kv_heads, C)
-  ImageParam vc(Float(32), 3, "v_cache"); // (d, kv_heads, C)
-  Param<int32_t> pos("pos");
-  Var i("i"), j("j"), hd("hd"), t("t");
-  Expr T = q.dim(2).extent();
-  Expr kvLen = pos + T;
-  Expr kvh = hd / group;
+  AttentionInputs in{ImageParam(Float(32), 3, "q"),       // (d, heads, T)
+                     ImageParam(Float(32), 3, "k_cache"), // (d, kv_heads, C)
+                     ImageParam(Float(32), 3, "v_cache"), // (d, kv_heads, C)
+                     Param<int32_t>("pos")};
+  in.group = static_cast<int>(heads / kvHeads);
+  in.headDim = static_cast<int>(headDim);
+  in.keyBlock = sched.keyBlock;
+  in.scale = 1.0f / std::sqrt(static_cast<float>(headDim));
+  Expr T = in.q.dim(2).extent();
+  Expr decode = T == 1;
 
-  LaneDot qk = laneDot("qk", headDim, sched.lanes, {j, hd, t},
-                       [&](Expr k) { return q(k, hd, t) * kc(k, kvh, j); });
-  Func score("score");
-  score(j, hd, t) = select(j <= pos + t, qk.result(j, hd, t) * scale,
-                           -std::numeric_limits<float>::infinity());
-  RDom rj(0, kvLen, "key");
-  Func mx("max_score");
-  mx(hd, t) = maximum(score(rj, hd, t));
-  Func e("exp_score");
-  e(j, hd, t) = exp(score(j, hd, t) - mx(hd, t));
-  Func den("denominator");
-  den(hd, t) = 0.0f;
-  den(hd, t) += e(rj, hd, t);
-  // Normalise the probabilities first, then weight v, as ggml does.
-  Func p("prob");
-  p(j, hd, t) = e(j, hd, t) * (1.0f / den(hd, t));
-  Func acc("weighted_v");
-  acc(i, hd, t) = 0.0f;
-  acc(i, hd, t) += p(rj, hd, t) * vc(i, kvh, rj);
+  // One token: its `group` query rows per KV head are a whole tile, so the
+  // only parallelism is across KV heads; the context is split as well
+  // (flash decoding), each split merged at the end. Several tokens: tiles
+  // of queryTile tokens, one run over the context each.
+  Expr nBlocks = (in.q.dim(2).extent() + in.pos + (sched.keyBlock - 1)) /
+                 sched.keyBlock;
+  FlashPass dec = defineFlashPass("decode", in, 1,
+                                  min(sched.decodeSplits, nBlocks));
+  FlashPass pre = defineFlashPass("prefill", in, sched.queryTile, 1);
+
+  Var i("i"), h("h"), t("t");
   Func o("attention");
-  o(i, hd, t) = acc(i, hd, t);
+  o(i, h, t) = select(decode, dec.out(i, h, t), pre.out(i, h, t));
 
-  constrainDim(q, 0, headDim);
-  constrainDim(q, 1, heads);
-  constrainDim(kc, 0, headDim);
-  constrainDim(kc, 1, kvHeads);
-  constrainDim(vc, 0, headDim);
-  constrainDim(vc, 1, kvHeads);
-  o.output_buffer().dim(0).set_bounds(0, static_cast<int>(headDim));
+  constrainDim(in.q, 0, headDim);
+  constrainDim(in.q, 1, heads);
+  constrainDim(in.kc, 0, headDim);
+  constrainDim(in.kc, 1, kvHeads);
+  constrainDim(in.vc, 0, headDim);
+  constrainDim(in.vc, 1, kvHeads);
+  o.output_buffer().dim(0).set_bounds(0, in.headDim);
   o.output_buffer().dim(1).set_bounds(0, static_cast<int>(heads));
 
   //--- Schedule -------------------------------------------------------------
-  // One (token, head) row at a time: its scores live only for that row, so
-  // memory stays O(context) whatever the batch.
-  const int lanes = sched.lanes;
-  Var ht("ht");
-  o.fuse(hd, t, ht).parallel(ht).vectorize(i, lanes, TailStrategy::GuardWithIf);
-  acc.compute_at(o, ht).vectorize(i, lanes, TailStrategy::GuardWithIf);
-  acc.update().vectorize(i, lanes, TailStrategy::GuardWithIf);
-  p.compute_at(o, ht);
-  den.compute_at(o, ht);
-  e.compute_at(o, ht);
-  mx.compute_at(o, ht);
-  score.compute_at(o, ht);
-  qk.result.compute_at(o, ht);
-  qk.computeAt(qk.result, j);
+  // Each pass computes only when selected (bounds inference guards the
+  // producers of the branch not taken).
+  scheduleFlashPass(dec, in, sched, static_cast<int>(kvHeads), true);
+  scheduleFlashPass(pre, in, sched, static_cast<int>(kvHeads), false);
+  o.specialize(decode);
+  o.vectorize(i, std::min(sched.lanes, in.headDim),
+              TailStrategy::GuardWithIf);
 
   return {"attention_f32_h" + std::to_string(heads) + "_kv" +
               std::to_string(kvHeads) + "_d" + std::to_string(headDim),
           Pipeline(o),
-          {q, kc, vc, pos}};
+          {in.q, in.kc, in.vc, in.pos}};
 }
 
 } // namespace lfm2c

@@ -40,6 +40,23 @@ struct ReductionSchedule {
   }
 };
 
+// Schedule knobs of causal attention (buildAttention). Keys are processed in
+// blocks whose softmax is merged into a running one (online softmax), query
+// rows in tiles that share each K and V row read.
+struct AttentionSchedule {
+  int lanes = 8;        // f32 vector lanes
+  int keyBlock = 128;   // keys per block: its K and V rows stay in L1/L2
+  int decodeSplits = 4; // context splits per KV head for a single token
+  int queryTile = 8;    // tokens per query tile when T > 1
+  int accumulators = 8; // vector accumulators of a register tile
+  int valueRows = 2;    // query rows per PV register tile
+  static AttentionSchedule forTarget(const TargetInfo &target) {
+    AttentionSchedule s;
+    s.lanes = target.lanes(4);
+    return s;
+  }
+};
+
 //--- Builders. Buffer shapes are given in logical row-major order [outer,
 //--- ..., inner]; Halide sees them innermost first.
 
@@ -66,6 +83,11 @@ Kernel buildQKNormRope(int64_t heads, int64_t headDim, float eps, float theta,
 // causal softmax attention over cache rows 0 .. pos+T-1
 Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
                       const TargetInfo &target);
+// The same with explicit schedule knobs (tests vary them; the kernel's name
+// and results do not depend on them beyond rounding).
+Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
+                      const TargetInfo &target,
+                      const AttentionSchedule &sched);
 // x [T, H], router [E, H], bias [E] -> weights [T, K], indices [T, K]
 Kernel buildMoERoute(int64_t hidden, int64_t experts, int64_t topK,
                      const TargetInfo &target);

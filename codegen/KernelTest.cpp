@@ -371,71 +371,93 @@ TEST(KernelTest, QKNormRope) {
   }
 }
 
+// Causal attention against softmax-then-weight in double (ggml's order;
+// the kernel's online softmax normalises at the end instead). Shapes cover
+// groups of 1, 2 and 4 query heads per KV head and head_dim 8, 32 and 64;
+// besides the target's default schedule, a small one (key blocks of 5,
+// 3 decode splits, query tiles of 2 tokens) runs every path with several
+// blocks, uneven splits (some empty), partial tiles and key blocks cut by
+// the end of the cache, at contexts that are not multiples of anything.
 TEST(KernelTest, Attention) {
   std::mt19937 rng(7);
   const float nan = std::numeric_limits<float>::quiet_NaN();
+  struct Shape {
+    int nh, nkv, d;
+  };
+  const Shape shapes[] = {{2, 1, 8},  {4, 1, 64}, {8, 2, 32}, {3, 3, 64},
+                          {4, 2, 32}, {8, 2, 64}, {2, 2, 32}};
   for (int bi = 0; bi < 3; ++bi) {
     const int bytes = kVectorBytes[bi];
     TestTarget target(bytes);
     int variant = 0;
-    for (auto [nh, nkv] : {std::pair{2, 1}, std::pair{4, 2}, std::pair{3, 3}}) {
-      for (int d : {8, 64}) {
+    for (const Shape &sh : shapes) {
+      for (bool small : {false, true}) {
         if (!takes(variant, bi)) {
           continue;
         }
-        Kernel k = buildAttention(nh, nkv, d, target);
+        const int nh = sh.nh, nkv = sh.nkv, d = sh.d;
+        AttentionSchedule sched = AttentionSchedule::forTarget(target);
+        if (small) {
+          sched.keyBlock = 5;
+          sched.decodeSplits = 3;
+          sched.queryTile = 2;
+          sched.accumulators = 4;
+        }
+        Kernel k = buildAttention(nh, nkv, d, target, sched);
         Halide::Callable fn = compile(k, {"q", "k_cache", "v_cache", "pos"});
         const int group = nh / nkv;
-        for (int pos : {0, 4}) {
-          for (int T : {1, 3}) {
-            const int valid = pos + T, C = valid + 3;
-            std::vector<float> q = randn(size_t(T) * nh * d, rng, 2.0f);
-            std::vector<float> kc = randn(size_t(C) * nkv * d, rng, 2.0f);
-            std::vector<float> vc = randn(size_t(C) * nkv * d, rng);
-            // Rows past the causal limit are garbage a correct kernel never
-            // reads.
-            std::fill(kc.begin() + size_t(valid) * nkv * d, kc.end(), nan);
-            std::fill(vc.begin() + size_t(valid) * nkv * d, vc.end(), nan);
-            std::vector<double> ref(q.size());
-            const double scale = 1.0 / std::sqrt(double(d));
-            for (int t = 0; t < T; ++t) {
-              for (int h = 0; h < nh; ++h) {
-                const int kvh = h / group;
-                const float *qr = &q[(size_t(t) * nh + h) * d];
-                const int n = pos + t + 1; // keys 0 .. pos+t
-                std::vector<double> s(n);
-                for (int j = 0; j < n; ++j) {
-                  const float *kr = &kc[(size_t(j) * nkv + kvh) * d];
-                  double acc = 0;
-                  for (int i = 0; i < d; ++i) {
-                    acc += double(qr[i]) * kr[i];
-                  }
-                  s[j] = acc * scale;
-                }
-                double mx = *std::max_element(s.begin(), s.end()), den = 0;
-                for (double &e : s) {
-                  e = std::exp(e - mx);
-                  den += e;
-                }
+        for (auto [pos, T] : {std::pair{0, 1}, std::pair{4, 1},
+                              std::pair{37, 1}, std::pair{0, 3},
+                              std::pair{5, 7}, std::pair{29, 12}}) {
+          // Exactly the valid rows, as the program passes them, or more.
+          const int valid = pos + T, C = valid + (pos + T) % 2 * 3;
+          std::vector<float> q = randn(size_t(T) * nh * d, rng, 2.0f);
+          std::vector<float> kc = randn(size_t(C) * nkv * d, rng, 2.0f);
+          std::vector<float> vc = randn(size_t(C) * nkv * d, rng);
+          // Rows past the causal limit are garbage a correct kernel never
+          // reads.
+          std::fill(kc.begin() + size_t(valid) * nkv * d, kc.end(), nan);
+          std::fill(vc.begin() + size_t(valid) * nkv * d, vc.end(), nan);
+          std::vector<double> ref(q.size());
+          const double scale = 1.0 / std::sqrt(double(d));
+          for (int t = 0; t < T; ++t) {
+            for (int h = 0; h < nh; ++h) {
+              const int kvh = h / group;
+              const float *qr = &q[(size_t(t) * nh + h) * d];
+              const int n = pos + t + 1; // keys 0 .. pos+t
+              std::vector<double> sc(n);
+              for (int j = 0; j < n; ++j) {
+                const float *kr = &kc[(size_t(j) * nkv + kvh) * d];
+                double acc = 0;
                 for (int i = 0; i < d; ++i) {
-                  double acc = 0;
-                  for (int j = 0; j < n; ++j) {
-                    acc += s[j] / den * vc[(size_t(j) * nkv + kvh) * d + i];
-                  }
-                  ref[(size_t(t) * nh + h) * d + i] = acc;
+                  acc += double(qr[i]) * kr[i];
                 }
+                sc[j] = acc * scale;
+              }
+              double mx = *std::max_element(sc.begin(), sc.end()), den = 0;
+              for (double &e : sc) {
+                e = std::exp(e - mx);
+                den += e;
+              }
+              for (int i = 0; i < d; ++i) {
+                double acc = 0;
+                for (int j = 0; j < n; ++j) {
+                  acc += sc[j] / den * vc[(size_t(j) * nkv + kvh) * d + i];
+                }
+                ref[(size_t(t) * nh + h) * d + i] = acc;
               }
             }
-            auto qB = toBuffer(q, {d, nh, T});
-            auto kB = toBuffer(kc, {d, nkv, C});
-            auto vB = toBuffer(vc, {d, nkv, C});
-            Buffer<float> out(d, nh, T);
-            ASSERT_EQ(fn(qB, kB, vB, int32_t(pos), out), 0);
-            expectClose(out, ref, kTol,
-                        tag("attention", {{"heads", nh}, {"kv", nkv},
-                                          {"d", d}, {"pos", pos}, {"T", T},
-                                          {"bytes", bytes}}));
           }
+          auto qB = toBuffer(q, {d, nh, T});
+          auto kB = toBuffer(kc, {d, nkv, C});
+          auto vB = toBuffer(vc, {d, nkv, C});
+          Buffer<float> out(d, nh, T);
+          ASSERT_EQ(fn(qB, kB, vB, int32_t(pos), out), 0);
+          expectClose(out, ref, kTol,
+                      tag("attention", {{"heads", nh}, {"kv", nkv},
+                                        {"d", d}, {"pos", pos}, {"T", T},
+                                        {"C", C}, {"small", small},
+                                        {"bytes", bytes}}));
         }
       }
     }
