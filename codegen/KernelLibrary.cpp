@@ -45,6 +45,8 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
     return buildMoERoute(i[0], i[1], i[2], t);
   case KernelKind::MoEFFN:
     return buildMoEFFN(i[0], i[1], i[2], i[3], t);
+  case KernelKind::MoECombine:
+    return buildMoECombine(i[0], i[1], t);
   case KernelKind::QuantizeQ8_0:
     return buildQuantizeQ8_0(i[0], t);
   case KernelKind::LinearQuant:
@@ -53,6 +55,8 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
     return buildEmbeddingQuant(quantFormat(i[0]), i[1], i[2], t);
   case KernelKind::MoEFFNQuant:
     return buildMoEFFNQuant(quantFormat(i[0]), i[1], i[2], i[3], i[4], t);
+  case KernelKind::MoEExpertQuant:
+    return buildMoEExpertQuant(quantFormat(i[0]), i[1], i[2], t);
   }
   return {};
 }
@@ -85,6 +89,8 @@ std::string KernelRequest::symbol() const {
   case KernelKind::MoEFFN:
     return join("moe_ffn_f32",
                 {{"h", i[0]}, {"f", i[1]}, {"e", i[2]}, {"k", i[3]}});
+  case KernelKind::MoECombine:
+    return join("moe_combine_f32", {{"h", i[0]}, {"k", i[1]}});
   case KernelKind::QuantizeQ8_0:
     return join("quantize_q8_0_f32", {{"k", i[0]}});
   case KernelKind::LinearQuant:
@@ -96,6 +102,9 @@ std::string KernelRequest::symbol() const {
   case KernelKind::MoEFFNQuant:
     return join((std::string("moe_ffn_") + quantName(i[0]) + "_f32").c_str(),
                 {{"h", i[1]}, {"f", i[2]}, {"e", i[3]}, {"k", i[4]}});
+  case KernelKind::MoEExpertQuant:
+    return join((std::string("moe_expert_") + quantName(i[0]) + "_f32").c_str(),
+                {{"h", i[1]}, {"f", i[2]}});
   }
   return "unknown";
 }
@@ -128,6 +137,10 @@ std::vector<KernelArg> KernelRequest::signature() const {
     return {A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer};
   case KernelKind::MoEFFNQuant: // xq, xd, weights, indices, 6 weights -> y
     return std::vector<A>(11, A::Buffer);
+  case KernelKind::MoECombine: // rows, row_of, weights -> y
+    return {A::Buffer, A::Buffer, A::Buffer, A::Buffer};
+  case KernelKind::MoEExpertQuant: // xq, xd, 6 weights -> y
+    return std::vector<A>(9, A::Buffer);
   }
   return {};
 }
