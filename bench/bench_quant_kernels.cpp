@@ -14,6 +14,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "bench/BenchCommon.h"
+#include "codegen/QuantMath.h"
+#include "runtime/ExpertGroups.h"
 
 #include <array>
 #include <memory>
@@ -205,14 +207,172 @@ void BM_MoEFFNQuant(benchmark::State &state, QuantFormat f) {
   const double perExpert = 2 * F * rowBytes(f, H) + H * rowBytes(f, F);
   reportRates(state, experts * perExpert, 2 * 3 * F * H * K * T, sec);
 }
+// T=512: prefill through the decode kernel, one GEMV per (token, slot); the
+// baseline of BM_MoEGroupedQuant.
 BENCHMARK_CAPTURE(BM_MoEFFNQuant, q8_0, QuantFormat::Q8_0)
     ->ArgNames({"H", "F", "E", "K", "T"})
     ->Args({2048, 1792, 32, 4, 1})
+    ->Args({2048, 1792, 32, 4, 512})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_MoEFFNQuant, q4_0, QuantFormat::Q4_0)
     ->ArgNames({"H", "F", "E", "K", "T"})
     ->Args({2048, 1792, 32, 4, 1})
+    ->Args({2048, 1792, 32, 4, 512})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+//--- MoE prefill grouped by expert, as the generated program runs it ------
+// Per call: the routing grouped by expert (runtime/ExpertGroups.h), the
+// routed rows gathered, one buildMoEExpertQuant call per expert with
+// tokens (views of the gathered rows and of the expert's slabs), and
+// buildMoECombine. Same operands, routings and counters as BM_MoEFFNQuant.
+
+// A row-major [outer, inner] view whose pointer and outer extent change
+// between calls, as the program's HBuf.
+struct View2D {
+  halide_buffer_t buf{};
+  halide_dimension_t dims[2]{};
+  View2D(halide_type_t type, int inner) {
+    buf.type = type;
+    buf.dimensions = 2;
+    buf.dim = dims;
+    dims[0] = {0, inner, 1, 0};
+    dims[1] = {0, 0, inner, 0};
+  }
+  void set(const void *host, int outer) {
+    buf.host = static_cast<uint8_t *>(const_cast<void *>(host));
+    dims[1].extent = outer;
+  }
+};
+
+struct MoEGroupedSetup {
+  std::unique_ptr<Runner> expert, combine;
+  std::unique_ptr<QuantTensor> gate, up, down;
+  Buffer<int8_t> xq, gxq;
+  Buffer<float> xd, gxd, wts, rows, y;
+  std::vector<Buffer<int32_t>> idx;
+  std::vector<int32_t> offsets, pairs;
+  Buffer<int32_t> rowOf;
+  // Expert-kernel arguments, re-pointed per expert.
+  std::vector<std::unique_ptr<View2D>> views;
+  int H, F, E, K, T, hBytes, fBytes;
+  explicit MoEGroupedSetup(const std::array<int64_t, 6> &a) {
+    const auto f = static_cast<QuantFormat>(a[0]);
+    H = int(a[1]), F = int(a[2]), E = int(a[3]), K = int(a[4]), T = int(a[5]);
+    hBytes = f == QuantFormat::Q8_0 ? H : H / 2;
+    fBytes = f == QuantFormat::Q8_0 ? F : F / 2;
+    expert = std::make_unique<Runner>(
+        buildMoEExpertQuant(f, H, F, hostTarget()));
+    combine = std::make_unique<Runner>(buildMoECombine(H, K, hostTarget()));
+    gate = std::make_unique<QuantTensor>(f, H, std::vector<int>{F, E}, 10);
+    up = std::make_unique<QuantTensor>(f, H, std::vector<int>{F, E}, 20);
+    down = std::make_unique<QuantTensor>(f, F, std::vector<int>{H, E}, 30);
+    xq = randomI8({H, T}, 1);
+    xd = randomF32({H / 32, T}, 2, 0.01f);
+    wts = Buffer<float>(K, T);
+    wts.fill(1.0f / K);
+    idx = randomExpertChoices(E, K, T, 8);
+    gxq = Buffer<int8_t>(H, T * K);
+    gxd = Buffer<float>(H / 32, T * K);
+    rows = Buffer<float>(H, T * K);
+    y = Buffer<float>(H, T);
+    offsets.resize(size_t(E) + 1);
+    pairs.resize(size_t(T) * K);
+    rowOf = Buffer<int32_t>(K, T);
+    const halide_type_t wt = gate->quants()->type;
+    const halide_type_t f32 = halide_type_of<float>();
+    for (auto [type, inner] : std::vector<std::pair<halide_type_t, int>>{
+             {halide_type_of<int8_t>(), H}, {f32, H / 32},
+             {wt, hBytes}, {f32, H / 32}, {wt, hBytes}, {f32, H / 32},
+             {wt, fBytes}, {f32, F / 32}, {f32, H}}) {
+      views.push_back(std::make_unique<View2D>(type, inner));
+    }
+    const char *names[] = {"xq",   "xd",   "gate_q", "gate_d",
+                           "up_q", "up_d", "down_q", "down_d"};
+    for (int i = 0; i < 8; ++i) {
+      expert->buffer(names[i], &views[size_t(i)]->buf);
+    }
+    expert->output(&views[8]->buf);
+    gxq.fill(0);
+    gxd.fill(0.01f);
+    rowOf.fill(0);
+    point(0, 0, 1);
+    expert->prepare();
+    combine->buffer("rows", rows.raw_buffer())
+        .buffer("row_of", rowOf.raw_buffer())
+        .buffer("weights", wts.raw_buffer())
+        .output(y.raw_buffer());
+    combine->prepare();
+  }
+  // The expert kernel's views at expert e and grouped rows [first, +n).
+  void point(int e, int first, int n) {
+    const size_t fh = size_t(F) * (H / 32), hf = size_t(H) * (F / 32);
+    auto q = [](QuantTensor &w) {
+      return static_cast<const uint8_t *>(w.quants()->host);
+    };
+    views[0]->set(gxq.data() + size_t(first) * H, n);
+    views[1]->set(gxd.data() + size_t(first) * (H / 32), n);
+    views[2]->set(q(*gate) + size_t(e) * F * hBytes, F);
+    views[3]->set(gate->d.data() + e * fh, F);
+    views[4]->set(q(*up) + size_t(e) * F * hBytes, F);
+    views[5]->set(up->d.data() + e * fh, F);
+    views[6]->set(q(*down) + size_t(e) * H * fBytes, H);
+    views[7]->set(down->d.data() + e * hf, H);
+    views[8]->set(rows.data() + size_t(first) * H, n);
+  }
+  void run(const Buffer<int32_t> &choice) {
+    Status st = rt::groupByExpert(choice.data(), T, K, E, offsets.data(),
+                                  pairs.data(), rowOf.data());
+    if (!st) {
+      std::fprintf(stderr, "error: %s\n", st.message().c_str());
+      std::exit(1);
+    }
+    rt::gatherPairRows(xq.data(), H, pairs.data(), T * K, K, gxq.data());
+    rt::gatherPairRows(xd.data(), H / 32 * 4, pairs.data(), T * K, K,
+                       gxd.data());
+    for (int e = 0; e < E; ++e) {
+      const int first = offsets[size_t(e)];
+      const int n = offsets[size_t(e) + 1] - first;
+      if (n == 0) {
+        continue;
+      }
+      point(e, first, n);
+      if (int err = expert->run()) {
+        std::fprintf(stderr, "error: %s failed with %d\n",
+                     expert->name().c_str(), err);
+        std::exit(1);
+      }
+    }
+    if (int err = combine->run()) {
+      std::fprintf(stderr, "error: %s failed with %d\n",
+                   combine->name().c_str(), err);
+      std::exit(1);
+    }
+  }
+};
+
+void BM_MoEGroupedQuant(benchmark::State &state, QuantFormat f) {
+  const std::array<int64_t, 6> a{int64_t(f),     state.range(0),
+                                 state.range(1), state.range(2),
+                                 state.range(3), state.range(4)};
+  MoEGroupedSetup &s = cached<MoEGroupedSetup>(a);
+  size_t i = 0;
+  double sec = timedLoop(state, [&] { s.run(s.idx[i++ % s.idx.size()]); });
+  const double H = double(a[1]), F = double(a[2]), K = double(a[4]),
+               T = double(a[5]);
+  const double experts = std::min(T * K, double(a[3]));
+  const double perExpert = 2 * F * rowBytes(f, H) + H * rowBytes(f, F);
+  reportRates(state, experts * perExpert, 2 * 3 * F * H * K * T, sec);
+}
+BENCHMARK_CAPTURE(BM_MoEGroupedQuant, q8_0, QuantFormat::Q8_0)
+    ->ArgNames({"H", "F", "E", "K", "T"})
+    ->Args({2048, 1792, 32, 4, 512})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_MoEGroupedQuant, q4_0, QuantFormat::Q4_0)
+    ->ArgNames({"H", "F", "E", "K", "T"})
+    ->Args({2048, 1792, 32, 4, 512})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

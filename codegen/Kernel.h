@@ -96,6 +96,11 @@ Kernel buildMoERoute(int64_t hidden, int64_t experts, int64_t topK,
 Kernel buildMoEFFN(int64_t hidden, int64_t expertFFN, int64_t experts,
                    int64_t topK, const TargetInfo &target,
                    bool f16Weights = false);
+// rows [R, H], row_of [T, K] i32, weights [T, K] -> y [T, H]:
+// y[t] = rows[row_of[t, 0]] * weights[t, 0] + ... in slot order. The
+// experts' outputs of a batch grouped by expert (buildMoEExpertQuant), back
+// in token order.
+Kernel buildMoECombine(int64_t hidden, int64_t topK, const TargetInfo &target);
 
 //--- Quantized kernels (Q8_0 / Q4_0 weights, llama.cpp numerics). Weights
 //--- are packed at compile time: quants and per-block scales (f32, exactly
@@ -127,6 +132,13 @@ Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
 Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
                         int64_t experts, int64_t topK,
                         const TargetInfo &target);
+// One expert's FFN over a batch of n token rows (MoE prefill, the tokens
+// grouped by expert), a GEMM reading the expert's weights once. xq [n, H]
+// i8, xd [n, H/32], gate_q/up_q [F, H or H/2], gate_d/up_d [F, H/32],
+// down_q [H, F or F/2], down_d [H, F/32] -> y [n, H]: per row the dots of
+// buildMoEFFNQuant for that expert, before the routing weight.
+Kernel buildMoEExpertQuant(QuantFormat format, int64_t hidden,
+                           int64_t expertFFN, const TargetInfo &target);
 
 } // namespace lfm2c
 

@@ -64,6 +64,8 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
     return buildMoERoute(i[0], i[1], i[2], t);
   case KernelKind::MoEFFN:
     return buildMoEFFN(i[0], i[1], i[2], i[3], t, f16(r, 4));
+  case KernelKind::MoECombine:
+    return buildMoECombine(i[0], i[1], t);
   case KernelKind::QuantizeQ8_0:
     return buildQuantizeQ8_0(i[0], t);
   case KernelKind::LinearQuant:
@@ -76,6 +78,8 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
     return buildProjection(projectionSpec(r), t);
   case KernelKind::RmsNormQuantizeQ8_0:
     return buildRmsNormQuantizeQ8_0(i[0], r.floats[0], t);
+  case KernelKind::MoEExpertQuant:
+    return buildMoEExpertQuant(quantFormat(i[0]), i[1], i[2], t);
   }
   return {};
 }
@@ -110,6 +114,8 @@ std::string KernelRequest::symbol() const {
   case KernelKind::MoEFFN:
     return join(f16(*this, 4) ? "moe_ffn_f16_f32" : "moe_ffn_f32",
                 {{"h", i[0]}, {"f", i[1]}, {"e", i[2]}, {"k", i[3]}});
+  case KernelKind::MoECombine:
+    return join("moe_combine_f32", {{"h", i[0]}, {"k", i[1]}});
   case KernelKind::QuantizeQ8_0:
     return join("quantize_q8_0_f32", {{"k", i[0]}});
   case KernelKind::LinearQuant:
@@ -125,6 +131,9 @@ std::string KernelRequest::symbol() const {
     return projectionSpec(*this).name();
   case KernelKind::RmsNormQuantizeQ8_0:
     return join("rms_norm_quantize_q8_0_f32", {{"k", i[0]}});
+  case KernelKind::MoEExpertQuant:
+    return join((std::string("moe_expert_") + quantName(i[0]) + "_f32").c_str(),
+                {{"h", i[1]}, {"f", i[2]}});
   }
   return "unknown";
 }
@@ -169,6 +178,10 @@ std::vector<KernelArg> KernelRequest::signature() const {
   }
   case KernelKind::RmsNormQuantizeQ8_0: // x, w -> q, d
     return {A::Buffer, A::Buffer, A::Buffer, A::Buffer};
+  case KernelKind::MoECombine: // rows, row_of, weights -> y
+    return {A::Buffer, A::Buffer, A::Buffer, A::Buffer};
+  case KernelKind::MoEExpertQuant: // xq, xd, 6 weights -> y
+    return std::vector<A>(9, A::Buffer);
   }
   return {};
 }

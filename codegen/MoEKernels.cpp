@@ -4,6 +4,8 @@
 // the expert bias added only to choose the top-k, the chosen unbiased scores
 // divided by their sum (clamped below at the smallest normal half). The
 // dispatch reads only the chosen experts' slabs of the stacked weights.
+// The combine step weights and sums the experts' outputs of a batch run
+// expert by expert (QuantMoEKernel.cpp's buildMoEExpertQuant).
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/HalideHelpers.h"
@@ -153,6 +155,45 @@ Kernel buildMoEFFN(int64_t hidden, int64_t expertFFN, int64_t experts,
               "_k" + std::to_string(topK),
           Pipeline(out),
           {x, wts, idx, gate, up, down}};
+}
+
+Kernel buildMoECombine(int64_t hidden, int64_t topK,
+                       const TargetInfo &target) {
+  const int lanes = target.lanes(4);
+
+  //--- Algorithm ------------------------------------------------------------
+  ImageParam rows(Float(32), 2, "rows");   // (H, T*K), grouped by expert
+  ImageParam rowOf(Int(32), 2, "row_of");  // (K, T)
+  ImageParam wts(Float(32), 2, "weights"); // (K, T)
+  Var h("h"), t("t");
+  // A row index outside the buffer is the caller's bug; clamped, it cannot
+  // read outside it.
+  Expr last = rows.dim(1).extent() - 1;
+  auto slot = [&](int s) {
+    return rows(h, clamp(rowOf(s, t), 0, last)) * wts(s, t);
+  };
+  // Slot order, the expression of buildMoEFFN and buildMoEFFNQuant, so the
+  // result does not depend on how the pairs were grouped.
+  Expr y = slot(0);
+  for (int s = 1; s < topK; ++s) {
+    y = y + slot(s);
+  }
+  Func out("moe_combine_f32");
+  out(h, t) = y;
+
+  constrainDim(rows, 0, hidden);
+  constrainDim(rowOf, 0, topK);
+  constrainDim(wts, 0, topK);
+  out.output_buffer().dim(0).set_bounds(0, static_cast<int>(hidden));
+
+  //--- Schedule -------------------------------------------------------------
+  // Memory-bound gather: a vector of h at a time, tokens in parallel.
+  out.vectorize(h, lanes, TailStrategy::GuardWithIf).parallel(t);
+
+  return {"moe_combine_f32_h" + std::to_string(hidden) + "_k" +
+              std::to_string(topK),
+          Pipeline(out),
+          {rows, rowOf, wts}};
 }
 
 } // namespace lfm2c

@@ -70,6 +70,11 @@ private:
   // x quantized to Q8_0 (quants, scales), computed once per value.
   std::pair<Buf, Buf> quantized(const Buf &x, int64_t k,
                                 const std::string &where);
+  // The quantized experts of a dispatch over a batch: the (token, slot)
+  // pairs grouped by expert (runtime/ExpertGroups.h), each expert's FFN once
+  // over its tokens' rows, then the slots combined per token.
+  void moeGroupedQuant(lfm2::MoEDispatchOp d, const Buf &xq, const Buf &xd,
+                       const Buf &out, const std::string &where);
   StoredFormat storedFormat(lfm2::WeightOp op);
   std::string hdim(Value v, unsigned i) {
     return str(cast<RankedTensorType>(v.getType()).getDimSize(i));
@@ -317,6 +322,87 @@ std::pair<Buf, Buf> Emitter::quantized(const Buf &x, int64_t k,
   return {q, d};
 }
 
+void Emitter::moeGroupedQuant(lfm2::MoEDispatchOp d, const Buf &xq,
+                              const Buf &xd, const Buf &out,
+                              const std::string &where) {
+  auto gate = cast<RankedTensorType>(d.getGateExps().getType());
+  const int64_t E = gate.getDimSize(0), F = gate.getDimSize(1),
+                H = gate.getDimSize(2);
+  const int64_t K =
+      cast<RankedTensorType>(d.getWeights().getType()).getDimSize(1);
+  const int64_t dyn = ShapedType::kDynamic;
+  Buf gq = buf(d.getGateExps()), uq = buf(d.getUpExps()),
+      dq = buf(d.getDownExps());
+  const bool q4 = gq.format == StoredFormat::Q4_0;
+  const int64_t code = q4 ? 1 : 0;
+  const int64_t hq = q4 ? H / 2 : H, fq = q4 ? F / 2 : F;
+  // Scratch in the arena, dead after the op: the grouping, the routed
+  // tokens' quantized rows in grouped order, and each pair's expert output.
+  Buf offsets = alloc({E + 1}, "i32Type()");
+  Buf pairs = alloc({dyn, K}, "i32Type()");
+  Buf rowOf = alloc({dyn, K}, "i32Type()");
+  Buf gxq = alloc({dyn, K, H}, "i8Type()", 1);
+  Buf gxd = alloc({dyn, K, H / 32});
+  Buf rows = alloc({dyn, K, H});
+  const std::string pairCount = "T * " + str(K);
+  code_ << "    { // " << where << ": tokens grouped by expert\n"
+        << "    int32_t *offsets = reinterpret_cast<int32_t *>"
+        << offsets.ptr << ";\n"
+        << "    int32_t *pairs = reinterpret_cast<int32_t *>" << pairs.ptr
+        << ";\n"
+        << "    int8_t *gxq = reinterpret_cast<int8_t *>" << gxq.ptr << ";\n"
+        << "    float *gxd = " << gxd.ptr << ";\n"
+        << "    float *rows = " << rows.ptr << ";\n"
+        << "    if (lfm2c::Status st = groupByExpert(\n"
+        << "            reinterpret_cast<const int32_t *>("
+        << buf(d.getIndices()).ptr << "), T, " << K << ", " << E
+        << ", offsets, pairs,\n"
+        << "            reinterpret_cast<int32_t *>" << rowOf.ptr
+        << "); !st) {\n"
+        << "      std::snprintf(err, errLen, \"%s (%s)\", "
+           "st.message().c_str(), \""
+        << where << "\");\n"
+        << "      return 1;\n"
+        << "    }\n"
+        << "    gatherPairRows(" << xq.ptr << ", " << H << ", pairs, "
+        << pairCount << ", " << K << ", gxq);\n"
+        << "    gatherPairRows(" << xd.ptr << ", " << H / 32 * 4
+        << ", pairs, " << pairCount << ", " << K << ", gxd);\n"
+        << "    for (int64_t e = 0; e < " << E << "; ++e) {\n"
+        << "    const int64_t first = offsets[e], n = offsets[e + 1] - first;\n"
+        << "    if (n == 0)\n"
+        << "      continue;\n";
+  // Views of expert e's slab of a stacked weight, no copy: `r` rows of
+  // `bytes` quants, and their k / 32 block scales.
+  auto slab = [&](const Buf &w, int64_t r, int64_t bytes) {
+    Buf b = w;
+    b.ptr = "(" + w.ptr + " + e * " + str(r * bytes) + ")";
+    b.dims = {str(r), str(bytes)};
+    return CallArg::of(b);
+  };
+  auto slabScales = [&](const Buf &w, int64_t r, int64_t k) {
+    return CallArg::of(
+        {"(" + w.scales + " + e * " + str(r * (k / 32)) + ")",
+         {str(r), str(k / 32)}});
+  };
+  call({KernelKind::MoEExpertQuant, {code, H, F}},
+       {CallArg::of({"(gxq + first * " + str(H) + ")", {"n", str(H)},
+                     "i8Type()"}),
+        CallArg::of({"(gxd + first * " + str(H / 32) + ")",
+                     {"n", str(H / 32)}}),
+        slab(gq, F, hq), slabScales(gq, F, H), slab(uq, F, hq),
+        slabScales(uq, F, H), slab(dq, H, fq), slabScales(dq, H, F),
+        CallArg::of({"(rows + first * " + str(H) + ")", {"n", str(H)}})},
+       where + ".expert");
+  code_ << "    }\n";
+  call({KernelKind::MoECombine, {H, K}},
+       {CallArg::of({"rows", {pairCount, str(H)}}),
+        CallArg::of(view(rowOf, {"T", str(K)})),
+        CallArg::of(buf(d.getWeights())), CallArg::of(out)},
+       where + ".combine");
+  code_ << "    }\n";
+}
+
 void Emitter::linear(const Buf &x, const Buf &w, const Buf &out, int64_t k,
                      int64_t n, const std::string &where) {
   if (!w.quantized()) {
@@ -536,6 +622,9 @@ LogicalResult Emitter::emit(Operation *op) {
           auto scales = [&](const Buf &w, int64_t rows, int64_t k) {
             return CallArg::of({w.scales, {str(E), str(rows), str(k / 32)}});
           };
+          // Decode: one GEMV per slot, routed inside the kernel. Prefill:
+          // each expert once over its tokens (moeGroupedQuant).
+          code_ << "  if (T == 1) {\n";
           call({KernelKind::MoEFFNQuant, {code, H, F, E, K}},
                {CallArg::of(xq), CallArg::of(xd),
                 CallArg::of(buf(d.getWeights())),
@@ -543,6 +632,9 @@ LogicalResult Emitter::emit(Operation *op) {
                 scales(gq, F, H), CallArg::of(uq), scales(uq, F, H),
                 CallArg::of(dq), scales(dq, H, F), CallArg::of(out)},
                where);
+          code_ << "  } else {\n";
+          moeGroupedQuant(d, xq, xd, out, where);
+          code_ << "  }\n";
           values_[d.getOutput()] = out;
           return success();
         }
@@ -870,7 +962,8 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
   std::ostringstream out;
   out << "// Generated by lfm2c from " << modelName
       << " for target " << target_.name() << ". Do not edit.\n"
-      << "#include \"runtime/Program.h\"\n\n#include <cstdio>\n#include "
+      << "#include \"runtime/Program.h\"\n"
+         "#include \"runtime/ExpertGroups.h\"\n\n#include <cstdio>\n#include "
          "<cstring>\n\nusing namespace lfm2c::rt;\n\nextern \"C\" {\n";
   for (size_t i = 0; i < kernels_.size(); ++i) {
     std::string params;

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/KernelTestUtil.h"
 #include "codegen/QuantMath.h"
+#include "runtime/ExpertGroups.h"
 
 #include <gtest/gtest.h>
 
@@ -393,6 +394,96 @@ TEST(QuantKernelTest, LinearQuant) {
   }
 }
 
+// A random quantized expert stack: gate/up [E, F, H], down [E, H, F].
+struct MoEStack {
+  QuantFormat fmt;
+  int E, F, H;
+  std::vector<uint8_t> gq, uq, dq;
+  std::vector<float> gd, ud, dd;
+  MoEStack(QuantFormat fmt, int E, int F, int H, std::mt19937 &rng)
+      : fmt(fmt), E(E), F(F), H(H) {
+    gq = randomQuants(fmt, size_t(E) * F, H, rng);
+    uq = randomQuants(fmt, size_t(E) * F, H, rng);
+    dq = randomQuants(fmt, size_t(E) * H, F, rng);
+    gd = randomScales(size_t(E) * F * (H / 32), rng, 2e-3f, 1e-2f);
+    ud = randomScales(size_t(E) * F * (H / 32), rng, 2e-3f, 1e-2f);
+    dd = randomScales(size_t(E) * H * (F / 32), rng, 2e-3f, 1e-2f);
+  }
+  int hBytes() const { return fmt == QuantFormat::Q8_0 ? H : H / 2; }
+  int fBytes() const { return fmt == QuantFormat::Q8_0 ? F : F / 2; }
+};
+
+// The MoE FFN of T tokens in double, with an allowance per output for
+// activations whose Q8_0 rounding is too close to call (the kernels' exp
+// and summation order differ from the reference's). `ambiguous` counts
+// those activations.
+struct MoERef {
+  std::vector<double> value, tol;
+};
+MoERef refMoEFFN(const MoEStack &m, int K, int T, const std::vector<int8_t> &xq,
+                 const std::vector<float> &xd, const std::vector<int32_t> &idx,
+                 const std::vector<float> &wts, int &ambiguous) {
+  const QuantFormat fmt = m.fmt;
+  const int F = m.F, H = m.H, hb = m.hBytes(), fbytes = m.fBytes();
+  const int nh = H / 32, nf = F / 32;
+  MoERef ref;
+  ref.value.assign(size_t(T) * H, 0.0);
+  ref.tol.assign(ref.value.size(), 0.0);
+  for (int t = 0; t < T; ++t) {
+    for (int s = 0; s < K; ++s) {
+      const int e = idx[t * K + s];
+      const double w = wts[t * K + s];
+      std::vector<float> a(F);
+      for (int f = 0; f < F; ++f) {
+        const size_t row = size_t(e) * F + f;
+        RefDot g = refDot(fmt, H, &m.gq[row * hb], &m.gd[row * nh],
+                          &xq[size_t(t) * H], &xd[size_t(t) * nh]);
+        RefDot u = refDot(fmt, H, &m.uq[row * hb], &m.ud[row * nh],
+                          &xq[size_t(t) * H], &xd[size_t(t) * nh]);
+        a[f] = float(g.value / (1.0 + std::exp(-g.value)) * u.value);
+      }
+      std::vector<int8_t> aq(F);
+      std::vector<float> ad(nf);
+      std::vector<double> slack(F, 0.0);
+      bool scaleTie = false;
+      for (int b = 0; b < nf; ++b) {
+        RefBlock rb = refQuantize(&a[b * 32]);
+        ad[b] = rb.d;
+        std::copy(rb.q, rb.q + 32, &aq[b * 32]);
+        float amax = 0;
+        for (int j = 0; j < 32; ++j) {
+          amax = std::max(amax, std::fabs(a[b * 32 + j]));
+        }
+        const float d = amax / 127.0f;
+        scaleTie |= toHalf(d * (1 + 1e-5f)) != toHalf(d * (1 - 1e-5f));
+        for (int j = 0; j < 32; ++j) {
+          const double v = double(a[b * 32 + j]) * 127.0 / amax;
+          if (amax != 0 && std::fabs(v - std::floor(v) - 0.5) < 1e-3) {
+            slack[b * 32 + j] = rb.d;
+            ++ambiguous;
+          }
+        }
+      }
+      for (int h = 0; h < H; ++h) {
+        const size_t row = size_t(e) * H + h;
+        RefDot o = refDot(fmt, F, &m.dq[row * fbytes], &m.dd[row * nf],
+                          aq.data(), ad.data());
+        double allow = 1e-5 * o.absSum;
+        for (int f = 0; f < F; ++f) {
+          allow += slack[f] * m.dd[row * nf + f / 32] *
+                   std::abs(weightValue(fmt, &m.dq[row * fbytes], f));
+        }
+        if (scaleTie) {
+          allow += 1e-2 * o.absSum;
+        }
+        ref.value[size_t(t) * H + h] += w * o.value;
+        ref.tol[size_t(t) * H + h] += w * allow;
+      }
+    }
+  }
+  return ref;
+}
+
 TEST(QuantKernelTest, MoEFFNQuant) {
   std::mt19937 rng(13);
   TestTarget target = hostTarget();
@@ -411,18 +502,8 @@ TEST(QuantKernelTest, MoEFFNQuant) {
             Halide::Callable fn =
                 compile(k, {"xq", "xd", "weights", "indices", "gate_q",
                             "gate_d", "up_q", "up_d", "down_q", "down_d"});
-            const bool q8 = fmt == QuantFormat::Q8_0;
-            const int hb = q8 ? H : H / 2, fbytes = q8 ? F : F / 2;
+            MoEStack m(fmt, E, F, H, rng);
             const int nh = H / 32, nf = F / 32;
-            std::vector<uint8_t> gq = randomQuants(fmt, size_t(E) * F, H, rng);
-            std::vector<uint8_t> uq = randomQuants(fmt, size_t(E) * F, H, rng);
-            std::vector<uint8_t> dq = randomQuants(fmt, size_t(E) * H, F, rng);
-            std::vector<float> gd = randomScales(size_t(E) * F * nh, rng,
-                                                 2e-3f, 1e-2f);
-            std::vector<float> ud = randomScales(size_t(E) * F * nh, rng,
-                                                 2e-3f, 1e-2f);
-            std::vector<float> dd = randomScales(size_t(E) * H * nf, rng,
-                                                 2e-3f, 1e-2f);
             for (int T : {1, 3}) {
               std::vector<int8_t> xq = randomActs(size_t(T) * H, rng);
               std::vector<float> xd = randomScales(size_t(T) * nh, rng, 5e-3f,
@@ -430,87 +511,28 @@ TEST(QuantKernelTest, MoEFFNQuant) {
               std::vector<float> wts;
               std::vector<int32_t> idx;
               randomRouting(E, K, T, rng, 0.1f, 1.0f, idx, wts);
-              // Reference, with an allowance for activations whose Q8_0
-              // rounding is too close to call (the kernel's exp and
-              // summation order differ from the reference's).
-              std::vector<double> ref(size_t(T) * H, 0.0), tol(ref.size(), 0);
-              for (int t = 0; t < T; ++t) {
-                for (int s = 0; s < K; ++s) {
-                  const int e = idx[t * K + s];
-                  const double w = wts[t * K + s];
-                  std::vector<float> a(F);
-                  double gAbs = 0;
-                  for (int f = 0; f < F; ++f) {
-                    const size_t row = size_t(e) * F + f;
-                    RefDot g = refDot(fmt, H, &gq[row * hb], &gd[row * nh],
-                                      &xq[size_t(t) * H], &xd[size_t(t) * nh]);
-                    RefDot u = refDot(fmt, H, &uq[row * hb], &ud[row * nh],
-                                      &xq[size_t(t) * H], &xd[size_t(t) * nh]);
-                    a[f] = float(g.value / (1.0 + std::exp(-g.value)) *
-                                 u.value);
-                    gAbs += g.absSum + u.absSum;
-                  }
-                  std::vector<int8_t> aq(F);
-                  std::vector<float> ad(nf);
-                  std::vector<double> slack(F, 0.0);
-                  bool scaleTie = false;
-                  for (int b = 0; b < nf; ++b) {
-                    RefBlock rb = refQuantize(&a[b * 32]);
-                    ad[b] = rb.d;
-                    std::copy(rb.q, rb.q + 32, &aq[b * 32]);
-                    float amax = 0;
-                    for (int j = 0; j < 32; ++j) {
-                      amax = std::max(amax, std::fabs(a[b * 32 + j]));
-                    }
-                    const float d = amax / 127.0f;
-                    scaleTie |= toHalf(d * (1 + 1e-5f)) !=
-                                toHalf(d * (1 - 1e-5f));
-                    for (int j = 0; j < 32; ++j) {
-                      const double v = double(a[b * 32 + j]) * 127.0 / amax;
-                      if (amax != 0 &&
-                          std::fabs(v - std::floor(v) - 0.5) < 1e-3) {
-                        slack[b * 32 + j] = rb.d;
-                        ++ambiguous;
-                      }
-                    }
-                  }
-                  for (int h = 0; h < H; ++h) {
-                    const size_t row = size_t(e) * H + h;
-                    RefDot o = refDot(fmt, F, &dq[row * fbytes], &dd[row * nf],
-                                      aq.data(), ad.data());
-                    double allow = 1e-5 * o.absSum;
-                    for (int f = 0; f < F; ++f) {
-                      allow += slack[f] * dd[row * nf + f / 32] *
-                               std::abs(weightValue(fmt, &dq[row * fbytes], f));
-                    }
-                    if (scaleTie) {
-                      allow += 1e-2 * o.absSum;
-                    }
-                    ref[size_t(t) * H + h] += w * o.value;
-                    tol[size_t(t) * H + h] += w * allow;
-                  }
-                }
-              }
+              MoERef ref = refMoEFFN(m, K, T, xq, xd, idx, wts, ambiguous);
               auto xqB = toBuffer(xq, {H, T});
               auto xdB = toBuffer(xd, {nh, T});
               auto wB = toBuffer(wts, {K, T});
               auto iB = toBuffer(idx, {K, T});
-              auto gqB = weightBuffer(fmt, gq, {hb, F, E});
-              auto uqB = weightBuffer(fmt, uq, {hb, F, E});
-              auto dqB = weightBuffer(fmt, dq, {fbytes, H, E});
-              auto gdB = toBuffer(gd, {nh, F, E});
-              auto udB = toBuffer(ud, {nh, F, E});
-              auto ddB = toBuffer(dd, {nf, H, E});
+              auto gqB = weightBuffer(fmt, m.gq, {m.hBytes(), F, E});
+              auto uqB = weightBuffer(fmt, m.uq, {m.hBytes(), F, E});
+              auto dqB = weightBuffer(fmt, m.dq, {m.fBytes(), H, E});
+              auto gdB = toBuffer(m.gd, {nh, F, E});
+              auto udB = toBuffer(m.ud, {nh, F, E});
+              auto ddB = toBuffer(m.dd, {nf, H, E});
               Buffer<float> out(H, T);
               ASSERT_EQ(fn(xqB, xdB, wB, iB, gqB, gdB, uqB, udB, dqB, ddB,
                            out),
                         0);
-              for (size_t i = 0; i < ref.size(); ++i) {
-                ASSERT_LE(std::fabs(out.data()[i] - ref[i]), tol[i] + 1e-30)
+              for (size_t i = 0; i < ref.value.size(); ++i) {
+                ASSERT_LE(std::fabs(out.data()[i] - ref.value[i]),
+                          ref.tol[i] + 1e-30)
                     << quantFormatName(fmt) << " E=" << E << " F=" << F
                     << " H=" << H << " K=" << K << " T=" << T << " flat " << i
                     << " " << describe(sched) << " got " << out.data()[i]
-                    << " want " << ref[i];
+                    << " want " << ref.value[i];
               }
             }
           }
@@ -521,6 +543,151 @@ TEST(QuantKernelTest, MoEFFNQuant) {
   std::cout << "activations within 1e-3 of a rounding tie (allowed either "
                "way): "
             << ambiguous << "\n";
+}
+
+// The prefill path as the generated program runs it: the routing grouped by
+// expert (runtime/ExpertGroups.h), the routed rows gathered, one
+// buildMoEExpertQuant call per expert that has tokens, buildMoECombine.
+// Checked against the scalar reference, and against buildMoEFFNQuant with
+// the same schedule (same dots, same slot order). Not bit for bit: Halide
+// lets LLVM reassociate f32 sums, so the order of an output's lane sums
+// follows the code's shape (a register tile or not); the count of
+// identical outputs is printed. Expert counts are not powers of two, one
+// expert never gets a token, and batch sizes straddle the register tile.
+TEST(QuantKernelTest, MoEExpertQuantGrouped) {
+  std::mt19937 rng(15);
+  TestTarget target = hostTarget();
+  const std::vector<QuantSchedule> variants = scheduleVariants();
+  struct Case {
+    QuantFormat fmt;
+    int E, F, H, K;
+    QuantSchedule sched;
+  };
+  std::vector<Case> cases;
+  int n = 0;
+  for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
+    for (auto [E, F, H, K] : {std::tuple{5, 64, 32, 2}, std::tuple{7, 32, 96, 3}}) {
+      cases.push_back({fmt, E, F, H, K, QuantSchedule::forTarget(target)});
+      QuantSchedule other = variants[1 + n++ % 4];
+      // Tiles of other shapes too: a single row, three tokens.
+      other.tileRows = n % 2 ? 1 : 4;
+      other.tileTokens = n % 2 ? 3 : 2;
+      cases.push_back({fmt, E, F, H, K, other});
+    }
+  }
+  int ambiguous = 0, checkedExperts = 0, emptyExperts = 0, identical = 0,
+      outputs = 0;
+  for (const Case &c : cases) {
+    const int E = c.E, F = c.F, H = c.H, K = c.K;
+    const QuantFormat fmt = c.fmt;
+    const std::string what = quantFormatName(fmt) + " E=" + std::to_string(E) +
+                             " F=" + std::to_string(F) + " H=" +
+                             std::to_string(H) + " K=" + std::to_string(K) +
+                             " " + describe(c.sched) + " tile " +
+                             std::to_string(c.sched.tileRows) + "x" +
+                             std::to_string(c.sched.tileTokens);
+    Kernel ek = buildMoEExpertQuant(fmt, H, F, target, c.sched);
+    Halide::Callable expert =
+        compile(ek, {"xq", "xd", "gate_q", "gate_d", "up_q", "up_d", "down_q",
+                     "down_d"});
+    Halide::Callable combine =
+        compile(buildMoECombine(H, K, target), {"rows", "row_of", "weights"});
+    Halide::Callable fused =
+        compile(buildMoEFFNQuant(fmt, H, F, E, K, target, c.sched),
+                {"xq", "xd", "weights", "indices", "gate_q", "gate_d", "up_q",
+                 "up_d", "down_q", "down_d"});
+    MoEStack m(fmt, E, F, H, rng);
+    const int nh = H / 32, nf = F / 32, hb = m.hBytes(), fb = m.fBytes();
+    for (int T : {2, 5, 13}) {
+      std::vector<int8_t> xq = randomActs(size_t(T) * H, rng);
+      std::vector<float> xd = randomScales(size_t(T) * nh, rng, 5e-3f, 2e-2f);
+      std::vector<float> wts;
+      std::vector<int32_t> idx;
+      // Routing among experts other than 1, which gets no token.
+      randomRouting(E - 1, K, T, rng, 0.1f, 1.0f, idx, wts);
+      for (int32_t &e : idx) {
+        e += e >= 1;
+      }
+      MoERef ref = refMoEFFN(m, K, T, xq, xd, idx, wts, ambiguous);
+
+      const int pairs = T * K;
+      std::vector<int32_t> offsets(E + 1), order(pairs), rowOf(pairs);
+      lfm2c::Status st = rt::groupByExpert(idx.data(), T, K, E, offsets.data(),
+                                           order.data(), rowOf.data());
+      ASSERT_TRUE(st.isOk()) << st.message();
+      std::vector<int8_t> gxq(size_t(pairs) * H);
+      std::vector<float> gxd(size_t(pairs) * nh);
+      rt::gatherPairRows(xq.data(), H, order.data(), pairs, K, gxq.data());
+      rt::gatherPairRows(xd.data(), nh * 4, order.data(), pairs, K,
+                         gxd.data());
+      Buffer<float> rows(H, pairs);
+      for (int e = 0; e < E; ++e) {
+        const int first = offsets[e], count = offsets[e + 1] - first;
+        if (count == 0) {
+          ++emptyExperts;
+          continue;
+        }
+        ++checkedExperts;
+        // Views of the gathered rows and of expert e's slabs, as the
+        // program's HBufs are.
+        Buffer<int8_t> exq(gxq.data() + size_t(first) * H, H, count);
+        Buffer<float> exd(gxd.data() + size_t(first) * nh, nh, count);
+        auto slab = [&](const std::vector<uint8_t> &q, int rowsPer,
+                        int bytes) {
+          const uint8_t *p = q.data() + size_t(e) * rowsPer * bytes;
+          if (fmt == QuantFormat::Q8_0) {
+            return Halide::Buffer<>(Buffer<int8_t>(
+                reinterpret_cast<int8_t *>(const_cast<uint8_t *>(p)), bytes,
+                rowsPer));
+          }
+          return Halide::Buffer<>(
+              Buffer<uint8_t>(const_cast<uint8_t *>(p), bytes, rowsPer));
+        };
+        auto scales = [&](const std::vector<float> &d, int rowsPer,
+                          int blocks) {
+          return Buffer<float>(const_cast<float *>(d.data()) +
+                                   size_t(e) * rowsPer * blocks,
+                               blocks, rowsPer);
+        };
+        Buffer<float> ey(rows.data() + size_t(first) * H, H, count);
+        ASSERT_EQ(expert(exq, exd, slab(m.gq, F, hb), scales(m.gd, F, nh),
+                         slab(m.uq, F, hb), scales(m.ud, F, nh),
+                         slab(m.dq, H, fb), scales(m.dd, H, nf), ey),
+                  0)
+            << what << " expert " << e << " of " << count << " rows";
+      }
+      auto rowOfB = toBuffer(rowOf, {K, T});
+      auto wB = toBuffer(wts, {K, T});
+      Buffer<float> out(H, T);
+      ASSERT_EQ(combine(rows, rowOfB, wB, out), 0) << what;
+
+      Buffer<float> want(H, T);
+      ASSERT_EQ(fused(toBuffer(xq, {H, T}), toBuffer(xd, {nh, T}), wB,
+                      toBuffer(idx, {K, T}),
+                      weightBuffer(fmt, m.gq, {hb, F, E}),
+                      toBuffer(m.gd, {nh, F, E}),
+                      weightBuffer(fmt, m.uq, {hb, F, E}),
+                      toBuffer(m.ud, {nh, F, E}),
+                      weightBuffer(fmt, m.dq, {fb, H, E}),
+                      toBuffer(m.dd, {nf, H, E}), want),
+                0);
+      for (size_t i = 0; i < ref.value.size(); ++i) {
+        ASSERT_LE(std::fabs(out.data()[i] - ref.value[i]), ref.tol[i] + 1e-30)
+            << what << " T=" << T << " flat " << i << " got "
+            << out.data()[i] << " want " << ref.value[i];
+        ASSERT_LE(std::fabs(out.data()[i] - want.data()[i]),
+                  ref.tol[i] + 1e-30)
+            << what << " T=" << T << " flat " << i << ": grouped "
+            << out.data()[i] << ", per token " << want.data()[i];
+        identical += bits(out.data()[i]) == bits(want.data()[i]);
+        ++outputs;
+      }
+    }
+  }
+  EXPECT_GT(emptyExperts, 0);
+  std::cout << checkedExperts << " expert batches checked, " << emptyExperts
+            << " experts without tokens skipped; " << identical << " of "
+            << outputs << " outputs identical to the per-token kernel's\n";
 }
 
 //--- Assembly --------------------------------------------------------------
@@ -597,6 +764,14 @@ TEST(QuantKernelTest, DotInstructions) {
               << show(countInstructions(m, c.halide,
                                         dir + "/" + c.halide + "_" + m.name + ".s"))
               << "\n";
+    for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
+      Kernel x = buildMoEExpertQuant(fmt, 256, 128, target);
+      auto counts = countInstructions(
+          x, c.halide, dir + "/" + c.halide + "_" + x.name + ".s");
+      std::cout << c.halide << " " << x.name << ":" << show(counts) << "\n";
+      EXPECT_GT(counts[c.expect], 0) << c.halide << " " << x.name;
+      EXPECT_EQ(counts["vpgather"], 0) << c.halide << " " << x.name;
+    }
   }
 }
 

@@ -164,36 +164,73 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
   return d;
 }
 
+namespace {
+
+// The parts of a dot's schedule that do not depend on where its outputs
+// are computed: the block sums inside the accumulation, the Q4_0 unpacking
+// and the u8 offset correction.
+void scheduleDotParts(QuantDot &d, const LoopLevel &unpackAt) {
+  // Per block, one vector of 8 i32 lane sums, each step a (factor x 8)-wide
+  // widening multiply reduced `factor`-fold into the lanes: pmaddwd /
+  // vpdpbusd / sdot.
+  d.blockSum.update()
+      .reorder(d.r.x, d.lane, d.r.y)
+      .atomic()
+      .vectorize(d.r.x)
+      .vectorize(d.lane)
+      .unroll(d.r.y);
+  if (d.unpacked.defined() &&
+      !(d.sched.unpackInline && d.sched.dotFactor == 2)) {
+    // Two 16-byte halves per block: the low nibbles, then the high ones.
+    Var blk("blk"), half("half"), j("j"), rest("rest");
+    d.unpacked.compute_at(unpackAt)
+        .bound(d.i, 0, static_cast<int>(d.length))
+        .split(d.i, blk, rest, kQuantBlock)
+        .split(rest, half, j, kQuantBlock / 2)
+        .unroll(half)
+        .vectorize(j);
+  }
+  if (d.actOffset.defined()) {
+    d.actOffset.vectorize(d.lane);
+    d.actOffset.update()
+        .reorder(d.r.x, d.lane, d.r.y)
+        .atomic()
+        .vectorize(d.r.x)
+        .vectorize(d.lane);
+  }
+}
+
+} // namespace
+
 void QuantDot::schedule(const LoopLevel &accAt, const LoopLevel &unpackAt) {
-  // One vector of 8 f32 partial sums per output; per block, one vector of
-  // 8 i32 lane sums, each step a (factor x 8)-wide widening multiply
-  // reduced `factor`-fold into the lanes: pmaddwd / vpdpbusd / sdot.
+  // One vector of 8 f32 partial sums per output.
   acc.compute_at(accAt).vectorize(lane).unroll(chain);
   acc.update().reorder(lane, chain, rb.x).vectorize(lane).unroll(chain);
   // The block scales of the row and token, a vector at a time.
   scale.compute_at(accAt).vectorize(b, kBlockLanes, TailStrategy::GuardWithIf);
   blockSum.compute_at(acc, chain).vectorize(lane);
-  blockSum.update()
-      .reorder(r.x, lane, r.y)
-      .atomic()
-      .vectorize(r.x)
+  scheduleDotParts(*this, unpackAt);
+}
+
+void QuantDot::scheduleTile(const LoopLevel &tileAt, const LoopLevel &unpackAt,
+                            const Var &row, const Var &token) {
+  // Chains outermost: a chain's blocks are still summed in block order, and
+  // only one chain's tile of accumulators is live at a time. With every
+  // loop but the blocks' unrolled, the tile's accumulators have constant
+  // indices, so LLVM keeps them in registers, and the block's weight loads,
+  // identical for all the tile's tokens, are issued once.
+  acc.compute_at(tileAt).vectorize(lane).unroll(chain).unroll(row).unroll(
+      token);
+  acc.update()
+      .reorder(lane, row, token, rb.x, chain)
       .vectorize(lane)
-      .unroll(r.y);
-  if (unpacked.defined() && !(sched.unpackInline && sched.dotFactor == 2)) {
-    // Two 16-byte halves per block: the low nibbles, then the high ones.
-    Var blk("blk"), half("half"), j("j"), rest("rest");
-    unpacked.compute_at(unpackAt)
-        .bound(i, 0, static_cast<int>(length))
-        .split(i, blk, rest, kQuantBlock)
-        .split(rest, half, j, kQuantBlock / 2)
-        .unroll(half)
-        .vectorize(j);
-  }
-  if (actOffset.defined()) {
-    actOffset.vectorize(lane);
-    actOffset.update().reorder(r.x, lane, r.y).atomic().vectorize(r.x)
-        .vectorize(lane);
-  }
+      .unroll(row)
+      .unroll(token)
+      .unroll(chain);
+  // The tile's block scales, a vector of blocks at a time, before its dots.
+  scale.compute_at(tileAt).vectorize(b, kBlockLanes, TailStrategy::GuardWithIf);
+  blockSum.compute_at(acc, row).vectorize(lane);
+  scheduleDotParts(*this, unpackAt);
 }
 
 } // namespace lfm2c

@@ -50,6 +50,13 @@ struct QuantSchedule {
   // Independent f32 accumulators per output (consecutive blocks alternate
   // between them), hiding the latency of the multiply-add chain.
   int accumulators = 2;
+  // Register tile of the batched (GEMM) kernels: outputs of tileRows weight
+  // rows times tileTokens tokens accumulate together in vector registers,
+  // so each block of a weight row is loaded and widened once per
+  // tileTokens tokens. tileRows * tileTokens accumulators must fit the 16
+  // AVX2 registers beside the operands.
+  int tileRows = 2;
+  int tileTokens = 4;
   static QuantSchedule forTarget(const TargetInfo &target);
 };
 
@@ -105,6 +112,16 @@ struct QuantDot {
   // the caller (compute it once per activation row).
   void schedule(const Halide::LoopLevel &accAt,
                 const Halide::LoopLevel &unpackAt);
+  // The batched form: acc for a whole register tile of (row, token) outputs
+  // at `tileAt`, which must cover constant extents of `row` and `token`
+  // (the result's variables); each accumulator chain runs over all the
+  // blocks with the tile's outputs unrolled inside, so the tile's
+  // accumulators stay in registers and a block's weights are shared by the
+  // tile's tokens. The summation order of every output is that of
+  // schedule(). The consumer must unroll its loops over the tile.
+  void scheduleTile(const Halide::LoopLevel &tileAt,
+                    const Halide::LoopLevel &unpackAt, const Halide::Var &row,
+                    const Halide::Var &token);
 };
 QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
                   const QuantSchedule &sched,
@@ -121,6 +138,9 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
 Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
                         int64_t experts, int64_t topK,
                         const TargetInfo &target, const QuantSchedule &sched);
+Kernel buildMoEExpertQuant(QuantFormat format, int64_t hidden,
+                           int64_t expertFFN, const TargetInfo &target,
+                           const QuantSchedule &sched);
 
 // A fused projection (ProjectionKernels.cpp): one output per entry of
 // `rows`, each x W_i^T; or, with `swiglu`, one output silu(x G^T) * (x U^T)

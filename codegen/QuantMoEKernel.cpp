@@ -6,6 +6,13 @@
 // activation silu(g) * u is quantized to Q8_0, and the down rows are dotted
 // with that. The slots' outputs are weighted and summed in slot order.
 //
+// Two forms: buildMoEFFNQuant routes inside the kernel, one GEMV per
+// (token, slot) (decode: one token reads each chosen expert once anyway);
+// buildMoEExpertQuant is one expert over a batch of tokens, a GEMM that
+// reads the expert's weights once for all of them (prefill, with the
+// tokens grouped by expert by the program), and buildMoECombine weights and
+// sums its outputs per token. Both forms compute the same dots.
+//
 //===----------------------------------------------------------------------===//
 #include "codegen/HalideHelpers.h"
 #include "codegen/QuantMath.h"
@@ -147,6 +154,141 @@ Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
                         const TargetInfo &target) {
   return buildMoEFFNQuant(format, hidden, expertFFN, experts, topK, target,
                           QuantSchedule::forTarget(target));
+}
+
+Kernel buildMoEExpertQuant(QuantFormat format, int64_t hidden,
+                           int64_t expertFFN, const TargetInfo &target,
+                           const QuantSchedule &sched) {
+  (void)target;
+  const bool q4 = format == QuantFormat::Q4_0;
+  const Type wt = q4 ? UInt(8) : Int(8);
+  const std::string fmt = quantFormatName(format);
+
+  //--- Algorithm ------------------------------------------------------------
+  // buildMoEFFNQuant's per-expert computation with the expert fixed and the
+  // (slot, token) pairs replaced by the batch's rows.
+  ImageParam xq(Int(8), 2, "xq");             // (H, n)
+  ImageParam xd(Float(32), 2, "xd");          // (H/32, n)
+  ImageParam gateQ(wt, 2, "gate_q");          // (H or H/2, F)
+  ImageParam gateD(Float(32), 2, "gate_d");   // (H/32, F)
+  ImageParam upQ(wt, 2, "up_q");              // (H or H/2, F)
+  ImageParam upD(Float(32), 2, "up_d");       // (H/32, F)
+  ImageParam downQ(wt, 2, "down_q");          // (F or F/2, H)
+  ImageParam downD(Float(32), 2, "down_d");   // (F/32, H)
+  Var f("f"), h("h"), t("t");
+
+  auto inputRow = [&](ImageParam q, ImageParam d) {
+    QuantDotInputs in;
+    in.format = format;
+    in.length = hidden;
+    in.weight = [=](Expr i) { return q(i, f); };
+    in.weightScale = [=](Expr b) { return d(b, f); };
+    in.act = [=](Expr i) { return xq(i, t); };
+    in.actScale = [=](Expr b) { return xd(b, t); };
+    return in;
+  };
+  QuantDot g = quantDot("expert_gate_" + fmt, inputRow(gateQ, gateD), sched,
+                        {f, t}, {f}, {t});
+  QuantDot u = quantDot("expert_up_" + fmt, inputRow(upQ, upD), sched,
+                        {f, t}, {f}, {t});
+  Func act("expert_act");
+  act(f, t) = silu(g.result(f, t)) * u.result(f, t);
+
+  Q8Quantizer aq = quantizeQ8_0("expert_act_q8_0", expertFFN, {t},
+                                [&](Expr i) { return act(i, t); });
+  QuantDotInputs downIn;
+  downIn.format = format;
+  downIn.length = expertFFN;
+  downIn.weight = [&](Expr i) { return downQ(i, h); };
+  downIn.weightScale = [&](Expr b) { return downD(b, h); };
+  downIn.act = [&](Expr i) { return aq.quant(i, t); };
+  downIn.actScale = [&](Expr b) { return aq.scale(b, t); };
+  QuantDot d = quantDot("expert_down_" + fmt, downIn, sched, {h, t}, {h},
+                        {t});
+  Func out("moe_expert_" + fmt);
+  out(h, t) = d.result(h, t);
+
+  const int64_t hq = q4 ? hidden / 2 : hidden;
+  const int64_t fq = q4 ? expertFFN / 2 : expertFFN;
+  constrainDim(xq, 0, hidden);
+  constrainDim(xd, 0, hidden / kQuantBlock);
+  for (ImageParam p : {gateQ, upQ}) {
+    constrainDim(p, 0, hq);
+    constrainDim(p, 1, expertFFN);
+  }
+  for (ImageParam p : {gateD, upD}) {
+    constrainDim(p, 0, hidden / kQuantBlock);
+    constrainDim(p, 1, expertFFN);
+  }
+  constrainDim(downQ, 0, fq);
+  constrainDim(downQ, 1, hidden);
+  constrainDim(downD, 0, expertFFN / kQuantBlock);
+  constrainDim(downD, 1, hidden);
+  out.output_buffer().dim(0).set_bounds(0, static_cast<int>(hidden));
+  // One row of the batch per input row.
+  Expr n = xq.dim(1).extent();
+  xd.dim(1).set_bounds(0, n);
+  out.output_buffer().dim(1).set_bounds(0, n);
+
+  //--- Schedule -------------------------------------------------------------
+  // Both projections are GEMMs (weight rows x batch tokens). Rows go in
+  // parallel tasks of whole register tiles; inside a task, each tile of
+  // tileRows rows is unpacked once and then meets every token, tileTokens
+  // at a time, so a weight row is read from memory once per call and its
+  // blocks once per register tile of tokens. The batch's activations
+  // (n x H bytes) are re-read per row tile from L2.
+  // Batches smaller than a token tile (an expert few tokens chose) run
+  // token by token; the others shift the last token tile inwards,
+  // recomputing a few outputs rather than running a partial tile.
+  const int rowsTile = sched.tileRows;
+  const int tokensTile = sched.tileTokens;
+  const int tilesPerTask = std::max(1, sched.rowsPerTask / rowsTile);
+  auto tileGemm = [&](Func stage, Var row, const std::vector<QuantDot *> &dots) {
+    Var ro("ro"), ri("ri"), task("task"), rt("rt"), to("to"), ti("ti");
+    stage.split(row, ro, ri, rowsTile, TailStrategy::ShiftInwards)
+        .split(ro, task, rt, tilesPerTask, TailStrategy::GuardWithIf);
+    auto tokens = [&](Stage s, int tile, TailStrategy tail) {
+      s.split(t, to, ti, tile, tail)
+          .reorder(ti, ri, to, rt, task)
+          .unroll(ti)
+          .unroll(ri)
+          .parallel(task);
+    };
+    tokens(stage.specialize(n >= tokensTile), tokensTile,
+           TailStrategy::ShiftInwards);
+    tokens(stage, 1, TailStrategy::RoundUp);
+    for (QuantDot *q : dots) {
+      q->scheduleTile(LoopLevel(stage, to), LoopLevel(stage, rt), row, t);
+      if (q->actOffset.defined()) {
+        q->actOffset.compute_root();
+      }
+    }
+  };
+  act.compute_root();
+  tileGemm(act, f, {&g, &u});
+
+  // The activation quantized per token, between the two GEMMs.
+  aq.amax.compute_root().parallel(t);
+  aq.amax.update().atomic().vectorize(aq.amax.rvars()[0]).parallel(t);
+  aq.scale.compute_root().parallel(t);
+  Var ib("ib"), ii("ii");
+  aq.quant.compute_root()
+      .split(aq.i, ib, ii, kQuantBlock)
+      .vectorize(ii, sched.quantLanes)
+      .parallel(t);
+
+  tileGemm(out, h, {&d});
+
+  return {"moe_expert_" + fmt + "_h" + std::to_string(hidden) + "_f" +
+              std::to_string(expertFFN),
+          Pipeline(out),
+          {xq, xd, gateQ, gateD, upQ, upD, downQ, downD}};
+}
+
+Kernel buildMoEExpertQuant(QuantFormat format, int64_t hidden,
+                           int64_t expertFFN, const TargetInfo &target) {
+  return buildMoEExpertQuant(format, hidden, expertFFN, target,
+                             QuantSchedule::forTarget(target));
 }
 
 } // namespace lfm2c
