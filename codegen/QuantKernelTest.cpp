@@ -38,14 +38,17 @@ TestTarget hostTarget() { return TestTarget(32); }
 // token tails are exercised.
 std::vector<QuantSchedule> scheduleVariants() {
   std::vector<QuantSchedule> v;
-  for (auto [factor, uns, rows, tile, inl] :
-       {std::tuple{2, false, 32, 16, false}, std::tuple{4, true, 4, 2, false},
-        std::tuple{4, false, 8, 3, false}, std::tuple{2, true, 5, 1, false},
-        std::tuple{2, false, 6, 4, true}}) {
+  for (auto [factor, uns, rows, tile, inl, pairs] :
+       {std::tuple{2, false, 32, 16, false, false},
+        std::tuple{4, true, 4, 2, false, false},
+        std::tuple{4, false, 8, 3, false, false},
+        std::tuple{2, true, 5, 1, false, true},
+        std::tuple{2, false, 6, 4, true, false}}) {
     QuantSchedule s;
     s.dotFactor = factor;
     s.unsignedWeights = uns;
     s.unpackInline = inl;
+    s.q4PairSums = pairs;
     s.rowsPerTask = rows;
     s.tokensPerTile = tile;
     v.push_back(s);
@@ -57,6 +60,7 @@ std::string describe(const QuantSchedule &s) {
   std::ostringstream o;
   o << "factor=" << s.dotFactor << (s.unsignedWeights ? " u8" : " i8")
     << (s.unpackInline ? " inline-unpack" : "")
+    << (s.q4PairSums ? " q4-pair-sums" : "")
     << " rows=" << s.rowsPerTask << " tile=" << s.tokensPerTile;
   return o.str();
 }
@@ -562,29 +566,34 @@ std::string show(const std::map<std::string, int> &c) {
 }
 
 // The int8 block dots lower to the targets' widening multiply-adds:
-// vpmaddwd on AVX2, vpdpbusd on AVX-512 VNNI (Zen 4) and AVX-VNNI.
+// vpmaddwd on AVX2, vpdpbusd on AVX-512 VNNI (Zen 4) and AVX-VNNI; AVX2's
+// Q4_0 nibbles go to vpmaddubsw as they are (q4PairSums).
 TEST(QuantKernelTest, DotInstructions) {
   const std::string dir = ::testing::TempDir();
   struct Case {
     std::string halide;
     int bytes;
     bool dot;
-    const char *expect;
+    const char *expect;   // Q8_0
+    const char *expectQ4; // Q4_0
   };
   for (const Case &c :
-       {Case{"x86-64-linux-avx2-fma-f16c-sse41", 32, false, "vpmaddwd"},
-        Case{"x86-64-linux-avx512_zen4", 64, true, "vpdpbusd"},
+       {Case{"x86-64-linux-avx2-fma-f16c-sse41", 32, false, "vpmaddwd",
+             "vpmaddubsw"},
+        Case{"x86-64-linux-avx512_zen4", 64, true, "vpdpbusd", "vpdpbusd"},
         // Halide 21 does not select AVX-VNNI's vpdpbusd for 8 lanes; the u8
-        // layout then falls back to vpmaddubsw / vpmaddwd.
+        // layout then falls back to vpmovzxbw / vpmaddwd, Q4_0 to its pair
+        // sums.
         Case{"x86-64-linux-avx2-fma-f16c-sse41-avxvnni", 32, true,
-             "vpmaddwd"}}) {
+             "vpmaddwd", "vpmaddubsw"}}) {
     TestTarget target(c.bytes, c.dot, c.halide);
     for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
+      const char *expect = fmt == QuantFormat::Q8_0 ? c.expect : c.expectQ4;
       Kernel k = buildLinearQuant(fmt, 2048, 6144, target);
       auto counts =
           countInstructions(k, c.halide, dir + "/" + c.halide + "_" + k.name + ".s");
       std::cout << c.halide << " " << k.name << ":" << show(counts) << "\n";
-      EXPECT_GT(counts[c.expect], 0) << c.halide << " " << k.name;
+      EXPECT_GT(counts[expect], 0) << c.halide << " " << k.name;
       EXPECT_EQ(counts["vpgather"], 0) << c.halide << " " << k.name;
     }
     Kernel q = buildQuantizeQ8_0(2048, target);
@@ -593,10 +602,10 @@ TEST(QuantKernelTest, DotInstructions) {
                                         dir + "/" + c.halide + "_" + q.name + ".s"))
               << "\n";
     Kernel m = buildMoEFFNQuant(QuantFormat::Q4_0, 256, 128, 8, 2, target);
-    std::cout << c.halide << " " << m.name << ":"
-              << show(countInstructions(m, c.halide,
-                                        dir + "/" + c.halide + "_" + m.name + ".s"))
-              << "\n";
+    auto counts = countInstructions(m, c.halide,
+                                    dir + "/" + c.halide + "_" + m.name + ".s");
+    std::cout << c.halide << " " << m.name << ":" << show(counts) << "\n";
+    EXPECT_GT(counts[c.expectQ4], 0) << c.halide << " " << m.name;
   }
 }
 

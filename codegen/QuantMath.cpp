@@ -8,12 +8,18 @@ namespace lfm2c {
 QuantSchedule QuantSchedule::forTarget(const TargetInfo &target) {
   QuantSchedule s;
   s.quantLanes = target.lanes(4);
+  Halide::Target ht(target.halideTarget());
   if (target.hasInt8DotProduct()) {
     // 4-way dot products: x86 VNNI's vpdpbusd multiplies u8 by i8, Arm's
     // sdot i8 by i8.
-    Halide::Target ht(target.halideTarget());
     s.dotFactor = 4;
     s.unsignedWeights = ht.arch == Halide::Target::X86;
+  }
+  if (ht.arch == Halide::Target::X86 && target.vectorBytes() < 64) {
+    // pmaddubsw takes Q4_0's nibbles as they are; sign-extending them and
+    // the activations to i16 for pmaddwd made Q4_0 decode compute-bound.
+    // Also with AVX-VNNI: Halide 21 does not select its 8-lane vpdpbusd.
+    s.q4PairSums = true;
   }
   return s;
 }
@@ -60,12 +66,22 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
   QuantDot d;
   d.sched = sched;
   d.length = in.length;
-  const int factor = sched.dotFactor;
+  const bool pairSums = in.format == QuantFormat::Q4_0 && sched.q4PairSums;
+  if (pairSums) {
+    // Pair sums feed 4 adjacent products to each i32 lane, u8 x i8.
+    d.sched.dotFactor = 4;
+    d.sched.unsignedWeights = true;
+  } else {
+    d.sched.q4PairSums = false;
+  }
+  const int factor = d.sched.dotFactor;
+  const bool unsignedWeights = d.sched.unsignedWeights;
   const int sweeps = kQuantBlock / (kBlockLanes * factor);
   const int blocks = static_cast<int>(in.length / kQuantBlock);
   d.lane = Var(name + "_lane");
   d.b = Var(name + "_b");
   d.i = Var(name + "_i");
+  d.j = Var(name + "_j");
   d.r = RDom(0, factor, 0, sweeps, name + "_r");
   const int chains =
       sched.accumulators > 1 && blocks % sched.accumulators == 0
@@ -85,11 +101,28 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
     return b * kQuantBlock + d.r.y * (kBlockLanes * factor) + lane * factor +
            d.r.x;
   };
+  std::vector<Expr> sumArgs = {d.lane, d.b};
+  sumArgs.insert(sumArgs.end(), vars.begin(), vars.end());
 
   // Weight values: i8 (signed dots) or u8 with an offset (u8 x i8 dots).
   std::function<Expr(Expr)> weight;
   int offset = 0;
-  if (in.format == QuantFormat::Q4_0) {
+  if (pairSums) {
+    // Pair j of block b: elements 2j and 2j + 1, both in byte 2j % 16 + r
+    // of the block (low nibbles hold elements 0-15, high ones 16-31).
+    offset = 8;
+    d.pairs = Func(name + "_pairs");
+    d.rp = RDom(0, 2, name + "_rp");
+    std::vector<Expr> pArgs = {d.j, d.b};
+    pArgs.insert(pArgs.end(), vars.begin(), vars.end());
+    Expr e = 2 * d.j + d.rp.x;
+    Expr byte = in.weight(d.b * (kQuantBlock / 2) + e % (kQuantBlock / 2));
+    Expr nibble = select(d.j < kQuantBlock / 4, byte & 15, byte >> 4);
+    d.pairs(pArgs) = cast<int16_t>(0);
+    d.pairs(pArgs) = saturating_add(
+        d.pairs(pArgs),
+        widening_mul(nibble, in.act(d.b * kQuantBlock + e)));
+  } else if (in.format == QuantFormat::Q4_0) {
     // Unpacked once per row: byte j of a block holds element j in its low
     // nibble and element j + 16 in its high nibble, value nibble - 8.
     d.unpacked = Func(name + "_unpacked");
@@ -99,7 +132,7 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
                           d.i % (kQuantBlock / 2));
     Expr nibble = select(d.i % kQuantBlock < kQuantBlock / 2, byte & 15,
                          byte >> 4);
-    d.unpacked(uArgs) = sched.unsignedWeights
+    d.unpacked(uArgs) = unsignedWeights
                             ? nibble
                             : cast<int8_t>(nibble) - cast<int8_t>(8);
     offset = 8;
@@ -110,7 +143,7 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
     };
   } else {
     offset = 128;
-    if (sched.unsignedWeights) {
+    if (unsignedWeights) {
       weight = [&in](Expr e) {
         return reinterpret(UInt(8), in.weight(e)) ^ cast<uint8_t>(0x80);
       };
@@ -119,9 +152,7 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
     }
   }
 
-  std::vector<Expr> sumArgs = {d.lane, d.b};
-  sumArgs.insert(sumArgs.end(), vars.begin(), vars.end());
-  if (sched.unsignedWeights) {
+  if (unsignedWeights) {
     // offset * (the lane's activations), so that the u8 products minus it
     // are the signed products.
     d.actOffset = Func(name + "_act_offset");
@@ -133,8 +164,16 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
   } else {
     d.blockSum(sumArgs) = 0;
   }
-  Expr e = element(d.b, d.lane);
-  d.blockSum(sumArgs) += cast<int32_t>(widening_mul(weight(e), in.act(e)));
+  if (pairSums) {
+    // Lane l sums pairs 2l and 2l + 1: elements 4l .. 4l + 3.
+    d.rq = RDom(0, 2, name + "_rq");
+    std::vector<Expr> pArgs = {2 * d.lane + d.rq.x, d.b};
+    pArgs.insert(pArgs.end(), vars.begin(), vars.end());
+    d.blockSum(sumArgs) += cast<int32_t>(d.pairs(pArgs));
+  } else {
+    Expr e = element(d.b, d.lane);
+    d.blockSum(sumArgs) += cast<int32_t>(widening_mul(weight(e), in.act(e)));
+  }
 
   // Block rb * chains + chain accumulates into chain `chain`: per lane,
   // f32(lane sum) * (wd * xd), as llama.cpp's SIMD loops do.
@@ -173,12 +212,24 @@ void QuantDot::schedule(const LoopLevel &accAt, const LoopLevel &unpackAt) {
   // The block scales of the row and token, a vector at a time.
   scale.compute_at(accAt).vectorize(b, kBlockLanes, TailStrategy::GuardWithIf);
   blockSum.compute_at(acc, chain).vectorize(lane);
-  blockSum.update()
-      .reorder(r.x, lane, r.y)
-      .atomic()
-      .vectorize(r.x)
-      .vectorize(lane)
-      .unroll(r.y);
+  if (pairs.defined()) {
+    // One u8 x i8 vector of the block's 32 products, summed pairwise
+    // (vpmaddubsw), then the 16 pairs two by two into the lanes (vpmaddwd
+    // by ones).
+    // atomic(true): Halide cannot prove saturating adds associative; these
+    // never saturate, so the order does not matter.
+    pairs.compute_at(acc, chain).vectorize(j);
+    pairs.update().reorder(rp.x, j).atomic(true).vectorize(rp.x).vectorize(j);
+    blockSum.update().reorder(rq.x, lane).atomic().vectorize(rq.x)
+        .vectorize(lane);
+  } else {
+    blockSum.update()
+        .reorder(r.x, lane, r.y)
+        .atomic()
+        .vectorize(r.x)
+        .vectorize(lane)
+        .unroll(r.y);
+  }
   if (unpacked.defined() && !(sched.unpackInline && sched.dotFactor == 2)) {
     // Two 16-byte halves per block: the low nibbles, then the high ones.
     Var blk("blk"), half("half"), j("j"), rest("rest");

@@ -49,6 +49,13 @@ struct QuantSchedule {
   // Independent f32 accumulators per output (consecutive blocks alternate
   // between them), hiding the latency of the multiply-add chain.
   int accumulators = 2;
+  // Q4_0 without a 4-way int8 dot product (AVX2): the nibbles stay u8, the
+  // products are summed pairwise into i16 (vpmaddubsw; exact, a pair is at
+  // most 2 * 15 * 128), the pairs into the i32 lanes (vpmaddwd by ones),
+  // and 8 * (the lane's activations) is subtracted. No sign extensions and
+  // no unpacked copy of the row. Implies the 4-way u8 lane layout; Q8_0
+  // ignores it (its u8 values would saturate the i16 pairs).
+  bool q4PairSums = false;
   static QuantSchedule forTarget(const TargetInfo &target);
 };
 
@@ -92,8 +99,10 @@ struct QuantDot {
   Halide::Func blockSum;   // (lane, b, vars...) i32 per-lane block sums
   Halide::Func unpacked;   // Q4_0 only: (i, rowVars...) weight values
   Halide::Func actOffset;  // unsigned only: (lane, b, actVars...) i32
-  Halide::Var lane, chain, b, i;
+  Halide::Func pairs;      // q4PairSums only: (j, b, vars...) i16 pair sums
+  Halide::Var lane, chain, b, i, j;
   Halide::RDom r;          // blockSum's products: (within lane, sweep)
+  Halide::RDom rp, rq;     // q4PairSums: products per pair, pairs per lane
   Halide::RDom rb;         // acc's blocks
   QuantSchedule sched;
   int64_t length = 0;
