@@ -85,9 +85,8 @@ enum class QuantFormat { Q8_0, Q4_0 };
 Kernel buildQuantizeQ8_0(int64_t k, const TargetInfo &target);
 // xq [T, K] i8, xd [T, K/32] f32, wq, wd [N, K/32] f32 -> y [T, N]:
 // y = sum over blocks of float(int dot of the block) * (wd * xd).
-// wq is [N, K] i8 for Q8_0; [N, K/2] u8 for Q4_0 with llama.cpp's nibble
-// order (byte j of a block: element j low nibble, element j+16 high; value
-// nibble - 8).
+// wq is [N, K] i8 for Q8_0; [N, K/2] u8 for Q4_0, nibbles laid out as
+// codegen/QuantLayout.h says (value nibble - 8).
 Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                         const TargetInfo &target);
 // tokens [T] i32, table quants [V, H] (Q8_0 i8) or [V, H/2] (Q4_0 u8),

@@ -25,7 +25,7 @@ namespace lfm2c {
 enum class StoredFormat {
   F32,  // row-major f32
   Q8_0, // int8 quants [rows, K], then f32 block scales [rows, K/32]
-  Q4_0, // packed nibbles [rows, K/2] (llama.cpp block order), then scales
+  Q4_0, // packed nibbles [rows, K/2] (codegen/QuantLayout.h), then scales
 };
 
 struct PlannedWeight {

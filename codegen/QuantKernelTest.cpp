@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/KernelTestUtil.h"
+#include "codegen/QuantLayout.h"
 #include "codegen/QuantMath.h"
 
 #include <gtest/gtest.h>
@@ -142,14 +143,13 @@ RefBlock refQuantize(const float *x) {
   return b;
 }
 
-// Value j of a quantized weight row: i8 (Q8_0) or nibble - 8 (Q4_0).
-int weightValue(QuantFormat fmt, const uint8_t *row, int j) {
+// Value j of a quantized weight row of K values: i8 (Q8_0) or nibble - 8
+// (Q4_0, packed as codegen/QuantLayout.h says).
+int weightValue(QuantFormat fmt, const uint8_t *row, int K, int j) {
   if (fmt == QuantFormat::Q8_0) {
     return static_cast<int8_t>(row[j]);
   }
-  const int blk = j / 32, e = j % 32;
-  const uint8_t byte = row[blk * 16 + e % 16];
-  return (e < 16 ? (byte & 15) : (byte >> 4)) - 8;
+  return q4Value(row, K, j);
 }
 
 // The kernels convert per-lane partial sums to f32 (as llama.cpp's SIMD
@@ -166,7 +166,7 @@ RefDot refDot(QuantFormat fmt, int K, const uint8_t *wrow, const float *wd,
   for (int b = 0; b < K / 32; ++b) {
     int32_t sumi = 0, sumAbs = 0;
     for (int j = 0; j < 32; ++j) {
-      const int p = weightValue(fmt, wrow, b * 32 + j) * x[b * 32 + j];
+      const int p = weightValue(fmt, wrow, K, b * 32 + j) * x[b * 32 + j];
       sumi += p;
       sumAbs += std::abs(p);
     }
@@ -354,7 +354,7 @@ TEST(QuantKernelTest, LinearQuant) {
   const std::vector<QuantSchedule> variants = scheduleVariants();
   int shape = 0;
   for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
-    for (int K : {32, 64, 256}) {
+    for (int K : {32, 64, 96, 256}) {
       for (int N : {1, 7, 33}) {
         // The target's own schedule for every shape, plus one other layout.
         std::vector<QuantSchedule> scheds = {QuantSchedule::forTarget(target),
@@ -391,6 +391,62 @@ TEST(QuantKernelTest, LinearQuant) {
               }
             }
           }
+        }
+      }
+    }
+  }
+}
+
+// Repacking from llama.cpp's order keeps every value where q4Value finds it,
+// for paired (even block count) and unpaired rows.
+TEST(QuantKernelTest, Q4LayoutFromLlamaOrder) {
+  std::mt19937 rng(15);
+  for (int K : {32, 64, 96, 256}) {
+    const int rows = 3;
+    std::vector<uint8_t> llama = randomQuants(QuantFormat::Q4_0, rows, K, rng);
+    std::vector<uint8_t> packed = llama;
+    q4FromLlamaOrder(packed.data(), rows, K);
+    for (int r = 0; r < rows; ++r) {
+      for (int i = 0; i < K; ++i) {
+        const uint8_t byte = llama[size_t(r) * K / 2 + i / 32 * 16 + i % 16];
+        const int want = (i % 32 < 16 ? byte & 15 : byte >> 4) - 8;
+        ASSERT_EQ(q4Value(&packed[size_t(r) * K / 2], K, i), want)
+            << "K=" << K << " row " << r << " i=" << i;
+      }
+    }
+  }
+}
+
+// Rows of a quantized table expanded exactly: f32(value) * scale.
+TEST(QuantKernelTest, EmbeddingQuant) {
+  std::mt19937 rng(16);
+  TestTarget target = hostTarget();
+  for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
+    for (int H : {32, 64, 96, 256}) {
+      const int V = 37, T = 5, nb = H / 32;
+      Kernel k = buildEmbeddingQuant(fmt, V, H, target);
+      Halide::Callable fn = compile(k, {"tokens", "quants", "scales"});
+      const int rowBytes = fmt == QuantFormat::Q8_0 ? H : H / 2;
+      std::vector<uint8_t> q = randomQuants(fmt, V, H, rng);
+      std::vector<float> d = randomScales(size_t(V) * nb, rng, 1e-3f, 2e-2f);
+      std::vector<int32_t> tokens(T);
+      for (int32_t &t : tokens) {
+        t = int32_t(rng() % V);
+      }
+      auto tB = toBuffer(tokens, {T});
+      auto qB = weightBuffer(fmt, q, {rowBytes, V});
+      auto dB = toBuffer(d, {nb, V});
+      Buffer<float> out(H, T);
+      ASSERT_EQ(fn(tB, qB, dB, out), 0);
+      for (int t = 0; t < T; ++t) {
+        const int row = tokens[t];
+        for (int h = 0; h < H; ++h) {
+          const float want =
+              float(weightValue(fmt, &q[size_t(row) * rowBytes], H, h)) *
+              d[size_t(row) * nb + h / 32];
+          ASSERT_EQ(bits(out(h, t)), bits(want))
+              << quantFormatName(fmt) << " H=" << H << " t=" << t
+              << " h=" << h;
         }
       }
     }
@@ -485,7 +541,7 @@ TEST(QuantKernelTest, MoEFFNQuant) {
                     double allow = 1e-5 * o.absSum;
                     for (int f = 0; f < F; ++f) {
                       allow += slack[f] * dd[row * nf + f / 32] *
-                               std::abs(weightValue(fmt, &dq[row * fbytes], f));
+                               std::abs(weightValue(fmt, &dq[row * fbytes], F, f));
                     }
                     if (scaleTie) {
                       allow += 1e-2 * o.absSum;

@@ -1,6 +1,8 @@
 //===- QuantMath.cpp - Q8_0 quantizer and quantized dot products ---------===//
 #include "codegen/QuantMath.h"
 
+#include "codegen/QuantLayout.h"
+
 using namespace Halide;
 
 namespace lfm2c {
@@ -59,6 +61,22 @@ Q8Quantizer quantizeQ8_0(const std::string &name, int64_t length,
   return q;
 }
 
+namespace {
+
+// The nibble of element e of block b of a Q4_0 row, as QuantLayout.h packs
+// it. `lowHalf` is e < 16, passed in so a caller can state it in terms
+// that stay uniform across its vectors.
+Expr q4Nibble(const QuantDotInputs &in, Expr b, Expr e, Expr lowHalf) {
+  if (q4PairedBlocks(in.length)) {
+    Expr byte = in.weight(b / 2 * kQuantBlock + e);
+    return select(b % 2 == 0, byte & 15, byte >> 4);
+  }
+  Expr byte = in.weight(b * (kQuantBlock / 2) + e % (kQuantBlock / 2));
+  return select(lowHalf, byte & 15, byte >> 4);
+}
+
+} // namespace
+
 QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
                   const QuantSchedule &sched, const std::vector<Var> &vars,
                   const std::vector<Var> &rowVars,
@@ -108,30 +126,25 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
   std::function<Expr(Expr)> weight;
   int offset = 0;
   if (pairSums) {
-    // Pair j of block b: elements 2j and 2j + 1, both in byte 2j % 16 + r
-    // of the block (low nibbles hold elements 0-15, high ones 16-31).
+    // Pair j of block b: elements 2j and 2j + 1.
     offset = 8;
     d.pairs = Func(name + "_pairs");
     d.rp = RDom(0, 2, name + "_rp");
     std::vector<Expr> pArgs = {d.j, d.b};
     pArgs.insert(pArgs.end(), vars.begin(), vars.end());
     Expr e = 2 * d.j + d.rp.x;
-    Expr byte = in.weight(d.b * (kQuantBlock / 2) + e % (kQuantBlock / 2));
-    Expr nibble = select(d.j < kQuantBlock / 4, byte & 15, byte >> 4);
+    Expr nibble = q4Nibble(in, d.b, e, d.j < kQuantBlock / 4);
     d.pairs(pArgs) = cast<int16_t>(0);
     d.pairs(pArgs) = saturating_add(
         d.pairs(pArgs),
         widening_mul(nibble, in.act(d.b * kQuantBlock + e)));
   } else if (in.format == QuantFormat::Q4_0) {
-    // Unpacked once per row: byte j of a block holds element j in its low
-    // nibble and element j + 16 in its high nibble, value nibble - 8.
+    // Unpacked once per row; value nibble - 8.
     d.unpacked = Func(name + "_unpacked");
     std::vector<Expr> uArgs = {d.i};
     uArgs.insert(uArgs.end(), rowVars.begin(), rowVars.end());
-    Expr byte = in.weight((d.i / kQuantBlock) * (kQuantBlock / 2) +
-                          d.i % (kQuantBlock / 2));
-    Expr nibble = select(d.i % kQuantBlock < kQuantBlock / 2, byte & 15,
-                         byte >> 4);
+    Expr e = d.i % kQuantBlock;
+    Expr nibble = q4Nibble(in, d.i / kQuantBlock, e, e < kQuantBlock / 2);
     d.unpacked(uArgs) = unsignedWeights
                             ? nibble
                             : cast<int8_t>(nibble) - cast<int8_t>(8);

@@ -1,6 +1,7 @@
 //===- WeightsWriter.cpp ----------------------------------------------------===//
 #include "codegen/WeightsWriter.h"
 
+#include "codegen/QuantLayout.h"
 #include "runtime/WeightsFormat.h"
 
 #include <algorithm>
@@ -108,11 +109,12 @@ void quantizeQ4_0(const float *x, uint8_t *q, float *d) {
   }
 }
 
-// Packs one tensor into quants + f32 scales. A source already in the target
-// block format is copied bit for bit; anything else is expanded to f32 and
+// Packs one tensor (rows of `k` values) into quants + f32 scales in the
+// layout of QuantLayout.h. A source already in the target block format
+// keeps its values bit for bit; anything else is expanded to f32 and
 // quantized.
 Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
-                     int64_t count, std::vector<uint8_t> &quants,
+                     int64_t count, int64_t k, std::vector<uint8_t> &quants,
                      std::vector<float> &scales) {
   const int64_t blocks = count / 32;
   const bool q4 = format == StoredFormat::Q4_0;
@@ -125,6 +127,9 @@ Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
       const uint8_t *blk = src.data + b * blockBytes;
       scales[b] = halfToFloat(load16(blk));
       std::memcpy(&quants[b * payload], blk + 2, payload);
+    }
+    if (q4) {
+      q4FromLlamaOrder(quants.data(), count / k, k);
     }
     return Status::ok();
   }
@@ -139,6 +144,9 @@ Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
       quantizeQ8_0(&values[b * 32], reinterpret_cast<int8_t *>(&quants[b * 32]),
                    &scales[b]);
     }
+  }
+  if (q4) {
+    q4FromLlamaOrder(quants.data(), count / k, k);
   }
   return Status::ok();
 }
@@ -258,7 +266,8 @@ writeWeights(const std::string &path, const std::vector<PlannedWeight> &plan,
       }
       ok = put(buffer.data(), w.offset, w.bytes);
     } else {
-      if (Status st = packQuantized(*src, w.format, count, quants, scales);
+      if (Status st = packQuantized(*src, w.format, count, w.shape.back(),
+                                    quants, scales);
           !st) {
         return st;
       }
