@@ -30,11 +30,12 @@ enum class KernelKind {
   Attention,  // ints: heads, kvHeads, headDim
   MoERoute,   // ints: hidden, experts, topK
   MoEFFN,     // ints: hidden, expertFFN, experts, topK
-  // Quantized weights; ints[0] is the format (0: Q8_0, 1: Q4_0).
+  // Quantized weights; ints[0] is the format (0: Q8_0, 1: Q4_0, 2: Q6_K).
   QuantizeQ8_0,   // ints: k
   LinearQuant,    // ints: format, k, n
   EmbeddingQuant, // ints: format, vocab, hidden
-  MoEFFNQuant,    // ints: format, hidden, expertFFN, experts, topK
+  MoEFFNQuant,    // ints: format, hidden, expertFFN, experts, topK (no Q6_K)
+  QuantizeQ8_K,   // ints: k (the activations of Q6_K weights)
 };
 
 enum class KernelArg { Buffer, Int32 };

@@ -7,6 +7,7 @@
 #include "codegen/HalideHelpers.h"
 #include "codegen/Kernel.h"
 #include "codegen/QuantLayout.h"
+#include "codegen/QuantMath.h"
 
 using namespace Halide;
 
@@ -67,6 +68,9 @@ Kernel buildEmbedding(int64_t vocab, int64_t hidden,
 
 Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
                            const TargetInfo &target) {
+  if (format == QuantFormat::Q6_K) {
+    return buildEmbeddingQ6_K(vocab, hidden, target);
+  }
   const bool q4 = format == QuantFormat::Q4_0;
   //--- Algorithm ------------------------------------------------------------
   ImageParam tokens(Int(32), 1, "tokens");               // (T)

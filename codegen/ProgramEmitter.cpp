@@ -9,6 +9,7 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <sstream>
+#include <tuple>
 
 namespace lfm2c {
 namespace {
@@ -156,22 +157,39 @@ void Emitter::release(const std::string &ptr) {
   }
 }
 
+// Values per block (Q6_K: super-block) of a stored format.
+int64_t blockValues(StoredFormat f) {
+  return f == StoredFormat::Q6_K ? 256 : 32;
+}
+
+// The format code of the quantized kernel requests (KernelRequest.h).
+int64_t formatCode(StoredFormat f) {
+  return f == StoredFormat::Q6_K ? 2 : f == StoredFormat::Q4_0 ? 1 : 0;
+}
+
 StoredFormat Emitter::storedFormat(lfm2::WeightOp op) {
   auto type = cast<RankedTensorType>(op.getType());
   StoredFormat want = op.getFormat() == lfm2::WeightFormat::q8_0
                           ? StoredFormat::Q8_0
                       : op.getFormat() == lfm2::WeightFormat::q4_0
                           ? StoredFormat::Q4_0
+                      : op.getFormat() == lfm2::WeightFormat::q6_k
+                          ? StoredFormat::Q6_K
                           : StoredFormat::F32;
-  if (want == StoredFormat::F32 || type.getShape().back() % 32 != 0) {
+  if (want == StoredFormat::F32 ||
+      type.getShape().back() % blockValues(want) != 0) {
     return StoredFormat::F32;
   }
   for (OpOperand &use : op->getUses()) {
     if (!lfm2::isProjectionOperand(use)) {
       return StoredFormat::F32;
     }
-    // The quantized expert kernel takes one format for all three stacks.
+    // The quantized expert kernel takes one format for all three stacks,
+    // Q8_0 or Q4_0.
     if (auto d = dyn_cast<lfm2::MoEDispatchOp>(use.getOwner())) {
+      if (want == StoredFormat::Q6_K) {
+        return StoredFormat::F32;
+      }
       for (Value w : {d.getGateExps(), d.getUpExps(), d.getDownExps()}) {
         auto other = w.getDefiningOp<lfm2::WeightOp>();
         if (!other || other.getFormat() != op.getFormat()) {
@@ -210,11 +228,14 @@ Buf Emitter::weight(lfm2::WeightOp op) {
     case StoredFormat::Q4_0:
       w.bytes = count / 2;
       break;
+    case StoredFormat::Q6_K:
+      w.bytes = count / 256 * 208;
+      break;
     }
     weightsBytes_ = align(w.offset + w.bytes);
     if (w.format != StoredFormat::F32) {
       w.scaleOffset = weightsBytes_;
-      w.scaleBytes = count / 32 * sizeof(float);
+      w.scaleBytes = count / blockValues(w.format) * sizeof(float);
       weightsBytes_ = align(w.scaleOffset + w.scaleBytes);
     }
     index = weights_.size();
@@ -235,13 +256,14 @@ Buf Emitter::weight(lfm2::WeightOp op) {
     return b;
   }
   const int64_t k = type.getShape().back();
-  const bool q4 = w.format == StoredFormat::Q4_0;
-  b.type = q4 ? "u8Type()" : "i8Type()";
+  b.type = w.format == StoredFormat::Q8_0 ? "i8Type()" : "u8Type()";
   b.ptr = "(W + " + std::to_string(w.offset) + ") /* " + name + " quants */";
   b.scales = "reinterpret_cast<const float *>(W + " +
              std::to_string(w.scaleOffset) + ") /* " + name + " scales */";
-  if (q4) {
+  if (w.format == StoredFormat::Q4_0) {
     b.dims.back() = str(k / 2);
+  } else if (w.format == StoredFormat::Q6_K) {
+    b.dims.back() = str(k / 256 * 208);
   }
   return b;
 }
@@ -273,9 +295,24 @@ void Emitter::linear(const Buf &x, const Buf &w, const Buf &out, int64_t k,
          {CallArg::of(x), CallArg::of(w), CallArg::of(out)}, where);
     return;
   }
-  auto [xq, xd] = quantized(x, k, where);
-  const int64_t code = w.format == StoredFormat::Q4_0 ? 1 : 0;
-  Buf scales{w.scales, {str(n), str(k / 32)}};
+  const int64_t block = blockValues(w.format);
+  Buf xq, xd;
+  if (w.format == StoredFormat::Q6_K) {
+    // Q8_K activations, for this call only (the Q6_K head's input has no
+    // other projection reading it).
+    const int64_t dyn = ShapedType::kDynamic;
+    const std::string rows = x.dims[0];
+    xq = view(alloc({dyn, k}, "i8Type()", 1), {rows, str(k)});
+    xd = view(alloc({dyn, k / block}), {rows, str(k / block)});
+    call({KernelKind::QuantizeQ8_K, {k}},
+         {CallArg::of(view(x, {rows, str(k)})), CallArg::of(xq),
+          CallArg::of(xd)},
+         where + ".quantize");
+  } else {
+    std::tie(xq, xd) = quantized(x, k, where);
+  }
+  const int64_t code = formatCode(w.format);
+  Buf scales{w.scales, {str(n), str(k / block)}};
   call({KernelKind::LinearQuant, {code, k, n}},
        {CallArg::of(xq), CallArg::of(xd), CallArg::of(view(w, {str(n), w.dims.back()})),
         CallArg::of(scales), CallArg::of(out)},
@@ -345,10 +382,11 @@ LogicalResult Emitter::emit(Operation *op) {
         Buf out = alloc(cast<RankedTensorType>(e.getType()).getShape());
         Buf tab = buf(e.getTable());
         if (tab.quantized()) {
-          const int64_t code = tab.format == StoredFormat::Q4_0 ? 1 : 0;
+          const int64_t code = formatCode(tab.format);
+          const int64_t block = blockValues(tab.format);
           call({KernelKind::EmbeddingQuant, {code, V, H}},
                {CallArg::of(view(buf(e.getTokens()), {"T"})), CallArg::of(tab),
-                CallArg::of({tab.scales, {str(V), str(H / 32)}}),
+                CallArg::of({tab.scales, {str(V), str(H / block)}}),
                 CallArg::of(out)},
                where);
         } else {

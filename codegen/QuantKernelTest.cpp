@@ -583,6 +583,223 @@ TEST(QuantKernelTest, MoEFFNQuant) {
             << ambiguous << "\n";
 }
 
+//--- Q6_K weights, Q8_K activations ---------------------------------------
+
+struct RefQ8K {
+  float d = 0, iscale = 0;
+  int8_t q[256];
+};
+
+// quantize_row_q8_K_ref for one block of 256.
+RefQ8K refQuantizeQ8K(const float *x) {
+  float amax = 0, max = 0;
+  for (int j = 0; j < 256; ++j) {
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  RefQ8K b;
+  if (amax == 0) {
+    std::fill(b.q, b.q + 256, 0);
+    return b;
+  }
+  const float iscale = -127.0f / max;
+  b.iscale = iscale;
+  for (int j = 0; j < 256; ++j) {
+    // nearest_int: adding 1.5 * 2^23 rounds to an integer, ties to even.
+    const float v = iscale * x[j];
+    const float shifted = v + 12582912.0f;
+    int32_t i;
+    std::memcpy(&i, &shifted, 4);
+    b.q[j] = static_cast<int8_t>(std::min(127, (i & 0x007fffff) - 0x00400000));
+  }
+  b.d = 1 / iscale;
+  return b;
+}
+
+// A 256-value block exercising the Q8_K rules: magnitudes from 1e-6 to 1e3,
+// zero blocks, exact rounding ties (|max| = 127, so iscale = -+1), the
+// largest magnitude present with both signs (the first one sets the sign),
+// negative-only blocks.
+void fillBlockQ8K(float *x, int kind, std::mt19937 &rng) {
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  std::uniform_int_distribution<int> k(-126, 125);
+  switch (kind % 5) {
+  case 0: {
+    const float sigma = std::pow(10.0f, float(kind % 10) - 6.0f);
+    for (int j = 0; j < 256; ++j) {
+      x[j] = n(rng) * sigma;
+    }
+    break;
+  }
+  case 1:
+    std::fill(x, x + 256, 0.0f);
+    break;
+  case 2:
+    for (int j = 0; j < 256; ++j) {
+      x[j] = float(k(rng)) + 0.5f;
+    }
+    x[rng() % 256] = rng() % 2 ? 127.0f : -127.0f;
+    break;
+  case 3: {
+    for (int j = 0; j < 256; ++j) {
+      x[j] = n(rng);
+    }
+    const float m = 10.0f + float(rng() % 100) / 7.0f;
+    const int a = int(rng() % 128), b = 128 + int(rng() % 128);
+    const bool negFirst = rng() % 2;
+    x[a] = negFirst ? -m : m;
+    x[b] = negFirst ? m : -m;
+    break;
+  }
+  default:
+    for (int j = 0; j < 256; ++j) {
+      x[j] = -std::fabs(n(rng)) * 2.0f;
+    }
+  }
+}
+
+TEST(QuantKernelTest, QuantizeQ8_K) {
+  std::mt19937 rng(21);
+  TestTarget target = hostTarget();
+  int ties = 0;
+  for (int K : {256, 768}) {
+    Kernel k = buildQuantizeQ8_K(K, target);
+    Halide::Callable fn = compile(k, {"x"});
+    for (int T : {1, 4}) {
+      const int nb = K / 256;
+      std::vector<float> x(size_t(T) * K);
+      for (int blk = 0; blk < T * nb; ++blk) {
+        fillBlockQ8K(&x[size_t(blk) * 256], int(rng() % 1000), rng);
+      }
+      auto xB = toBuffer(x, {K, T});
+      Buffer<int8_t> q(K, T);
+      Buffer<float> d(nb, T);
+      ASSERT_EQ(fn(xB, q, d), 0);
+      for (int blk = 0; blk < T * nb; ++blk) {
+        const float *xb = &x[size_t(blk) * 256];
+        RefQ8K ref = refQuantizeQ8K(xb);
+        ASSERT_EQ(bits(d.data()[blk]), bits(ref.d))
+            << "K=" << K << " T=" << T << " block " << blk;
+        for (int j = 0; j < 256; ++j) {
+          const float v = ref.iscale * xb[j];
+          ties += v - std::floor(v) == 0.5f;
+          ASSERT_EQ(q.data()[size_t(blk) * 256 + j], ref.q[j])
+              << "K=" << K << " T=" << T << " block " << blk << " j=" << j
+              << " x=" << xb[j];
+        }
+      }
+    }
+  }
+  EXPECT_GT(ties, 100);
+}
+
+// Random Q6_K rows in the layout of QuantLayout.h: every byte random, so
+// sub-block scales cover all of int8.
+std::vector<uint8_t> randomQ6K(size_t rows, int K, std::mt19937 &rng) {
+  std::vector<uint8_t> v(rows * (K / 256) * kQ6KBlockBytes);
+  for (uint8_t &b : v) {
+    b = static_cast<uint8_t>(rng());
+  }
+  return v;
+}
+
+// ggml_vec_dot_q6_K_q8_K: an exact integer per super-block times d6 * d8.
+RefDot refDotQ6K(int K, const uint8_t *wrow, const float *wd, const int8_t *x,
+                 const float *xd) {
+  RefDot r;
+  for (int b = 0; b < K / 256; ++b) {
+    int64_t sumi = 0, sumAbs = 0;
+    for (int j = 0; j < 256; ++j) {
+      const int i = b * 256 + j;
+      const int64_t p =
+          int64_t(q6SubScale(wrow, i)) * q6Value(wrow, i) * x[i];
+      sumi += p;
+      sumAbs += std::abs(p);
+    }
+    const float scale = wd[b] * xd[b];
+    r.value += double(sumi) * scale;
+    r.absSum += double(sumAbs) * scale;
+  }
+  return r;
+}
+
+TEST(QuantKernelTest, LinearQ6_K) {
+  std::mt19937 rng(22);
+  TestTarget target = hostTarget();
+  QuantSchedule small = QuantSchedule::forTarget(target);
+  small.rowsPerTask = 5;
+  small.tokensPerTile = 2;
+  for (int K : {256, 512, 768}) {
+    for (int N : {1, 7, 33}) {
+      for (const QuantSchedule &sched :
+           {QuantSchedule::forTarget(target), small}) {
+        Kernel k = buildLinearQuant(QuantFormat::Q6_K, K, N, target, sched);
+        Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
+        for (int T : {1, 3}) {
+          const int nb = K / 256, rowBytes = nb * int(kQ6KBlockBytes);
+          std::vector<uint8_t> wq = randomQ6K(N, K, rng);
+          std::vector<float> wd = randomScales(size_t(N) * nb, rng, 1e-4f,
+                                               2e-3f);
+          std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
+          std::vector<float> xd = randomScales(size_t(T) * nb, rng, 1e-3f,
+                                               5e-2f);
+          auto xqB = toBuffer(xq, {K, T});
+          auto xdB = toBuffer(xd, {nb, T});
+          auto wqB = toBuffer(wq, {rowBytes, N});
+          auto wdB = toBuffer(wd, {nb, N});
+          Buffer<float> y(N, T);
+          ASSERT_EQ(fn(xqB, xdB, wqB, wdB, y), 0);
+          for (int t = 0; t < T; ++t) {
+            for (int n = 0; n < N; ++n) {
+              RefDot r = refDotQ6K(K, &wq[size_t(n) * rowBytes],
+                                   &wd[size_t(n) * nb], &xq[size_t(t) * K],
+                                   &xd[size_t(t) * nb]);
+              const float got = y(n, t);
+              ASSERT_LE(std::fabs(got - r.value), 1e-5 * r.absSum + 1e-30)
+                  << "K=" << K << " N=" << N << " T=" << T << " n=" << n
+                  << " t=" << t << " rows=" << sched.rowsPerTask
+                  << " got " << got << " want " << r.value;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// dequantize_row_q6_K, bit for bit: (d * scale) * q.
+TEST(QuantKernelTest, EmbeddingQ6_K) {
+  std::mt19937 rng(23);
+  TestTarget target = hostTarget();
+  for (int H : {256, 768}) {
+    const int V = 29, T = 5, nb = H / 256, rowBytes = nb * int(kQ6KBlockBytes);
+    Kernel k = buildEmbeddingQuant(QuantFormat::Q6_K, V, H, target);
+    Halide::Callable fn = compile(k, {"tokens", "quants", "scales"});
+    std::vector<uint8_t> q = randomQ6K(V, H, rng);
+    std::vector<float> d = randomScales(size_t(V) * nb, rng, 1e-4f, 2e-3f);
+    std::vector<int32_t> tokens(T);
+    for (int32_t &t : tokens) {
+      t = int32_t(rng() % V);
+    }
+    auto tB = toBuffer(tokens, {T});
+    auto qB = toBuffer(q, {rowBytes, V});
+    auto dB = toBuffer(d, {nb, V});
+    Buffer<float> out(H, T);
+    ASSERT_EQ(fn(tB, qB, dB, out), 0);
+    for (int t = 0; t < T; ++t) {
+      const uint8_t *row = &q[size_t(tokens[t]) * rowBytes];
+      for (int h = 0; h < H; ++h) {
+        const float want = d[size_t(tokens[t]) * nb + h / 256] *
+                           float(q6SubScale(row, h)) * float(q6Value(row, h));
+        ASSERT_EQ(bits(out(h, t)), bits(want)) << "H=" << H << " t=" << t
+                                               << " h=" << h;
+      }
+    }
+  }
+}
+
 //--- Assembly --------------------------------------------------------------
 
 std::map<std::string, int> countInstructions(const Kernel &k,

@@ -17,6 +17,20 @@
 // a cross-lane shuffle per block on AVX2. Rows of an odd number of blocks
 // keep llama.cpp's order.
 //
+// Q6_K (K a multiple of 256): per row, K/256 super-blocks of 208 bytes --
+// GGUF's block_q6_K without its fp16 scale: ql[128] (low 4 bits), qh[64]
+// (high 2 bits), int8 sub-block scales[16] (one per 16 values) -- then, in
+// a separate array, the K/256 super-block scales d as f32 (exactly the
+// file's fp16). 6.625 bits per weight against GGUF's 6.5625: the 2 extra
+// bytes per 256 values keep super-blocks 16-byte aligned and spare the
+// kernels an fp16 conversion; 6-bit values stay packed (an int8 copy would
+// cost 8.625 bits). Value i of super-block b, with h = i / 128, g = i % 128
+// / 32, l = i % 32: low 4 bits in ql[64h + 32(g % 2) + l] (low nibble for
+// g < 2, high for g >= 2), high 2 bits at bit 2g of qh[32h + l], minus 32;
+// its sub-block scale is scales[i / 16]. Within a 128-value half, 32-byte
+// loads of ql and qh give four 32-value vectors by masks and shifts alone,
+// as llama.cpp's AVX2 kernel uses them.
+//
 //===----------------------------------------------------------------------===//
 #ifndef LFM2C_CODEGEN_QUANTLAYOUT_H
 #define LFM2C_CODEGEN_QUANTLAYOUT_H
@@ -67,6 +81,24 @@ inline void q4FromLlamaOrder(uint8_t *quants, int64_t rows, int64_t k) {
       q[j + 16] = static_cast<uint8_t>(a[j] >> 4 | (b[j] & 0xF0));
     }
   }
+}
+
+constexpr int64_t kQ6KBlock = 256;      // values per Q6_K super-block
+constexpr int64_t kQ6KBlockBytes = 208; // ql, qh and sub-block scales
+constexpr int64_t kQ6KScalesAt = 192;   // offset of the sub-block scales
+
+// Value i (in [-32, 31]) of a packed Q6_K row, and its sub-block scale.
+inline int q6Value(const uint8_t *row, int64_t i) {
+  const uint8_t *blk = row + i / kQ6KBlock * kQ6KBlockBytes;
+  const int64_t e = i % kQ6KBlock, h = e / 128, g = e % 128 / 32, l = e % 32;
+  const uint8_t ql = blk[64 * h + 32 * (g % 2) + l];
+  const uint8_t qh = blk[128 + 32 * h + l];
+  const int low = g < 2 ? ql & 15 : ql >> 4;
+  return (low | ((qh >> (2 * g)) & 3) << 4) - 32;
+}
+inline int q6SubScale(const uint8_t *row, int64_t i) {
+  return static_cast<int8_t>(row[i / kQ6KBlock * kQ6KBlockBytes +
+                                 kQ6KScalesAt + i % kQ6KBlock / 16]);
 }
 
 } // namespace lfm2c

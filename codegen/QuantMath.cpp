@@ -27,7 +27,15 @@ QuantSchedule QuantSchedule::forTarget(const TargetInfo &target) {
 }
 
 std::string quantFormatName(QuantFormat format) {
-  return format == QuantFormat::Q8_0 ? "q8_0" : "q4_0";
+  switch (format) {
+  case QuantFormat::Q8_0:
+    return "q8_0";
+  case QuantFormat::Q4_0:
+    return "q4_0";
+  case QuantFormat::Q6_K:
+    return "q6_k";
+  }
+  return "?";
 }
 
 Q8Quantizer quantizeQ8_0(const std::string &name, int64_t length,

@@ -130,7 +130,15 @@ Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
                         int64_t experts, int64_t topK,
                         const TargetInfo &target, const QuantSchedule &sched);
 
-// "q8_0" / "q4_0", for kernel names.
+// Q6_K weights with Q8_K activations (QuantQ6KKernel.cpp).
+Kernel buildQuantizeQ8_K(int64_t k, const TargetInfo &target,
+                         const QuantSchedule &sched);
+Kernel buildLinearQ6_K(int64_t k, int64_t n, const TargetInfo &target,
+                       const QuantSchedule &sched);
+Kernel buildEmbeddingQ6_K(int64_t vocab, int64_t hidden,
+                          const TargetInfo &target);
+
+// "q8_0" / "q4_0" / "q6_k", for kernel names.
 std::string quantFormatName(QuantFormat format);
 
 } // namespace lfm2c

@@ -116,6 +116,25 @@ void quantizeQ4_0(const float *x, uint8_t *q, float *d) {
 Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
                      int64_t count, int64_t k, std::vector<uint8_t> &quants,
                      std::vector<float> &scales) {
+  if (format == StoredFormat::Q6_K) {
+    // The file's blocks minus their fp16 scale, which goes to the f32
+    // array; the program emitter stores only Q6_K sources as Q6_K.
+    if (src.type != GGMLType::Q6_K) {
+      return Status::error("tensor '" + src.name + "': " +
+                           ggmlTypeName(src.type) +
+                           " cannot be stored as Q6_K (no Q6_K quantizer)");
+    }
+    const int64_t superBlocks = count / kQ6KBlock;
+    const int64_t fileBlockBytes = kQ6KBlockBytes + 2; // then fp16 d
+    quants.resize(static_cast<size_t>(superBlocks * kQ6KBlockBytes));
+    scales.resize(static_cast<size_t>(superBlocks));
+    for (int64_t b = 0; b < superBlocks; ++b) {
+      const uint8_t *blk = src.data + b * fileBlockBytes;
+      std::memcpy(&quants[b * kQ6KBlockBytes], blk, kQ6KBlockBytes);
+      scales[b] = halfToFloat(load16(blk + kQ6KBlockBytes));
+    }
+    return Status::ok();
+  }
   const int64_t blocks = count / 32;
   const bool q4 = format == StoredFormat::Q4_0;
   quants.resize(static_cast<size_t>(q4 ? count / 2 : count));
