@@ -1,4 +1,4 @@
-//===- bench_quant_kernels.cpp - Q8_0 / Q4_0 kernels at LFM2-8B-A1B shapes ===//
+//===- bench_quant_kernels.cpp - Quantized kernels at LFM2-8B-A1B shapes -===//
 //
 // Google Benchmark program (not a test), the quantized counterpart of
 // bench_kernels.cpp: the activation quantizer, the quantized projection
@@ -8,7 +8,7 @@
 //
 // Bytes are those of the packed weights as the kernels read them: the
 // quants (1 byte per value for Q8_0, half a byte for Q4_0) plus one f32
-// scale per 32 values. Inputs are bound by name (xq, xd, wq, wd, ...), as
+// scale per 32 values; Q6_K 212 bytes per 256 values. Inputs are bound by name (xq, xd, wq, wd, ...), as
 // documented in codegen/Kernel.h; a missing name stops the program with a
 // message naming the kernel and argument.
 //
@@ -26,19 +26,32 @@ using Halide::Buffer;
 namespace lfm2c::bench {
 namespace {
 
-// Bytes of one packed row of `k` values: quants plus f32 block scales.
+// Bytes of one packed row of `k` values: quants plus f32 block scales
+// (Q6_K: 208 bytes of 6-bit quants and int8 sub-block scales, one f32 per
+// 256 values).
 double rowBytes(QuantFormat f, double k) {
-  return (f == QuantFormat::Q8_0 ? k : k / 2) + k / 32 * 4;
+  switch (f) {
+  case QuantFormat::Q8_0:
+    return k + k / 32 * 4;
+  case QuantFormat::Q4_0:
+    return k / 2 + k / 32 * 4;
+  case QuantFormat::Q6_K:
+    return k / 256 * 212;
+  }
+  return 0;
 }
 
-// Packed quants [rows..., k] (innermost first: k or k/2 bytes).
+// Packed quants [rows..., k] (innermost first: k, k/2 or k/256*208 bytes).
 struct QuantTensor {
   Buffer<int8_t> q8;
   Buffer<uint8_t> q4;
   Buffer<float> d;
   QuantTensor(QuantFormat f, int k, std::vector<int> outer, uint32_t seed) {
-    std::vector<int> qs{f == QuantFormat::Q8_0 ? k : k / 2};
-    std::vector<int> ds{k / 32};
+    const bool q6 = f == QuantFormat::Q6_K;
+    std::vector<int> qs{f == QuantFormat::Q8_0 ? k
+                        : q6                   ? k / 256 * 208
+                                               : k / 2};
+    std::vector<int> ds{q6 ? k / 256 : k / 32};
     qs.insert(qs.end(), outer.begin(), outer.end());
     ds.insert(ds.end(), outer.begin(), outer.end());
     if (f == QuantFormat::Q8_0) {
@@ -97,6 +110,36 @@ BENCHMARK(BM_QuantizeQ8_0)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
+//--- Q8_K activation quantizer (for Q6_K weights) ------------------------
+struct QuantizeQ8KSetup {
+  std::unique_ptr<Runner> run;
+  Buffer<float> x, d;
+  Buffer<int8_t> q;
+  explicit QuantizeQ8KSetup(const std::array<int64_t, 2> &a) {
+    const int K = int(a[0]), T = int(a[1]);
+    run = std::make_unique<Runner>(buildQuantizeQ8_K(K, hostTarget()));
+    x = randomF32({K, T}, 1);
+    q = Buffer<int8_t>(K, T);
+    d = Buffer<float>(K / 256, T);
+    run->buffer("x", x.raw_buffer()).output(q.raw_buffer()).output(
+        d.raw_buffer());
+    run->prepare();
+  }
+};
+
+void BM_QuantizeQ8_K(benchmark::State &state) {
+  const std::array<int64_t, 2> a{state.range(0), state.range(1)};
+  QuantizeQ8KSetup &s = cached<QuantizeQ8KSetup>(a);
+  double sec = timedLoop(state, [&] { benchmark::DoNotOptimize(s.run->run()); });
+  const double K = double(a[0]), T = double(a[1]);
+  reportRates(state, T * K * 4, 3 * T * K, sec);
+}
+BENCHMARK(BM_QuantizeQ8_K)
+    ->ArgNames({"K", "T"})
+    ->Args({2048, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
 //--- Quantized linear: xq, xd, wq, wd -> y [T, N] -------------------------
 struct LinearQuantSetup {
   std::unique_ptr<Runner> run;
@@ -113,7 +156,7 @@ struct LinearQuantSetup {
                                                 100 + 2 * c));
     }
     xq = randomI8({K, T}, 1);
-    xd = randomF32({K / 32, T}, 2, 0.01f);
+    xd = randomF32({f == QuantFormat::Q6_K ? K / 256 : K / 32, T}, 2, 0.01f);
     y = Buffer<float>(N, T);
     run->buffer("xq", xq.raw_buffer())
         .buffer("xd", xd.raw_buffer())
@@ -151,6 +194,13 @@ BENCHMARK_CAPTURE(BM_LinearQuant, q8_0, QuantFormat::Q8_0)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_LinearQuant, q4_0, QuantFormat::Q4_0)
     ->Apply(linearShapes)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+// The tied LM head of LFM2-8B-A1B's Q4_0 file (65536 x 2048, Q6_K), decode.
+BENCHMARK_CAPTURE(BM_LinearQuant, q6_k, QuantFormat::Q6_K)
+    ->ArgNames({"K", "N", "T"})
+    ->Args({2048, 65536, 1})
+    ->Args({2048, 6144, 1})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

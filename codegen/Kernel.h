@@ -102,26 +102,32 @@ Kernel buildMoEFFN(int64_t hidden, int64_t expertFFN, int64_t experts,
 // in token order.
 Kernel buildMoECombine(int64_t hidden, int64_t topK, const TargetInfo &target);
 
-//--- Quantized kernels (Q8_0 / Q4_0 weights, llama.cpp numerics). Weights
-//--- are packed at compile time: quants and per-block scales (f32, exactly
-//--- the file's fp16 values) in separate arrays, rows of K values, blocks of
-//--- 32 along K. K must be a multiple of 32.
+//--- Quantized kernels (Q8_0 / Q4_0 / Q6_K weights, llama.cpp numerics).
+//--- Weights are packed at compile time (codegen/QuantLayout.h): quants and
+//--- per-block scales (f32, exactly the file's fp16 values) in separate
+//--- arrays, rows of K values, blocks of 32 along K (Q6_K: super-blocks of
+//--- 256, their 16 int8 sub-block scales inside the quants). K must be a
+//--- multiple of the block.
 
-enum class QuantFormat { Q8_0, Q4_0 };
+enum class QuantFormat { Q8_0, Q4_0, Q6_K };
 
 // x [T, K] f32 -> q [T, K] i8, d [T, K/32] f32: activations quantized as
 // llama.cpp's quantize_row_q8_0 does (d = fp16(amax/127), q =
 // round-half-even(x * 127/amax)).
 Kernel buildQuantizeQ8_0(int64_t k, const TargetInfo &target);
+// x [T, K] f32 -> q [T, K] i8, d [T, K/256] f32: activations quantized to
+// Q8_K as llama.cpp's quantize_row_q8_K_ref does (for Q6_K weights).
+Kernel buildQuantizeQ8_K(int64_t k, const TargetInfo &target);
 // xq [T, K] i8, xd [T, K/32] f32, wq, wd [N, K/32] f32 -> y [T, N]:
 // y = sum over blocks of float(int dot of the block) * (wd * xd).
-// wq is [N, K] i8 for Q8_0; [N, K/2] u8 for Q4_0 with llama.cpp's nibble
-// order (byte j of a block: element j low nibble, element j+16 high; value
-// nibble - 8).
+// wq is [N, K] i8 for Q8_0; [N, K/2] u8 for Q4_0, nibbles laid out as
+// codegen/QuantLayout.h says (value nibble - 8). Q6_K: xq, xd from
+// buildQuantizeQ8_K (xd [T, K/256]), wq [N, K/256 * 208] u8, wd [N, K/256].
 Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                         const TargetInfo &target);
 // tokens [T] i32, table quants [V, H] (Q8_0 i8) or [V, H/2] (Q4_0 u8),
 // scales [V, H/32] -> out [T, H]: rows of a quantized table, expanded.
+// Q6_K: quants [V, H/256 * 208] u8, scales [V, H/256].
 Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
                            const TargetInfo &target);
 // The MoE expert FFN with quantized experts. xq [T, H] i8, xd [T, H/32],

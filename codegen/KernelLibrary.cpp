@@ -18,10 +18,14 @@ std::string join(const char *op, const std::vector<std::pair<const char *, int64
 }
 
 QuantFormat quantFormat(int64_t code) {
-  return code == 1 ? QuantFormat::Q4_0 : QuantFormat::Q8_0;
+  return code == 2   ? QuantFormat::Q6_K
+         : code == 1 ? QuantFormat::Q4_0
+                     : QuantFormat::Q8_0;
 }
 
-const char *quantName(int64_t code) { return code == 1 ? "q4_0" : "q8_0"; }
+std::string quantName(int64_t code) {
+  return quantFormatName(quantFormat(code));
+}
 
 // Whether ints[at], an optional trailing flag, asks for f16 weights.
 bool f16(const KernelRequest &r, size_t at) {
@@ -80,6 +84,8 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
     return buildRmsNormQuantizeQ8_0(i[0], r.floats[0], t);
   case KernelKind::MoEExpertQuant:
     return buildMoEExpertQuant(quantFormat(i[0]), i[1], i[2], t);
+  case KernelKind::QuantizeQ8_K:
+    return buildQuantizeQ8_K(i[0], t);
   }
   return {};
 }
@@ -118,14 +124,16 @@ std::string KernelRequest::symbol() const {
     return join("moe_combine_f32", {{"h", i[0]}, {"k", i[1]}});
   case KernelKind::QuantizeQ8_0:
     return join("quantize_q8_0_f32", {{"k", i[0]}});
+  case KernelKind::QuantizeQ8_K:
+    return join("quantize_q8_k_f32", {{"k", i[0]}});
   case KernelKind::LinearQuant:
-    return join((std::string("linear_") + quantName(i[0]) + "_f32").c_str(),
+    return join(("linear_" + quantName(i[0]) + "_f32").c_str(),
                 {{"k", i[1]}, {"n", i[2]}});
   case KernelKind::EmbeddingQuant:
-    return join((std::string("embedding_") + quantName(i[0]) + "_f32").c_str(),
+    return join(("embedding_" + quantName(i[0]) + "_f32").c_str(),
                 {{"v", i[1]}, {"h", i[2]}});
   case KernelKind::MoEFFNQuant:
-    return join((std::string("moe_ffn_") + quantName(i[0]) + "_f32").c_str(),
+    return join(("moe_ffn_" + quantName(i[0]) + "_f32").c_str(),
                 {{"h", i[1]}, {"f", i[2]}, {"e", i[3]}, {"k", i[4]}});
   case KernelKind::Projection:
     return projectionSpec(*this).name();
@@ -159,6 +167,7 @@ std::vector<KernelArg> KernelRequest::signature() const {
     return {A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer,
             A::Buffer};
   case KernelKind::QuantizeQ8_0: // x -> q, d
+  case KernelKind::QuantizeQ8_K:
     return {A::Buffer, A::Buffer, A::Buffer};
   case KernelKind::EmbeddingQuant: // tokens, quants, scales -> out
     return {A::Buffer, A::Buffer, A::Buffer, A::Buffer};

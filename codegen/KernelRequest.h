@@ -34,12 +34,13 @@ enum class KernelKind {
   MoERoute,   // ints: hidden, experts, topK
   MoEFFN,     // ints: hidden, expertFFN, experts, topK[, f16]
   MoECombine, // ints: hidden, topK
-  // Quantized weights; ints[0] is the format (0: Q8_0, 1: Q4_0).
+  // Quantized weights; ints[0] is the format (0: Q8_0, 1: Q4_0, 2: Q6_K).
   QuantizeQ8_0,   // ints: k
   LinearQuant,    // ints: format, k, n
   EmbeddingQuant, // ints: format, vocab, hidden
-  MoEFFNQuant,    // ints: format, hidden, expertFFN, experts, topK
+  MoEFFNQuant,    // ints: format, hidden, expertFFN, experts, topK (no Q6_K)
   MoEExpertQuant, // ints: format, hidden, expertFFN
+  QuantizeQ8_K,   // ints: k (the activations of Q6_K weights)
   // Fused kernels of the fusion passes.
   Projection,          // ints: format (-1: f32, -2: f16), k, flags, rows...
   RmsNormQuantizeQ8_0, // ints: k;  floats: eps

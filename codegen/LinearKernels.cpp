@@ -6,6 +6,8 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/HalideHelpers.h"
 #include "codegen/Kernel.h"
+#include "codegen/QuantLayout.h"
+#include "codegen/QuantMath.h"
 
 using namespace Halide;
 
@@ -71,6 +73,9 @@ Kernel buildEmbedding(int64_t vocab, int64_t hidden,
 
 Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
                            const TargetInfo &target) {
+  if (format == QuantFormat::Q6_K) {
+    return buildEmbeddingQ6_K(vocab, hidden, target);
+  }
   const bool q4 = format == QuantFormat::Q4_0;
   //--- Algorithm ------------------------------------------------------------
   ImageParam tokens(Int(32), 1, "tokens");               // (T)
@@ -80,10 +85,17 @@ Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
   Expr row = clamp(tokens(t), 0, static_cast<int>(vocab - 1));
   Expr q;
   if (q4) {
-    // Byte j of a 16-byte block: element j (low nibble), j + 16 (high).
+    // The nibble of element h, as codegen/QuantLayout.h packs the row.
     Expr block = h / 32, j = h % 32;
-    Expr byte = quants(block * 16 + j % 16, row);
-    q = cast<int32_t>(select(j < 16, byte & 0xF, byte >> 4)) - 8;
+    Expr byte, high;
+    if (q4PairedBlocks(hidden)) {
+      byte = quants(block / 2 * 32 + j, row);
+      high = block % 2 == 1;
+    } else {
+      byte = quants(block * 16 + j % 16, row);
+      high = j >= 16;
+    }
+    q = cast<int32_t>(select(high, byte >> 4, byte & 0xF)) - 8;
   } else {
     q = cast<int32_t>(quants(h, row));
   }

@@ -9,6 +9,7 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <sstream>
+#include <tuple>
 
 namespace lfm2c {
 namespace {
@@ -26,7 +27,8 @@ struct Buf {
   std::string scales;
   // A block format (quants + scales); f16 is read like f32.
   bool quantized() const {
-    return format == StoredFormat::Q8_0 || format == StoredFormat::Q4_0;
+    return format == StoredFormat::Q8_0 || format == StoredFormat::Q4_0 ||
+           format == StoredFormat::Q6_K;
   }
   // The trailing flag of the f32-activation kernels for f16 weights.
   int64_t f16Flag() const { return format == StoredFormat::F16 ? 1 : 0; }
@@ -99,7 +101,6 @@ private:
   // A weight's arguments: the matrix, then its block scales if quantized.
   void appendWeight(std::vector<CallArg> &args, const Buf &w, int64_t n,
                     int64_t k);
-  static int64_t formatCode(StoredFormat f);
   // x normalised by a fused RMSNorm, as an op temporary.
   Buf normed(const Buf &x, Value scale, std::optional<APFloat> eps,
              int64_t k, const std::string &where);
@@ -189,20 +190,50 @@ void Emitter::release(const std::string &ptr) {
   }
 }
 
+// Values per block (Q6_K: super-block) of a stored format.
+int64_t blockValues(StoredFormat f) {
+  return f == StoredFormat::Q6_K ? 256 : 32;
+}
+
+// The format code of kernel requests (KernelRequest.h): the quantized
+// kernels' ints[0], and the Projection kernel's weight format.
+int64_t formatCode(StoredFormat f) {
+  switch (f) {
+  case StoredFormat::F32:
+    return -1;
+  case StoredFormat::F16:
+    return kF16WeightsCode;
+  case StoredFormat::Q8_0:
+    return 0;
+  case StoredFormat::Q4_0:
+    return 1;
+  case StoredFormat::Q6_K:
+    return 2;
+  }
+  return -1;
+}
+
 StoredFormat Emitter::storedFormat(lfm2::WeightOp op) {
   auto type = cast<RankedTensorType>(op.getType());
   const lfm2::WeightFormat format = op.getFormat();
   StoredFormat want = format == lfm2::WeightFormat::q8_0   ? StoredFormat::Q8_0
                       : format == lfm2::WeightFormat::q4_0 ? StoredFormat::Q4_0
+                      : format == lfm2::WeightFormat::q6_k ? StoredFormat::Q6_K
                       : format == lfm2::WeightFormat::f16  ? StoredFormat::F16
                                                            : StoredFormat::F32;
-  const bool block = want == StoredFormat::Q8_0 || want == StoredFormat::Q4_0;
+  const bool block = want == StoredFormat::Q8_0 ||
+                     want == StoredFormat::Q4_0 || want == StoredFormat::Q6_K;
   if (want == StoredFormat::F32 ||
-      (block && type.getShape().back() % 32 != 0)) {
+      (block && type.getShape().back() % blockValues(want) != 0)) {
     return StoredFormat::F32;
   }
   for (OpOperand &use : op->getUses()) {
     if (!lfm2::isProjectionOperand(use)) {
+      return StoredFormat::F32;
+    }
+    // Q6_K has kernels for the tied table only (lookup and head).
+    if (want == StoredFormat::Q6_K &&
+        !isa<lfm2::LMHeadOp, lfm2::EmbeddingOp>(use.getOwner())) {
       return StoredFormat::F32;
     }
     // The expert kernels take one format for all three stacks; the fused
@@ -261,11 +292,14 @@ Buf Emitter::weight(lfm2::WeightOp op) {
     case StoredFormat::Q4_0:
       w.bytes = count / 2;
       break;
+    case StoredFormat::Q6_K:
+      w.bytes = count / 256 * 208;
+      break;
     }
     weightsBytes_ = align(w.offset + w.bytes);
-    if (w.format == StoredFormat::Q8_0 || w.format == StoredFormat::Q4_0) {
+    if (w.format != StoredFormat::F32 && w.format != StoredFormat::F16) {
       w.scaleOffset = weightsBytes_;
-      w.scaleBytes = count / 32 * sizeof(float);
+      w.scaleBytes = count / blockValues(w.format) * sizeof(float);
       weightsBytes_ = align(w.scaleOffset + w.scaleBytes);
     }
     index = weights_.size();
@@ -291,13 +325,14 @@ Buf Emitter::weight(lfm2::WeightOp op) {
     return b;
   }
   const int64_t k = type.getShape().back();
-  const bool q4 = w.format == StoredFormat::Q4_0;
-  b.type = q4 ? "u8Type()" : "i8Type()";
+  b.type = w.format == StoredFormat::Q8_0 ? "i8Type()" : "u8Type()";
   b.ptr = "(W + " + std::to_string(w.offset) + ") /* " + name + " quants */";
   b.scales = "reinterpret_cast<const float *>(W + " +
              std::to_string(w.scaleOffset) + ") /* " + name + " scales */";
-  if (q4) {
+  if (w.format == StoredFormat::Q4_0) {
     b.dims.back() = str(k / 2);
+  } else if (w.format == StoredFormat::Q6_K) {
+    b.dims.back() = str(k / 256 * 208);
   }
   return b;
 }
@@ -410,9 +445,24 @@ void Emitter::linear(const Buf &x, const Buf &w, const Buf &out, int64_t k,
          {CallArg::of(x), CallArg::of(w), CallArg::of(out)}, where);
     return;
   }
-  auto [xq, xd] = quantized(x, k, where);
-  const int64_t code = w.format == StoredFormat::Q4_0 ? 1 : 0;
-  Buf scales{w.scales, {str(n), str(k / 32)}};
+  const int64_t block = blockValues(w.format);
+  Buf xq, xd;
+  if (w.format == StoredFormat::Q6_K) {
+    // Q8_K activations, for this call only (the Q6_K head's input has no
+    // other projection reading it).
+    const int64_t dyn = ShapedType::kDynamic;
+    const std::string rows = x.dims[0];
+    xq = view(alloc({dyn, k}, "i8Type()", 1), {rows, str(k)});
+    xd = view(alloc({dyn, k / block}), {rows, str(k / block)});
+    call({KernelKind::QuantizeQ8_K, {k}},
+         {CallArg::of(view(x, {rows, str(k)})), CallArg::of(xq),
+          CallArg::of(xd)},
+         where + ".quantize");
+  } else {
+    std::tie(xq, xd) = quantized(x, k, where);
+  }
+  const int64_t code = formatCode(w.format);
+  Buf scales{w.scales, {str(n), str(k / block)}};
   call({KernelKind::LinearQuant, {code, k, n}},
        {CallArg::of(xq), CallArg::of(xd), CallArg::of(view(w, {str(n), w.dims.back()})),
         CallArg::of(scales), CallArg::of(out)},
@@ -489,10 +539,11 @@ LogicalResult Emitter::emit(Operation *op) {
         Buf out = alloc(cast<RankedTensorType>(e.getType()).getShape());
         Buf tab = buf(e.getTable());
         if (tab.quantized()) {
-          const int64_t code = tab.format == StoredFormat::Q4_0 ? 1 : 0;
+          const int64_t code = formatCode(tab.format);
+          const int64_t block = blockValues(tab.format);
           call({KernelKind::EmbeddingQuant, {code, V, H}},
                {CallArg::of(view(buf(e.getTokens()), {"T"})), CallArg::of(tab),
-                CallArg::of({tab.scales, {str(V), str(H / 32)}}),
+                CallArg::of({tab.scales, {str(V), str(H / block)}}),
                 CallArg::of(out)},
                where);
         } else {
@@ -747,20 +798,6 @@ void Emitter::appendWeight(std::vector<CallArg> &args, const Buf &w,
   if (w.quantized()) {
     args.push_back(CallArg::of({w.scales, {str(n), str(k / 32)}}));
   }
-}
-
-int64_t Emitter::formatCode(StoredFormat f) {
-  switch (f) {
-  case StoredFormat::F32:
-    return -1;
-  case StoredFormat::F16:
-    return kF16WeightsCode;
-  case StoredFormat::Q4_0:
-    return 1;
-  case StoredFormat::Q8_0:
-    return 0;
-  }
-  return -1;
 }
 
 LogicalResult Emitter::emitLinear(lfm2::LinearOp l, const std::string &where) {

@@ -25,7 +25,8 @@ namespace lfm2c {
 enum class StoredFormat {
   F32,  // row-major f32
   Q8_0, // int8 quants [rows, K], then f32 block scales [rows, K/32]
-  Q4_0, // packed nibbles [rows, K/2] (llama.cpp block order), then scales
+  Q4_0, // packed nibbles [rows, K/2] (codegen/QuantLayout.h), then scales
+  Q6_K, // 208-byte super-blocks [rows, K/256 * 208], then f32 [rows, K/256]
   F16,  // row-major IEEE half
 };
 
@@ -35,7 +36,7 @@ struct PlannedWeight {
   StoredFormat format = StoredFormat::F32;
   uint64_t offset = 0;        // values or quants, from the data start
   uint64_t bytes = 0;
-  uint64_t scaleOffset = 0;   // block scales (quantized formats only)
+  uint64_t scaleOffset = 0;   // block (Q6_K: super-block) scales
   uint64_t scaleBytes = 0;
 };
 

@@ -50,7 +50,9 @@ Kernel buildQuantizeQ8_0(int64_t k, const TargetInfo &target) {
 Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                         const TargetInfo &target,
                         const QuantSchedule &sched) {
-  (void)target;
+  if (format == QuantFormat::Q6_K) {
+    return buildLinearQ6_K(k, n, target, sched);
+  }
   const bool q4 = format == QuantFormat::Q4_0;
   const int64_t blocks = k / kQuantBlock;
 

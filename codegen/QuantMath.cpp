@@ -1,6 +1,8 @@
 //===- QuantMath.cpp - Q8_0 quantizer and quantized dot products ---------===//
 #include "codegen/QuantMath.h"
 
+#include "codegen/QuantLayout.h"
+
 using namespace Halide;
 
 namespace lfm2c {
@@ -8,18 +10,32 @@ namespace lfm2c {
 QuantSchedule QuantSchedule::forTarget(const TargetInfo &target) {
   QuantSchedule s;
   s.quantLanes = target.lanes(4);
+  Halide::Target ht(target.halideTarget());
   if (target.hasInt8DotProduct()) {
     // 4-way dot products: x86 VNNI's vpdpbusd multiplies u8 by i8, Arm's
     // sdot i8 by i8.
-    Halide::Target ht(target.halideTarget());
     s.dotFactor = 4;
     s.unsignedWeights = ht.arch == Halide::Target::X86;
+  }
+  if (ht.arch == Halide::Target::X86 && target.vectorBytes() < 64) {
+    // pmaddubsw takes Q4_0's nibbles as they are; sign-extending them and
+    // the activations to i16 for pmaddwd made Q4_0 decode compute-bound.
+    // Also with AVX-VNNI: Halide 21 does not select its 8-lane vpdpbusd.
+    s.q4PairSums = true;
   }
   return s;
 }
 
 std::string quantFormatName(QuantFormat format) {
-  return format == QuantFormat::Q8_0 ? "q8_0" : "q4_0";
+  switch (format) {
+  case QuantFormat::Q8_0:
+    return "q8_0";
+  case QuantFormat::Q4_0:
+    return "q4_0";
+  case QuantFormat::Q6_K:
+    return "q6_k";
+  }
+  return "?";
 }
 
 Q8Quantizer quantizeQ8_0(const std::string &name, int64_t length,
@@ -53,6 +69,22 @@ Q8Quantizer quantizeQ8_0(const std::string &name, int64_t length,
   return q;
 }
 
+namespace {
+
+// The nibble of element e of block b of a Q4_0 row, as QuantLayout.h packs
+// it. `lowHalf` is e < 16, passed in so a caller can state it in terms
+// that stay uniform across its vectors.
+Expr q4Nibble(const QuantDotInputs &in, Expr b, Expr e, Expr lowHalf) {
+  if (q4PairedBlocks(in.length)) {
+    Expr byte = in.weight(b / 2 * kQuantBlock + e);
+    return select(b % 2 == 0, byte & 15, byte >> 4);
+  }
+  Expr byte = in.weight(b * (kQuantBlock / 2) + e % (kQuantBlock / 2));
+  return select(lowHalf, byte & 15, byte >> 4);
+}
+
+} // namespace
+
 QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
                   const QuantSchedule &sched, const std::vector<Var> &vars,
                   const std::vector<Var> &rowVars,
@@ -60,12 +92,22 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
   QuantDot d;
   d.sched = sched;
   d.length = in.length;
-  const int factor = sched.dotFactor;
+  const bool pairSums = in.format == QuantFormat::Q4_0 && sched.q4PairSums;
+  if (pairSums) {
+    // Pair sums feed 4 adjacent products to each i32 lane, u8 x i8.
+    d.sched.dotFactor = 4;
+    d.sched.unsignedWeights = true;
+  } else {
+    d.sched.q4PairSums = false;
+  }
+  const int factor = d.sched.dotFactor;
+  const bool unsignedWeights = d.sched.unsignedWeights;
   const int sweeps = kQuantBlock / (kBlockLanes * factor);
   const int blocks = static_cast<int>(in.length / kQuantBlock);
   d.lane = Var(name + "_lane");
   d.b = Var(name + "_b");
   d.i = Var(name + "_i");
+  d.j = Var(name + "_j");
   d.r = RDom(0, factor, 0, sweeps, name + "_r");
   const int chains =
       sched.accumulators > 1 && blocks % sched.accumulators == 0
@@ -85,21 +127,33 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
     return b * kQuantBlock + d.r.y * (kBlockLanes * factor) + lane * factor +
            d.r.x;
   };
+  std::vector<Expr> sumArgs = {d.lane, d.b};
+  sumArgs.insert(sumArgs.end(), vars.begin(), vars.end());
 
   // Weight values: i8 (signed dots) or u8 with an offset (u8 x i8 dots).
   std::function<Expr(Expr)> weight;
   int offset = 0;
-  if (in.format == QuantFormat::Q4_0) {
-    // Unpacked once per row: byte j of a block holds element j in its low
-    // nibble and element j + 16 in its high nibble, value nibble - 8.
+  if (pairSums) {
+    // Pair j of block b: elements 2j and 2j + 1.
+    offset = 8;
+    d.pairs = Func(name + "_pairs");
+    d.rp = RDom(0, 2, name + "_rp");
+    std::vector<Expr> pArgs = {d.j, d.b};
+    pArgs.insert(pArgs.end(), vars.begin(), vars.end());
+    Expr e = 2 * d.j + d.rp.x;
+    Expr nibble = q4Nibble(in, d.b, e, d.j < kQuantBlock / 4);
+    d.pairs(pArgs) = cast<int16_t>(0);
+    d.pairs(pArgs) = saturating_add(
+        d.pairs(pArgs),
+        widening_mul(nibble, in.act(d.b * kQuantBlock + e)));
+  } else if (in.format == QuantFormat::Q4_0) {
+    // Unpacked once per row; value nibble - 8.
     d.unpacked = Func(name + "_unpacked");
     std::vector<Expr> uArgs = {d.i};
     uArgs.insert(uArgs.end(), rowVars.begin(), rowVars.end());
-    Expr byte = in.weight((d.i / kQuantBlock) * (kQuantBlock / 2) +
-                          d.i % (kQuantBlock / 2));
-    Expr nibble = select(d.i % kQuantBlock < kQuantBlock / 2, byte & 15,
-                         byte >> 4);
-    d.unpacked(uArgs) = sched.unsignedWeights
+    Expr e = d.i % kQuantBlock;
+    Expr nibble = q4Nibble(in, d.i / kQuantBlock, e, e < kQuantBlock / 2);
+    d.unpacked(uArgs) = unsignedWeights
                             ? nibble
                             : cast<int8_t>(nibble) - cast<int8_t>(8);
     offset = 8;
@@ -110,7 +164,7 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
     };
   } else {
     offset = 128;
-    if (sched.unsignedWeights) {
+    if (unsignedWeights) {
       weight = [&in](Expr e) {
         return reinterpret(UInt(8), in.weight(e)) ^ cast<uint8_t>(0x80);
       };
@@ -119,9 +173,7 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
     }
   }
 
-  std::vector<Expr> sumArgs = {d.lane, d.b};
-  sumArgs.insert(sumArgs.end(), vars.begin(), vars.end());
-  if (sched.unsignedWeights) {
+  if (unsignedWeights) {
     // offset * (the lane's activations), so that the u8 products minus it
     // are the signed products.
     d.actOffset = Func(name + "_act_offset");
@@ -133,8 +185,16 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
   } else {
     d.blockSum(sumArgs) = 0;
   }
-  Expr e = element(d.b, d.lane);
-  d.blockSum(sumArgs) += cast<int32_t>(widening_mul(weight(e), in.act(e)));
+  if (pairSums) {
+    // Lane l sums pairs 2l and 2l + 1: elements 4l .. 4l + 3.
+    d.rq = RDom(0, 2, name + "_rq");
+    std::vector<Expr> pArgs = {2 * d.lane + d.rq.x, d.b};
+    pArgs.insert(pArgs.end(), vars.begin(), vars.end());
+    d.blockSum(sumArgs) += cast<int32_t>(d.pairs(pArgs));
+  } else {
+    Expr e = element(d.b, d.lane);
+    d.blockSum(sumArgs) += cast<int32_t>(widening_mul(weight(e), in.act(e)));
+  }
 
   // Block rb * chains + chain accumulates into chain `chain`: per lane,
   // f32(lane sum) * (wd * xd), as llama.cpp's SIMD loops do.
@@ -169,16 +229,37 @@ namespace {
 // The parts of a dot's schedule that do not depend on where its outputs
 // are computed: the block sums inside the accumulation, the Q4_0 unpacking
 // and the u8 offset correction.
-void scheduleDotParts(QuantDot &d, const LoopLevel &unpackAt) {
-  // Per block, one vector of 8 i32 lane sums, each step a (factor x 8)-wide
-  // widening multiply reduced `factor`-fold into the lanes: pmaddwd /
-  // vpdpbusd / sdot.
-  d.blockSum.update()
-      .reorder(d.r.x, d.lane, d.r.y)
-      .atomic()
-      .vectorize(d.r.x)
-      .vectorize(d.lane)
-      .unroll(d.r.y);
+void scheduleDotParts(QuantDot &d, const LoopLevel &blockAt,
+                      const LoopLevel &unpackAt) {
+  d.blockSum.compute_at(blockAt).vectorize(d.lane);
+  if (d.pairs.defined()) {
+    // One u8 x i8 vector of the block's 32 products, summed pairwise
+    // (vpmaddubsw), then the 16 pairs two by two into the lanes (vpmaddwd
+    // by ones).
+    // atomic(true): Halide cannot prove saturating adds associative; these
+    // never saturate, so the order does not matter.
+    d.pairs.compute_at(blockAt).vectorize(d.j);
+    d.pairs.update()
+        .reorder(d.rp.x, d.j)
+        .atomic(true)
+        .vectorize(d.rp.x)
+        .vectorize(d.j);
+    d.blockSum.update()
+        .reorder(d.rq.x, d.lane)
+        .atomic()
+        .vectorize(d.rq.x)
+        .vectorize(d.lane);
+  } else {
+    // Per block, one vector of 8 i32 lane sums, each step a (factor x
+    // 8)-wide widening multiply reduced `factor`-fold into the lanes:
+    // pmaddwd / vpdpbusd / sdot.
+    d.blockSum.update()
+        .reorder(d.r.x, d.lane, d.r.y)
+        .atomic()
+        .vectorize(d.r.x)
+        .vectorize(d.lane)
+        .unroll(d.r.y);
+  }
   if (d.unpacked.defined() &&
       !(d.sched.unpackInline && d.sched.dotFactor == 2)) {
     // Two 16-byte halves per block: the low nibbles, then the high ones.
@@ -208,8 +289,7 @@ void QuantDot::schedule(const LoopLevel &accAt, const LoopLevel &unpackAt) {
   acc.update().reorder(lane, chain, rb.x).vectorize(lane).unroll(chain);
   // The block scales of the row and token, a vector at a time.
   scale.compute_at(accAt).vectorize(b, kBlockLanes, TailStrategy::GuardWithIf);
-  blockSum.compute_at(acc, chain).vectorize(lane);
-  scheduleDotParts(*this, unpackAt);
+  scheduleDotParts(*this, LoopLevel(acc, chain), unpackAt);
 }
 
 void QuantDot::scheduleTile(const LoopLevel &tileAt, const LoopLevel &unpackAt,
@@ -229,8 +309,7 @@ void QuantDot::scheduleTile(const LoopLevel &tileAt, const LoopLevel &unpackAt,
       .unroll(chain);
   // The tile's block scales, a vector of blocks at a time, before its dots.
   scale.compute_at(tileAt).vectorize(b, kBlockLanes, TailStrategy::GuardWithIf);
-  blockSum.compute_at(acc, row).vectorize(lane);
-  scheduleDotParts(*this, unpackAt);
+  scheduleDotParts(*this, LoopLevel(acc, row), unpackAt);
 }
 
 } // namespace lfm2c

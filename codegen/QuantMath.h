@@ -57,6 +57,13 @@ struct QuantSchedule {
   // AVX2 registers beside the operands.
   int tileRows = 2;
   int tileTokens = 4;
+  // Q4_0 without a 4-way int8 dot product (AVX2): the nibbles stay u8, the
+  // products are summed pairwise into i16 (vpmaddubsw; exact, a pair is at
+  // most 2 * 15 * 128), the pairs into the i32 lanes (vpmaddwd by ones),
+  // and 8 * (the lane's activations) is subtracted. No sign extensions and
+  // no unpacked copy of the row. Implies the 4-way u8 lane layout; Q8_0
+  // ignores it (its u8 values would saturate the i16 pairs).
+  bool q4PairSums = false;
   static QuantSchedule forTarget(const TargetInfo &target);
 };
 
@@ -100,8 +107,10 @@ struct QuantDot {
   Halide::Func blockSum;   // (lane, b, vars...) i32 per-lane block sums
   Halide::Func unpacked;   // Q4_0 only: (i, rowVars...) weight values
   Halide::Func actOffset;  // unsigned only: (lane, b, actVars...) i32
-  Halide::Var lane, chain, b, i;
+  Halide::Func pairs;      // q4PairSums only: (j, b, vars...) i16 pair sums
+  Halide::Var lane, chain, b, i, j;
   Halide::RDom r;          // blockSum's products: (within lane, sweep)
+  Halide::RDom rp, rq;     // q4PairSums: products per pair, pairs per lane
   Halide::RDom rb;         // acc's blocks
   QuantSchedule sched;
   int64_t length = 0;
@@ -163,7 +172,15 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target);
 // quantized as buildQuantizeQ8_0 does, without storing the f32 rows.
 Kernel buildRmsNormQuantizeQ8_0(int64_t k, float eps, const TargetInfo &target);
 
-// "q8_0" / "q4_0", for kernel names.
+// Q6_K weights with Q8_K activations (QuantQ6KKernel.cpp).
+Kernel buildQuantizeQ8_K(int64_t k, const TargetInfo &target,
+                         const QuantSchedule &sched);
+Kernel buildLinearQ6_K(int64_t k, int64_t n, const TargetInfo &target,
+                       const QuantSchedule &sched);
+Kernel buildEmbeddingQ6_K(int64_t vocab, int64_t hidden,
+                          const TargetInfo &target);
+
+// "q8_0" / "q4_0" / "q6_k", for kernel names.
 std::string quantFormatName(QuantFormat format);
 
 } // namespace lfm2c

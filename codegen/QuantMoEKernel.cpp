@@ -26,6 +26,9 @@ Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
                         const TargetInfo &target,
                         const QuantSchedule &sched) {
   (void)target;
+  if (format == QuantFormat::Q6_K) {
+    throw CompileError("the quantized MoE kernel takes Q8_0 or Q4_0 experts");
+  }
   const bool q4 = format == QuantFormat::Q4_0;
   const int E = static_cast<int>(experts);
   const Type wt = q4 ? UInt(8) : Int(8);

@@ -1,6 +1,7 @@
 //===- WeightsWriter.cpp ----------------------------------------------------===//
 #include "codegen/WeightsWriter.h"
 
+#include "codegen/QuantLayout.h"
 #include "runtime/WeightsFormat.h"
 
 #include <algorithm>
@@ -129,12 +130,32 @@ void quantizeQ4_0(const float *x, uint8_t *q, float *d) {
   }
 }
 
-// Packs one tensor into quants + f32 scales. A source already in the target
-// block format is copied bit for bit; anything else is expanded to f32 and
+// Packs one tensor (rows of `k` values) into quants + f32 scales in the
+// layout of QuantLayout.h. A source already in the target block format
+// keeps its values bit for bit; anything else is expanded to f32 and
 // quantized.
 Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
-                     int64_t count, std::vector<uint8_t> &quants,
+                     int64_t count, int64_t k, std::vector<uint8_t> &quants,
                      std::vector<float> &scales) {
+  if (format == StoredFormat::Q6_K) {
+    // The file's blocks minus their fp16 scale, which goes to the f32
+    // array; the program emitter stores only Q6_K sources as Q6_K.
+    if (src.type != GGMLType::Q6_K) {
+      return Status::error("tensor '" + src.name + "': " +
+                           ggmlTypeName(src.type) +
+                           " cannot be stored as Q6_K (no Q6_K quantizer)");
+    }
+    const int64_t superBlocks = count / kQ6KBlock;
+    const int64_t fileBlockBytes = kQ6KBlockBytes + 2; // then fp16 d
+    quants.resize(static_cast<size_t>(superBlocks * kQ6KBlockBytes));
+    scales.resize(static_cast<size_t>(superBlocks));
+    for (int64_t b = 0; b < superBlocks; ++b) {
+      const uint8_t *blk = src.data + b * fileBlockBytes;
+      std::memcpy(&quants[b * kQ6KBlockBytes], blk, kQ6KBlockBytes);
+      scales[b] = halfToFloat(load16(blk + kQ6KBlockBytes));
+    }
+    return Status::ok();
+  }
   const int64_t blocks = count / 32;
   const bool q4 = format == StoredFormat::Q4_0;
   quants.resize(static_cast<size_t>(q4 ? count / 2 : count));
@@ -146,6 +167,9 @@ Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
       const uint8_t *blk = src.data + b * blockBytes;
       scales[b] = halfToFloat(load16(blk));
       std::memcpy(&quants[b * payload], blk + 2, payload);
+    }
+    if (q4) {
+      q4FromLlamaOrder(quants.data(), count / k, k);
     }
     return Status::ok();
   }
@@ -160,6 +184,9 @@ Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
       quantizeQ8_0(&values[b * 32], reinterpret_cast<int8_t *>(&quants[b * 32]),
                    &scales[b]);
     }
+  }
+  if (q4) {
+    q4FromLlamaOrder(quants.data(), count / k, k);
   }
   return Status::ok();
 }
@@ -285,7 +312,8 @@ writeWeights(const std::string &path, const std::vector<PlannedWeight> &plan,
       }
       ok = put(halves.data(), w.offset, w.bytes);
     } else {
-      if (Status st = packQuantized(*src, w.format, count, quants, scales);
+      if (Status st = packQuantized(*src, w.format, count, w.shape.back(),
+                                    quants, scales);
           !st) {
         return st;
       }

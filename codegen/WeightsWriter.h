@@ -19,8 +19,9 @@ struct WrittenWeights {
 
 // Writes the planned weights to `path` in the layout of
 // runtime/WeightsFormat.h, converting each source tensor to the stored
-// format (f32: F16, BF16, Q8_0, Q4_0 and Q6_K sources are expanded exactly),
-// then the serialized tokenizer (may be empty).
+// format (f32: F16, BF16, Q8_0, Q4_0 and Q6_K sources are expanded exactly;
+// Q8_0 / Q4_0 / Q6_K as codegen/QuantLayout.h), then the serialized
+// tokenizer (may be empty).
 StatusOr<WrittenWeights>
 writeWeights(const std::string &path, const std::vector<PlannedWeight> &plan,
              uint64_t tensorBytes, const TensorLookup &tensors,

@@ -50,3 +50,16 @@ func.func @tied_head(%t: tensor<?xi32>) -> tensor<?x128xf32> {
   %l = lfm2.lm_head %h, %e : (tensor<?x64xf32>, tensor<128x64xf32>) -> tensor<?x128xf32>
   return %l : tensor<?x128xf32>
 }
+
+// -----
+
+// Tests that a file's Q6_K table (llama.cpp's tied embedding in Q4_0 files)
+// stays q6_k: it has its own kernels.
+// CHECK-LABEL: func.func @q6_k_head
+func.func @q6_k_head(%t: tensor<?xi32>) -> tensor<?x128xf32> {
+  // CHECK: lfm2.weight "emb" format(q6_k)
+  %e = lfm2.weight "emb" format(q6_k) : tensor<128x256xf32>
+  %h = lfm2.embedding %t, %e : (tensor<?xi32>, tensor<128x256xf32>) -> tensor<?x256xf32>
+  %l = lfm2.lm_head %h, %e : (tensor<?x256xf32>, tensor<128x256xf32>) -> tensor<?x128xf32>
+  return %l : tensor<?x128xf32>
+}

@@ -1,0 +1,106 @@
+//===- QuantLayout.h - Where a quantized weight's values sit in the file -===//
+//
+// The weights writer packs quantized weights in these layouts, the kernels
+// read them and the tests' scalar references decode them; all three use
+// this header (the kernels restate the formulas as Halide expressions), so
+// it is the one definition. Halide-free.
+//
+// Q8_0: per row of K values, K int8 quants, then (in a separate array) K/32
+// f32 block scales.
+//
+// Q4_0: per row, K/2 bytes of nibbles (value = nibble - 8), then the f32
+// block scales. Rows of an even number of blocks store them in pairs: 32
+// bytes per blocks 2p and 2p + 1, byte i holding element i of block 2p in
+// its low nibble and element i of block 2p + 1 in its high nibble. One
+// 32-byte load then yields both blocks' 32 values with a mask and a shift,
+// where llama.cpp's order (byte j: elements j and j + 16 of one block) needs
+// a cross-lane shuffle per block on AVX2. Rows of an odd number of blocks
+// keep llama.cpp's order.
+//
+// Q6_K (K a multiple of 256): per row, K/256 super-blocks of 208 bytes --
+// GGUF's block_q6_K without its fp16 scale: ql[128] (low 4 bits), qh[64]
+// (high 2 bits), int8 sub-block scales[16] (one per 16 values) -- then, in
+// a separate array, the K/256 super-block scales d as f32 (exactly the
+// file's fp16). 6.625 bits per weight against GGUF's 6.5625: the 2 extra
+// bytes per 256 values keep super-blocks 16-byte aligned and spare the
+// kernels an fp16 conversion; 6-bit values stay packed (an int8 copy would
+// cost 8.625 bits). Value i of super-block b, with h = i / 128, g = i % 128
+// / 32, l = i % 32: low 4 bits in ql[64h + 32(g % 2) + l] (low nibble for
+// g < 2, high for g >= 2), high 2 bits at bit 2g of qh[32h + l], minus 32;
+// its sub-block scale is scales[i / 16]. Within a 128-value half, 32-byte
+// loads of ql and qh give four 32-value vectors by masks and shifts alone,
+// as llama.cpp's AVX2 kernel uses them.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LFM2C_CODEGEN_QUANTLAYOUT_H
+#define LFM2C_CODEGEN_QUANTLAYOUT_H
+
+#include <cstdint>
+#include <cstring>
+
+namespace lfm2c {
+
+// Whether a Q4_0 row of `k` values stores its blocks in pairs.
+inline bool q4PairedBlocks(int64_t k) { return k % 64 == 0; }
+
+// The byte of a Q4_0 row (of `k` values) holding element i, and whether in
+// its high nibble.
+struct Q4Position {
+  int64_t byte;
+  bool high;
+};
+inline Q4Position q4Position(int64_t k, int64_t i) {
+  const int64_t block = i / 32, e = i % 32;
+  if (q4PairedBlocks(k)) {
+    return {block / 2 * 32 + e, block % 2 == 1};
+  }
+  return {block * 16 + e % 16, e >= 16};
+}
+
+// Element i of a packed Q4_0 row: nibble - 8.
+inline int q4Value(const uint8_t *row, int64_t k, int64_t i) {
+  const Q4Position p = q4Position(k, i);
+  return (p.high ? row[p.byte] >> 4 : row[p.byte] & 15) - 8;
+}
+
+// Rewrites `rows` rows of `k` values from llama.cpp's Q4_0 nibble order
+// (16 bytes per block) to the layout above, in place.
+inline void q4FromLlamaOrder(uint8_t *quants, int64_t rows, int64_t k) {
+  if (!q4PairedBlocks(k)) {
+    return;
+  }
+  const int64_t pairs = rows * (k / 64);
+  uint8_t pair[32];
+  for (int64_t p = 0; p < pairs; ++p) {
+    uint8_t *q = quants + p * 32;
+    std::memcpy(pair, q, 32);
+    const uint8_t *a = pair, *b = pair + 16; // the two llama.cpp blocks
+    for (int j = 0; j < 16; ++j) {
+      // Elements j (low nibbles) and j + 16 (high nibbles) of each block.
+      q[j] = static_cast<uint8_t>((a[j] & 15) | (b[j] & 15) << 4);
+      q[j + 16] = static_cast<uint8_t>(a[j] >> 4 | (b[j] & 0xF0));
+    }
+  }
+}
+
+constexpr int64_t kQ6KBlock = 256;      // values per Q6_K super-block
+constexpr int64_t kQ6KBlockBytes = 208; // ql, qh and sub-block scales
+constexpr int64_t kQ6KScalesAt = 192;   // offset of the sub-block scales
+
+// Value i (in [-32, 31]) of a packed Q6_K row, and its sub-block scale.
+inline int q6Value(const uint8_t *row, int64_t i) {
+  const uint8_t *blk = row + i / kQ6KBlock * kQ6KBlockBytes;
+  const int64_t e = i % kQ6KBlock, h = e / 128, g = e % 128 / 32, l = e % 32;
+  const uint8_t ql = blk[64 * h + 32 * (g % 2) + l];
+  const uint8_t qh = blk[128 + 32 * h + l];
+  const int low = g < 2 ? ql & 15 : ql >> 4;
+  return (low | ((qh >> (2 * g)) & 3) << 4) - 32;
+}
+inline int q6SubScale(const uint8_t *row, int64_t i) {
+  return static_cast<int8_t>(row[i / kQ6KBlock * kQ6KBlockBytes +
+                                 kQ6KScalesAt + i % kQ6KBlock / 16]);
+}
+
+} // namespace lfm2c
+
+#endif // LFM2C_CODEGEN_QUANTLAYOUT_H
