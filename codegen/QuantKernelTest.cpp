@@ -36,16 +36,16 @@ namespace {
 
 TestTarget hostTarget() { return TestTarget(32); }
 
-// The dot-product layouts, with small tasks and tiles so that the row and
-// token tails are exercised.
+// The dot-product layouts, with small tasks, tiles and register tiles so
+// that the row and token tails are exercised.
 std::vector<QuantSchedule> scheduleVariants() {
   std::vector<QuantSchedule> v;
-  for (auto [factor, uns, rows, tile, inl, pairs] :
-       {std::tuple{2, false, 32, 16, false, false},
-        std::tuple{4, true, 4, 2, false, false},
-        std::tuple{4, false, 8, 3, false, false},
-        std::tuple{2, true, 5, 1, false, true},
-        std::tuple{2, false, 6, 4, true, false}}) {
+  for (auto [factor, uns, rows, tile, inl, pairs, tileRows, tileTokens] :
+       {std::tuple{2, false, 32, 16, false, false, 1, 4},
+        std::tuple{4, true, 4, 2, false, false, 2, 2},
+        std::tuple{4, false, 8, 3, false, false, 3, 2},
+        std::tuple{2, true, 5, 1, false, true, 2, 3},
+        std::tuple{2, false, 6, 4, true, false, 1, 1}}) {
     QuantSchedule s;
     s.dotFactor = factor;
     s.unsignedWeights = uns;
@@ -53,6 +53,8 @@ std::vector<QuantSchedule> scheduleVariants() {
     s.q4PairSums = pairs;
     s.rowsPerTask = rows;
     s.tokensPerTile = tile;
+    s.tileRows = tileRows;
+    s.tileTokens = tileTokens;
     v.push_back(s);
   }
   return v;
@@ -63,7 +65,8 @@ std::string describe(const QuantSchedule &s) {
   o << "factor=" << s.dotFactor << (s.unsignedWeights ? " u8" : " i8")
     << (s.unpackInline ? " inline-unpack" : "")
     << (s.q4PairSums ? " q4-pair-sums" : "")
-    << " rows=" << s.rowsPerTask << " tile=" << s.tokensPerTile;
+    << " rows=" << s.rowsPerTask << " tile=" << s.tokensPerTile
+    << " register tile " << s.tileRows << "x" << s.tileTokens;
   return o.str();
 }
 
@@ -363,7 +366,7 @@ TEST(QuantKernelTest, LinearQuant) {
         for (const QuantSchedule &sched : scheds) {
           Kernel k = buildLinearQuant(fmt, K, N, target, sched);
           Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
-          for (int T : {1, 3}) {
+          for (int T : {1, 3, 9}) {
             const int nb = K / 32;
             std::vector<uint8_t> wq = randomQuants(fmt, N, K, rng);
             std::vector<float> wd = randomScales(size_t(N) * nb, rng, 1e-3f,
@@ -630,8 +633,8 @@ TEST(QuantKernelTest, MoEExpertQuantGrouped) {
       cases.push_back({fmt, E, F, H, K, QuantSchedule::forTarget(target)});
       QuantSchedule other = variants[1 + n++ % 4];
       // Tiles of other shapes too: a single row, three tokens.
-      other.tileRows = n % 2 ? 1 : 4;
-      other.tileTokens = n % 2 ? 3 : 2;
+      other.expertTileRows = n % 2 ? 1 : 4;
+      other.expertTileTokens = n % 2 ? 3 : 2;
       cases.push_back({fmt, E, F, H, K, other});
     }
   }
@@ -644,8 +647,8 @@ TEST(QuantKernelTest, MoEExpertQuantGrouped) {
                              " F=" + std::to_string(F) + " H=" +
                              std::to_string(H) + " K=" + std::to_string(K) +
                              " " + describe(c.sched) + " tile " +
-                             std::to_string(c.sched.tileRows) + "x" +
-                             std::to_string(c.sched.tileTokens);
+                             std::to_string(c.sched.expertTileRows) + "x" +
+                             std::to_string(c.sched.expertTileTokens);
     Kernel ek = buildMoEExpertQuant(fmt, H, F, target, c.sched);
     Halide::Callable expert =
         compile(ek, {"xq", "xd", "gate_q", "gate_d", "up_q", "up_d", "down_q",

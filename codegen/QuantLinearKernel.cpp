@@ -9,6 +9,8 @@
 #include "codegen/HalideHelpers.h"
 #include "codegen/QuantMath.h"
 
+#include <algorithm>
+
 using namespace Halide;
 
 namespace lfm2c {
@@ -82,18 +84,47 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
   y.output_buffer().dim(0).set_bounds(0, static_cast<int>(n));
 
   //--- Schedule -------------------------------------------------------------
-  // Rows split into parallel tasks; within a task, tokens in tiles with the
+  // Rows split into parallel tasks. Decode (and batches smaller than a
+  // register tile): within a task, tokens in tiles of tokensPerTile, the
   // tile's tokens innermost, so each weight row is read from memory once
-  // per tile and the tile's activations stay in cache. Q4_0 rows are
-  // unpacked once per row and tile.
-  Var oo("oo"), oi("oi"), tt("tt"), ti("ti");
-  y.split(o, oo, oi, sched.rowsPerTask, TailStrategy::GuardWithIf)
-      .split(t, tt, ti, sched.tokensPerTile, TailStrategy::GuardWithIf)
-      .reorder(ti, oi, tt, oo)
+  // per tile and the tile's activations stay in cache; one output at a
+  // time. Prefill: the outputs in register tiles of tileRows x tileTokens,
+  // a task's row tiles innermost, so the task's weights (~1.3 KB a row)
+  // stay in L2 while a token tile's activations stay in L1. The dot
+  // products are computed at `inner` in both: per token in the first, per
+  // register tile in the second.
+  // The prefill tails shift inwards (a few outputs computed twice) rather
+  // than being guarded: a guard would sit inside the register tile, below
+  // where its inputs are computed. Its batches have at least tileTokens
+  // tokens; rows and tasks are clamped to N.
+  Var oo("oo"), o1("o1"), oi("oi"), tt("tt"), ti("ti");
+  Var outer("outer"), inner("inner");
+  const int C = sched.tileTokens;
+  const int R = static_cast<int>(std::min<int64_t>(sched.tileRows, n));
+  std::vector<std::pair<Var, int>> tile;
+  if (R * C > 1) {
+    const int task = static_cast<int>(std::min<int64_t>(
+        std::max(R, sched.rowsPerTask / R * R), n));
+    y.specialize(xq.dim(1).extent() >= C)
+        .split(o, oo, o1, task, TailStrategy::ShiftInwards)
+        .split(o1, inner, oi, R, TailStrategy::ShiftInwards)
+        .split(t, outer, ti, C, TailStrategy::ShiftInwards)
+        .reorder(oi, ti, inner, outer, oo)
+        .unroll(oi)
+        .unroll(ti)
+        .parallel(oo);
+    tile = {{o, R}, {t, C}};
+  }
+  y.split(o, oo, outer, sched.rowsPerTask, TailStrategy::GuardWithIf)
+      .split(t, tt, inner, sched.tokensPerTile, TailStrategy::GuardWithIf)
+      .reorder(inner, outer, tt, oo)
       .parallel(oo);
-  dot.schedule(LoopLevel(y, ti), LoopLevel(y, oi));
+  dot.schedule(LoopLevel(y, inner), LoopLevel(y, inner), tile);
   if (dot.actOffset.defined()) {
     dot.actOffset.compute_root();
+  }
+  if (dot.act16.defined()) {
+    dot.act16.compute_root().vectorize(dot.i, 16, TailStrategy::GuardWithIf);
   }
 
   return {"linear_" + quantFormatName(format) + "_k" + std::to_string(k) +

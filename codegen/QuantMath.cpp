@@ -92,6 +92,7 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
   QuantDot d;
   d.sched = sched;
   d.length = in.length;
+  d.vars = vars;
   const bool pairSums = in.format == QuantFormat::Q4_0 && sched.q4PairSums;
   if (pairSums) {
     // Pair sums feed 4 adjacent products to each i32 lane, u8 x i8.
@@ -191,6 +192,17 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
     std::vector<Expr> pArgs = {2 * d.lane + d.rq.x, d.b};
     pArgs.insert(pArgs.end(), vars.begin(), vars.end());
     d.blockSum(sumArgs) += cast<int32_t>(d.pairs(pArgs));
+  } else if (!unsignedWeights && factor == 2) {
+    // pmaddwd multiplies i16 by i16: the activations are sign-extended
+    // once per activation row (act16) rather than once per weight row.
+    d.act16 = Func(name + "_act16");
+    std::vector<Expr> aArgs = {d.i};
+    aArgs.insert(aArgs.end(), actVars.begin(), actVars.end());
+    d.act16(aArgs) = cast<int16_t>(in.act(d.i));
+    Expr e = element(d.b, d.lane);
+    aArgs[0] = e;
+    d.blockSum(sumArgs) += cast<int32_t>(
+        widening_mul(cast<int16_t>(weight(e)), d.act16(aArgs)));
   } else {
     Expr e = element(d.b, d.lane);
     d.blockSum(sumArgs) += cast<int32_t>(widening_mul(weight(e), in.act(e)));
@@ -283,12 +295,28 @@ void scheduleDotParts(QuantDot &d, const LoopLevel &blockAt,
 
 } // namespace
 
-void QuantDot::schedule(const LoopLevel &accAt, const LoopLevel &unpackAt) {
-  // One vector of 8 f32 partial sums per output.
+void QuantDot::schedule(const LoopLevel &accAt, const LoopLevel &unpackAt,
+                        const std::vector<std::pair<Var, int>> &tile) {
+  // One vector of 8 f32 partial sums per output. In a register tile every
+  // output of the tile takes its block before the next block starts; the
+  // unrolled copies share their weight and activation loads (and the
+  // nibble unpacking) through LLVM's CSE.
   acc.compute_at(accAt).vectorize(lane).unroll(chain);
-  acc.update().reorder(lane, chain, rb.x).vectorize(lane).unroll(chain);
   // The block scales of the row and token, a vector at a time.
   scale.compute_at(accAt).vectorize(b, kBlockLanes, TailStrategy::GuardWithIf);
+  std::vector<VarOrRVar> order = {lane, chain};
+  for (const auto &[v, extent] : tile) {
+    // A tail tile computes fewer outputs; its storage stays the constant
+    // size of a full one (registers and stack, not the heap).
+    acc.unroll(v).bound_storage(v, extent);
+    scale.bound_storage(v, extent);
+    order.push_back(v);
+  }
+  order.push_back(rb.x);
+  acc.update().reorder(order).vectorize(lane).unroll(chain);
+  for (const auto &[v, extent] : tile) {
+    acc.update().unroll(v);
+  }
   scheduleDotParts(*this, LoopLevel(acc, chain), unpackAt);
 }
 

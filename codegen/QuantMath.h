@@ -40,6 +40,12 @@ constexpr int kQuantBlock = 32; // values per Q8_0 / Q4_0 block
 struct QuantSchedule {
   int rowsPerTask = 32;   // output rows per parallel task
   int tokensPerTile = 16; // tokens sharing each read of a weight row
+  // Prefill register tile: outputs of tileRows rows x tileTokens tokens
+  // computed together, block by block, so each weight vector is unpacked
+  // once for tileTokens tokens and each activation vector loaded once for
+  // tileRows rows. Batches of fewer tokens take the one-output schedule.
+  int tileRows = 1;
+  int tileTokens = 4;
   int dotFactor = 2;      // products summed per i32 lane per step (2 or 4)
   bool unsignedWeights = false; // feed weights as u8 (u8 x i8 dot products)
   int quantLanes = 8;     // f32 lanes of the activation quantizer
@@ -50,13 +56,13 @@ struct QuantSchedule {
   // Independent f32 accumulators per output (consecutive blocks alternate
   // between them), hiding the latency of the multiply-add chain.
   int accumulators = 2;
-  // Register tile of the batched (GEMM) kernels: outputs of tileRows weight
-  // rows times tileTokens tokens accumulate together in vector registers,
-  // so each block of a weight row is loaded and widened once per
-  // tileTokens tokens. tileRows * tileTokens accumulators must fit the 16
-  // AVX2 registers beside the operands.
-  int tileRows = 2;
-  int tileTokens = 4;
+  // Register tile of the MoE expert GEMM (buildMoEExpertQuant): outputs of
+  // expertTileRows weight rows times expertTileTokens tokens accumulate
+  // together in vector registers, so each block of a weight row is loaded
+  // and widened once per expertTileTokens tokens. The product of the two
+  // accumulators must fit the 16 AVX2 registers beside the operands.
+  int expertTileRows = 2;
+  int expertTileTokens = 4;
   // Q4_0 without a 4-way int8 dot product (AVX2): the nibbles stay u8, the
   // products are summed pairwise into i16 (vpmaddubsw; exact, a pair is at
   // most 2 * 15 * 128), the pairs into the i32 lanes (vpmaddwd by ones),
@@ -108,19 +114,24 @@ struct QuantDot {
   Halide::Func unpacked;   // Q4_0 only: (i, rowVars...) weight values
   Halide::Func actOffset;  // unsigned only: (lane, b, actVars...) i32
   Halide::Func pairs;      // q4PairSums only: (j, b, vars...) i16 pair sums
+  Halide::Func act16;      // 2-way signed only: (i, actVars...) i16
   Halide::Var lane, chain, b, i, j;
   Halide::RDom r;          // blockSum's products: (within lane, sweep)
   Halide::RDom rp, rq;     // q4PairSums: products per pair, pairs per lane
   Halide::RDom rb;         // acc's blocks
   QuantSchedule sched;
   int64_t length = 0;
+  std::vector<Halide::Var> vars; // the result's
 
   // acc at `accAt` (where the result is consumed, e.g. per row and token),
   // the block sums at each block of acc, the Q4_0 unpacking at `unpackAt`
-  // (a loop over rows, outside any loop over tokens). actOffset is left to
-  // the caller (compute it once per activation row).
+  // (a loop over rows, outside any loop over tokens). `tile`: those of the
+  // result's vars that span a register tile at accAt, with the tile's
+  // extent, unrolled inside each block. actOffset is left to the caller (compute it
+  // once per activation row).
   void schedule(const Halide::LoopLevel &accAt,
-                const Halide::LoopLevel &unpackAt);
+                const Halide::LoopLevel &unpackAt,
+                const std::vector<std::pair<Halide::Var, int>> &tile = {});
   // The batched form: acc for a whole register tile of (row, token) outputs
   // at `tileAt`, which must cover constant extents of `row` and `token`
   // (the result's variables); each accumulator chain runs over all the

@@ -236,15 +236,15 @@ Kernel buildMoEExpertQuant(QuantFormat format, int64_t hidden,
   //--- Schedule -------------------------------------------------------------
   // Both projections are GEMMs (weight rows x batch tokens). Rows go in
   // parallel tasks of whole register tiles; inside a task, each tile of
-  // tileRows rows is unpacked once and then meets every token, tileTokens
-  // at a time, so a weight row is read from memory once per call and its
+  // expertTileRows rows is unpacked once and then meets every token,
+  // expertTileTokens at a time, so a weight row is read from memory once per call and its
   // blocks once per register tile of tokens. The batch's activations
   // (n x H bytes) are re-read per row tile from L2.
   // Batches smaller than a token tile (an expert few tokens chose) run
   // token by token; the others shift the last token tile inwards,
   // recomputing a few outputs rather than running a partial tile.
-  const int rowsTile = sched.tileRows;
-  const int tokensTile = sched.tileTokens;
+  const int rowsTile = sched.expertTileRows;
+  const int tokensTile = sched.expertTileTokens;
   const int tilesPerTask = std::max(1, sched.rowsPerTask / rowsTile);
   auto tileGemm = [&](Func stage, Var row, const std::vector<QuantDot *> &dots) {
     Var ro("ro"), ri("ri"), task("task"), rt("rt"), to("to"), ti("ti");
