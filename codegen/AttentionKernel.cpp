@@ -43,7 +43,8 @@ struct FlashPass {
   int rows = 0; // query rows per tile
   Var i{"i"}, k{"k"}, ri{"ri"}, ro{"ro"}, kv{"kv"}, jj{"jj"}, b{"b"}, p{"p"};
   RDom rd, rj, rb, rp;
-  Func qs, limit, dot, score, bmax, e, bsum, bout, st, gmax, w, num, den;
+  Func qs, limit, dot, score, bmax, e, bsum, bout, st, gmax, w, num, den,
+      norm;
   Func out; // (i, h, t): the attention output of this pass
 };
 
@@ -66,6 +67,7 @@ FlashPass defineFlashPass(const std::string &tag, const AttentionInputs &in,
   f.w = Func(name("split_weight"));
   f.num = Func(name("numerator"));
   f.den = Func(name("denominator"));
+  f.norm = Func(name("normalised"));
   f.out = Func(name("out"));
   Var &i = f.i, &k = f.k, &ri = f.ri, &ro = f.ro, &kv = f.kv, &jj = f.jj,
       &b = f.b, &p = f.p;
@@ -143,9 +145,11 @@ FlashPass defineFlashPass(const std::string &tag, const AttentionInputs &in,
   f.den(ri, ro, kv) = 0.0f;
   f.den(ri, ro, kv) += f.w(ri, ro, kv, f.rp) * f.st(0, ri, ro, kv, f.rp)[1];
 
+  f.norm(i, ri, ro, kv) = f.num(i, ri, ro, kv) / f.den(ri, ro, kv);
+
   Var h("h"), t("t");
   Expr r = (t % tokTile) * group + h % group, tile = t / tokTile;
-  f.out(i, h, t) = f.num(i, r, tile, h / group) / f.den(r, tile, h / group);
+  f.out(i, h, t) = f.norm(i, r, tile, h / group);
   return f;
 }
 
@@ -183,26 +187,40 @@ void scheduleFlashPass(FlashPass &f, const AttentionInputs &in,
   // Within a task the blocks are walked in order; each block is merged
   // over register tiles of valueRows x dimTile outputs.
   Var task("task"), io("io"), ii("ii"), rio("rio"), rii("rii"), iv("iv");
-  f.st.compute_root().vectorize(i, dimLanes, TailStrategy::GuardWithIf);
+  f.st.vectorize(i, dimLanes, TailStrategy::GuardWithIf);
   Stage merge = f.st.update();
   merge.split(i, io, ii, dimTile, TailStrategy::GuardWithIf)
       .split(ri, rio, rii, sched.valueRows, up);
   LoopLevel perTask, perBlock(f.st, f.rb);
+  f.num.vectorize(i, dimLanes, TailStrategy::GuardWithIf);
+  f.num.update().vectorize(i, dimLanes, TailStrategy::GuardWithIf);
   if (allHeads) {
+    // The splits' running states all exist before their merge.
     merge.reorder(ii, rii, io, rio, kv, f.rb, ro, p)
         .fuse(ro, p, task)
         .parallel(task);
+    f.st.compute_root();
     perTask = LoopLevel(f.st, task);
+    for (Func g : {f.gmax, f.w, f.den, f.num, f.norm}) {
+      g.compute_root();
+    }
   } else {
-    // The tiles of one KV head adjacent, so its K and V rows are still in
-    // cache for the next tile. (Fusing the tile loop in as well gives one
-    // flat loop, but bounds inference then loses track of the tile and
-    // sizes every per-block Func for all tiles.)
-    merge.reorder(ii, rii, io, rio, f.rb, ro, kv, p)
-        .fuse(kv, p, task)
-        .parallel(task)
-        .parallel(ro);
-    perTask = LoopLevel(f.st, ro);
+    // One split: a task's running state is merged and normalised in the
+    // task, so no (T x heads x d) state goes through memory. The tiles of
+    // one KV head are adjacent, so its K and V rows are still in cache for
+    // the next tile. (Fusing the two parallel loops into one flat loop
+    // makes bounds inference lose track of the tile and size every per-block
+    // Func for all tiles.)
+    merge.reorder(ii, rii, io, rio, f.rb, ro, kv, p);
+    f.norm.compute_root()
+        .reorder(i, ri, ro, kv)
+        .parallel(kv)
+        .parallel(ro)
+        .vectorize(i, dimLanes, TailStrategy::GuardWithIf);
+    perTask = LoopLevel(f.norm, ro);
+    for (Func g : {f.st, f.gmax, f.w, f.den, f.num}) {
+      g.compute_at(perTask);
+    }
   }
   merge.vectorize(ii, dimLanes).unroll(rii);
 
@@ -280,12 +298,6 @@ void scheduleFlashPass(FlashPass &f, const AttentionInputs &in,
     g.bound_extent(kv, heads);
   }
   f.dot.bound_extent(kv, 1);
-
-  f.gmax.compute_root();
-  f.w.compute_root();
-  f.den.compute_root();
-  f.num.compute_root().vectorize(i, dimLanes, TailStrategy::GuardWithIf);
-  f.num.update().vectorize(i, dimLanes, TailStrategy::GuardWithIf);
 }
 
 } // namespace
