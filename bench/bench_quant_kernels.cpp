@@ -78,31 +78,37 @@ template <typename Setup, typename Key> Setup &cached(const Key &key) {
   return *setup;
 }
 
-//--- Activation quantizer: x [T, K] f32 -> q [T, K] i8, d [T, K/32] -------
-struct QuantizeSetup {
+//--- Activation quantizers: x [T, K] f32 -> q [T, K] i8, d [T, K/Block] --
+// Q8_0 (blocks of 32, for Q8_0/Q4_0 weights) and Q8_K (blocks of 256, for
+// Q6_K weights).
+template <int Block> struct QuantizeSetup {
   std::unique_ptr<Runner> run;
   Buffer<float> x, d;
   Buffer<int8_t> q;
   explicit QuantizeSetup(const std::array<int64_t, 2> &a) {
     const int K = int(a[0]), T = int(a[1]);
-    run = std::make_unique<Runner>(buildQuantizeQ8_0(K, hostTarget()));
+    run = std::make_unique<Runner>(Block == 32
+                                       ? buildQuantizeQ8_0(K, hostTarget())
+                                       : buildQuantizeQ8_K(K, hostTarget()));
     x = randomF32({K, T}, 1);
     q = Buffer<int8_t>(K, T);
-    d = Buffer<float>(K / 32, T);
+    d = Buffer<float>(K / Block, T);
     run->buffer("x", x.raw_buffer()).output(q.raw_buffer()).output(
         d.raw_buffer());
     run->prepare();
   }
 };
 
-void BM_QuantizeQ8_0(benchmark::State &state) {
+template <int Block> void runQuantize(benchmark::State &state) {
   const std::array<int64_t, 2> a{state.range(0), state.range(1)};
-  QuantizeSetup &s = cached<QuantizeSetup>(a);
+  QuantizeSetup<Block> &s = cached<QuantizeSetup<Block>>(a);
   double sec = timedLoop(state, [&] { benchmark::DoNotOptimize(s.run->run()); });
   const double K = double(a[0]), T = double(a[1]);
   // Reads the f32 activations; ~3 FLOPs per value (abs-max, scale, round).
   reportRates(state, T * K * 4, 3 * T * K, sec);
 }
+
+void BM_QuantizeQ8_0(benchmark::State &state) { runQuantize<32>(state); }
 BENCHMARK(BM_QuantizeQ8_0)
     ->ArgNames({"K", "T"})
     ->Args({2048, 1})
@@ -110,30 +116,7 @@ BENCHMARK(BM_QuantizeQ8_0)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
-//--- Q8_K activation quantizer (for Q6_K weights) ------------------------
-struct QuantizeQ8KSetup {
-  std::unique_ptr<Runner> run;
-  Buffer<float> x, d;
-  Buffer<int8_t> q;
-  explicit QuantizeQ8KSetup(const std::array<int64_t, 2> &a) {
-    const int K = int(a[0]), T = int(a[1]);
-    run = std::make_unique<Runner>(buildQuantizeQ8_K(K, hostTarget()));
-    x = randomF32({K, T}, 1);
-    q = Buffer<int8_t>(K, T);
-    d = Buffer<float>(K / 256, T);
-    run->buffer("x", x.raw_buffer()).output(q.raw_buffer()).output(
-        d.raw_buffer());
-    run->prepare();
-  }
-};
-
-void BM_QuantizeQ8_K(benchmark::State &state) {
-  const std::array<int64_t, 2> a{state.range(0), state.range(1)};
-  QuantizeQ8KSetup &s = cached<QuantizeQ8KSetup>(a);
-  double sec = timedLoop(state, [&] { benchmark::DoNotOptimize(s.run->run()); });
-  const double K = double(a[0]), T = double(a[1]);
-  reportRates(state, T * K * 4, 3 * T * K, sec);
-}
+void BM_QuantizeQ8_K(benchmark::State &state) { runQuantize<256>(state); }
 BENCHMARK(BM_QuantizeQ8_K)
     ->ArgNames({"K", "T"})
     ->Args({2048, 1})
