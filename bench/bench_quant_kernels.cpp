@@ -7,7 +7,7 @@
 // codegen/Quant*.cpp (see CMakeLists.txt).
 //
 // Bytes are those of the packed weights as the kernels read them: the
-// quants (1 byte per value for Q8_0, half a byte for Q4_0) plus one f32
+// quants (1 byte per value for Q8_0, half a byte for Q4_0) plus one fp16
 // scale per 32 values; Q6_K 212 bytes per 256 values. Inputs are bound by name (xq, xd, wq, wd, ...), as
 // documented in codegen/Kernel.h; a missing name stops the program with a
 // message naming the kernel and argument.
@@ -26,15 +26,15 @@ using Halide::Buffer;
 namespace lfm2c::bench {
 namespace {
 
-// Bytes of one packed row of `k` values: quants plus f32 block scales
+// Bytes of one packed row of `k` values: quants plus fp16 block scales
 // (Q6_K: 208 bytes of 6-bit quants and int8 sub-block scales, one f32 per
 // 256 values).
 double rowBytes(QuantFormat f, double k) {
   switch (f) {
   case QuantFormat::Q8_0:
-    return k + k / 32 * 4;
+    return k + k / 32 * 2;
   case QuantFormat::Q4_0:
-    return k / 2 + k / 32 * 4;
+    return k / 2 + k / 32 * 2;
   case QuantFormat::Q6_K:
     return k / 256 * 212;
   }
@@ -45,7 +45,8 @@ double rowBytes(QuantFormat f, double k) {
 struct QuantTensor {
   Buffer<int8_t> q8;
   Buffer<uint8_t> q4;
-  Buffer<float> d;
+  Buffer<float> d;               // Q6_K
+  Buffer<Halide::float16_t> d16; // Q8_0, Q4_0
   QuantTensor(QuantFormat f, int k, std::vector<int> outer, uint32_t seed) {
     const bool q6 = f == QuantFormat::Q6_K;
     std::vector<int> qs{f == QuantFormat::Q8_0 ? k
@@ -60,11 +61,18 @@ struct QuantTensor {
       q4 = randomU8(qs, seed);
     }
     d = randomF32(ds, seed + 1, 0.001f);
+    if (!q6) {
+      d16 = Buffer<Halide::float16_t>(ds);
+      d16.for_each_value([](Halide::float16_t &h, float f) { h = Halide::float16_t(f); }, d);
+      d = Buffer<float>();
+    }
   }
   halide_buffer_t *quants() {
     return q8.defined() ? q8.raw_buffer() : q4.raw_buffer();
   }
-  halide_buffer_t *scales() { return d.raw_buffer(); }
+  halide_buffer_t *scales() {
+    return d.defined() ? d.raw_buffer() : d16.raw_buffer();
+  }
 };
 
 template <typename Setup, typename Key> Setup &cached(const Key &key) {

@@ -104,10 +104,11 @@ Kernel buildMoECombine(int64_t hidden, int64_t topK, const TargetInfo &target);
 
 //--- Quantized kernels (Q8_0 / Q4_0 / Q6_K weights, llama.cpp numerics).
 //--- Weights are packed at compile time (codegen/QuantLayout.h): quants and
-//--- per-block scales (f32, exactly the file's fp16 values) in separate
-//--- arrays, rows of K values, blocks of 32 along K (Q6_K: super-blocks of
-//--- 256, their 16 int8 sub-block scales inside the quants). K must be a
-//--- multiple of the block.
+//--- per-block scales in separate arrays (Q8_0 / Q4_0: f16, the file's
+//--- bits; Q6_K: f32, exactly the file's fp16 values), rows of K values,
+//--- blocks of 32 along K (Q6_K: super-blocks of 256, their 16 int8
+//--- sub-block scales inside the quants). K must be a multiple of the
+//--- block.
 
 enum class QuantFormat { Q8_0, Q4_0, Q6_K };
 
@@ -118,7 +119,7 @@ Kernel buildQuantizeQ8_0(int64_t k, const TargetInfo &target);
 // x [T, K] f32 -> q [T, K] i8, d [T, K/256] f32: activations quantized to
 // Q8_K as llama.cpp's quantize_row_q8_K_ref does (for Q6_K weights).
 Kernel buildQuantizeQ8_K(int64_t k, const TargetInfo &target);
-// xq [T, K] i8, xd [T, K/32] f32, wq, wd [N, K/32] f32 -> y [T, N]:
+// xq [T, K] i8, xd [T, K/32] f32, wq, wd [N, K/32] f16 -> y [T, N]:
 // y = sum over blocks of float(int dot of the block) * (wd * xd).
 // wq is [N, K] i8 for Q8_0; [N, K/2] u8 for Q4_0, nibbles laid out as
 // codegen/QuantLayout.h says (value nibble - 8). Q6_K: xq, xd from
@@ -126,14 +127,14 @@ Kernel buildQuantizeQ8_K(int64_t k, const TargetInfo &target);
 Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                         const TargetInfo &target);
 // tokens [T] i32, table quants [V, H] (Q8_0 i8) or [V, H/2] (Q4_0 u8),
-// scales [V, H/32] -> out [T, H]: rows of a quantized table, expanded.
+// scales [V, H/32] f16 -> out [T, H]: rows of a quantized table, expanded.
 // Q6_K: quants [V, H/256 * 208] u8, scales [V, H/256].
 Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
                            const TargetInfo &target);
 // The MoE expert FFN with quantized experts. xq [T, H] i8, xd [T, H/32],
 // weights [T, K], indices [T, K], gate_q/up_q [E, F, H or H/2],
-// gate_d/up_d [E, F, H/32], down_q [E, H, F or F/2], down_d [E, H, F/32]
-// -> y [T, H]. The SwiGLU activation is quantized to Q8_0 before the down
+// gate_d/up_d [E, F, H/32] f16, down_q [E, H, F or F/2], down_d
+// [E, H, F/32] f16 -> y [T, H]. The SwiGLU activation is quantized to Q8_0 before the down
 // projection, as llama.cpp does.
 Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
                         int64_t experts, int64_t topK,

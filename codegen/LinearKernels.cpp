@@ -80,7 +80,7 @@ Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
   //--- Algorithm ------------------------------------------------------------
   ImageParam tokens(Int(32), 1, "tokens");               // (T)
   ImageParam quants(q4 ? UInt(8) : Int(8), 2, "quants"); // (H or H/2, V)
-  ImageParam scales(Float(32), 2, "scales");             // (H/32, V)
+  ImageParam scales(Float(16), 2, "scales");             // (H/32, V)
   Var h("h"), t("t");
   Expr row = clamp(tokens(t), 0, static_cast<int>(vocab - 1));
   Expr q;
@@ -100,7 +100,7 @@ Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
     q = cast<int32_t>(quants(h, row));
   }
   Func y("embedding_quant");
-  y(h, t) = cast<float>(q) * scales(h / 32, row);
+  y(h, t) = cast<float>(q) * cast<float>(scales(h / 32, row));
   constrainDim(quants, 0, q4 ? hidden / 2 : hidden);
   constrainDim(quants, 1, vocab);
   constrainDim(scales, 0, hidden / 32);

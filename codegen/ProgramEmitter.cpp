@@ -22,7 +22,8 @@ struct Buf {
   std::string ptr;
   std::vector<std::string> dims;
   std::string type = "f32Type()"; // the Halide element type expression
-  // Weights in a block format: quants at ptr, f32 block scales here.
+  // Weights in a block format: quants at ptr, block scales here (fp16 for
+  // Q8_0 / Q4_0, f32 for Q6_K: QuantLayout.h).
   StoredFormat format = StoredFormat::F32;
   std::string scales;
   // A block format (quants + scales); f16 is read like f32.
@@ -32,6 +33,15 @@ struct Buf {
   }
   // The trailing flag of the f32-activation kernels for f16 weights.
   int64_t f16Flag() const { return format == StoredFormat::F16 ? 1 : 0; }
+  // The block scales of a block format, `skip` scales in, as `dims`.
+  Buf scaleView(std::vector<std::string> dims,
+                const std::string &skip = "") const {
+    Buf b;
+    b.ptr = skip.empty() ? scales : "(" + scales + " + " + skip + ")";
+    b.dims = std::move(dims);
+    b.type = format == StoredFormat::Q6_K ? "f32Type()" : "f16Type()";
+    return b;
+  }
 };
 
 // One argument of a kernel call.
@@ -299,7 +309,8 @@ Buf Emitter::weight(lfm2::WeightOp op) {
     weightsBytes_ = align(w.offset + w.bytes);
     if (w.format != StoredFormat::F32 && w.format != StoredFormat::F16) {
       w.scaleOffset = weightsBytes_;
-      w.scaleBytes = count / blockValues(w.format) * sizeof(float);
+      w.scaleBytes = count / blockValues(w.format) *
+                     (w.format == StoredFormat::Q6_K ? 4 : 2);
       weightsBytes_ = align(w.scaleOffset + w.scaleBytes);
     }
     index = weights_.size();
@@ -327,8 +338,11 @@ Buf Emitter::weight(lfm2::WeightOp op) {
   const int64_t k = type.getShape().back();
   b.type = w.format == StoredFormat::Q8_0 ? "i8Type()" : "u8Type()";
   b.ptr = "(W + " + std::to_string(w.offset) + ") /* " + name + " quants */";
-  b.scales = "reinterpret_cast<const float *>(W + " +
-             std::to_string(w.scaleOffset) + ") /* " + name + " scales */";
+  b.scales = std::string(w.format == StoredFormat::Q6_K
+                             ? "reinterpret_cast<const float *>"
+                             : "reinterpret_cast<const uint16_t *>") +
+             "(W + " + std::to_string(w.scaleOffset) + ") /* " + name +
+             " scales */";
   if (w.format == StoredFormat::Q4_0) {
     b.dims.back() = str(k / 2);
   } else if (w.format == StoredFormat::Q6_K) {
@@ -417,8 +431,7 @@ void Emitter::moeGroupedQuant(lfm2::MoEDispatchOp d, const Buf &xq,
   };
   auto slabScales = [&](const Buf &w, int64_t r, int64_t k) {
     return CallArg::of(
-        {"(" + w.scales + " + e * " + str(r * (k / 32)) + ")",
-         {str(r), str(k / 32)}});
+        w.scaleView({str(r), str(k / 32)}, "e * " + str(r * (k / 32))));
   };
   call({KernelKind::MoEExpertQuant, {code, H, F}},
        {CallArg::of({"(gxq + first * " + str(H) + ")", {"n", str(H)},
@@ -462,7 +475,7 @@ void Emitter::linear(const Buf &x, const Buf &w, const Buf &out, int64_t k,
     std::tie(xq, xd) = quantized(x, k, where);
   }
   const int64_t code = formatCode(w.format);
-  Buf scales{w.scales, {str(n), str(k / block)}};
+  Buf scales = w.scaleView({str(n), str(k / block)});
   call({KernelKind::LinearQuant, {code, k, n}},
        {CallArg::of(xq), CallArg::of(xd), CallArg::of(view(w, {str(n), w.dims.back()})),
         CallArg::of(scales), CallArg::of(out)},
@@ -543,7 +556,7 @@ LogicalResult Emitter::emit(Operation *op) {
           const int64_t block = blockValues(tab.format);
           call({KernelKind::EmbeddingQuant, {code, V, H}},
                {CallArg::of(view(buf(e.getTokens()), {"T"})), CallArg::of(tab),
-                CallArg::of({tab.scales, {str(V), str(H / block)}}),
+                CallArg::of(tab.scaleView({str(V), str(H / block)})),
                 CallArg::of(out)},
                where);
         } else {
@@ -671,7 +684,7 @@ LogicalResult Emitter::emit(Operation *op) {
           const int64_t code = gq.format == StoredFormat::Q4_0 ? 1 : 0;
           auto [xq, xd] = quantized(buf(d.getInput()), H, where);
           auto scales = [&](const Buf &w, int64_t rows, int64_t k) {
-            return CallArg::of({w.scales, {str(E), str(rows), str(k / 32)}});
+            return CallArg::of(w.scaleView({str(E), str(rows), str(k / 32)}));
           };
           // Decode: one GEMV per slot, routed inside the kernel. Prefill:
           // each expert once over its tokens (moeGroupedQuant).
@@ -796,7 +809,7 @@ void Emitter::appendWeight(std::vector<CallArg> &args, const Buf &w,
                            int64_t n, int64_t k) {
   args.push_back(CallArg::of(view(w, {str(n), w.dims.back()})));
   if (w.quantized()) {
-    args.push_back(CallArg::of({w.scales, {str(n), str(k / 32)}}));
+    args.push_back(CallArg::of(w.scaleView({str(n), str(k / 32)})));
   }
 }
 

@@ -82,7 +82,7 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
               }};
     }
     ImageParam wq(q4 ? UInt(8) : Int(8), 2, "wq_" + tag); // (K or K/2, N)
-    ImageParam wd(Float(32), 2, "wd_" + tag);             // (K/32, N)
+    ImageParam wd(Float(16), 2, "wd_" + tag);             // (K/32, N)
     constrainDim(wq, 0, q4 ? k / 2 : k);
     constrainDim(wq, 1, n);
     constrainDim(wd, 0, blocks);
@@ -93,7 +93,7 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
     in.format = *spec.format;
     in.length = k;
     in.weight = [wq, o](Expr i) { return wq(i, o); };
-    in.weightScale = [wd, o](Expr b) { return wd(b, o); };
+    in.weightScale = [wd, o](Expr b) { return cast<float>(wd(b, o)); };
     in.act = [xq, t](Expr i) { return xq(i, t); };
     in.actScale = [xd, t](Expr b) { return xd(b, t); };
     QuantDot dot = quantDot("dot_" + tag, in, qs, {o, t}, {o}, {t});

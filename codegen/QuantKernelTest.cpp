@@ -79,6 +79,14 @@ Buffer<T> toBuffer(const std::vector<T> &data, std::vector<int> sizes) {
   return b;
 }
 
+// Weight block scales as the kernels take them: fp16 (exact for the values
+// of randomScales).
+Buffer<Halide::float16_t> halfBuffer(const std::vector<float> &data,
+                                     std::vector<int> sizes) {
+  std::vector<Halide::float16_t> h(data.begin(), data.end());
+  return toBuffer(h, std::move(sizes));
+}
+
 //--- Scalar references ----------------------------------------------------
 
 uint32_t bits(float f) {
@@ -378,7 +386,7 @@ TEST(QuantKernelTest, LinearQuant) {
             auto xqB = toBuffer(xq, {K, T});
             auto xdB = toBuffer(xd, {nb, T});
             auto wqB = weightBuffer(fmt, wq, {rowBytes, N});
-            auto wdB = toBuffer(wd, {nb, N});
+            auto wdB = halfBuffer(wd, {nb, N});
             Buffer<float> y(N, T);
             ASSERT_EQ(fn(xqB, xdB, wqB, wdB, y), 0);
             for (int t = 0; t < T; ++t) {
@@ -529,7 +537,7 @@ TEST(QuantKernelTest, EmbeddingQuant) {
       }
       auto tB = toBuffer(tokens, {T});
       auto qB = weightBuffer(fmt, q, {rowBytes, V});
-      auto dB = toBuffer(d, {nb, V});
+      auto dB = halfBuffer(d, {nb, V});
       Buffer<float> out(H, T);
       ASSERT_EQ(fn(tB, qB, dB, out), 0);
       for (int t = 0; t < T; ++t) {
@@ -582,9 +590,9 @@ TEST(QuantKernelTest, MoEFFNQuant) {
               auto gqB = weightBuffer(fmt, m.gq, {m.hBytes(), F, E});
               auto uqB = weightBuffer(fmt, m.uq, {m.hBytes(), F, E});
               auto dqB = weightBuffer(fmt, m.dq, {m.fBytes(), H, E});
-              auto gdB = toBuffer(m.gd, {nh, F, E});
-              auto udB = toBuffer(m.ud, {nh, F, E});
-              auto ddB = toBuffer(m.dd, {nf, H, E});
+              auto gdB = halfBuffer(m.gd, {nh, F, E});
+              auto udB = halfBuffer(m.ud, {nh, F, E});
+              auto ddB = halfBuffer(m.dd, {nf, H, E});
               Buffer<float> out(H, T);
               ASSERT_EQ(fn(xqB, xdB, wB, iB, gqB, gdB, uqB, udB, dqB, ddB,
                            out),
@@ -708,9 +716,9 @@ TEST(QuantKernelTest, MoEExpertQuantGrouped) {
         };
         auto scales = [&](const std::vector<float> &d, int rowsPer,
                           int blocks) {
-          return Buffer<float>(const_cast<float *>(d.data()) +
-                                   size_t(e) * rowsPer * blocks,
-                               blocks, rowsPer);
+          const auto first = d.begin() + size_t(e) * rowsPer * blocks;
+          return halfBuffer({first, first + size_t(rowsPer) * blocks},
+                            {blocks, rowsPer});
         };
         Buffer<float> ey(rows.data() + size_t(first) * H, H, count);
         ASSERT_EQ(expert(exq, exd, slab(m.gq, F, hb), scales(m.gd, F, nh),
@@ -728,11 +736,11 @@ TEST(QuantKernelTest, MoEExpertQuantGrouped) {
       ASSERT_EQ(fused(toBuffer(xq, {H, T}), toBuffer(xd, {nh, T}), wB,
                       toBuffer(idx, {K, T}),
                       weightBuffer(fmt, m.gq, {hb, F, E}),
-                      toBuffer(m.gd, {nh, F, E}),
+                      halfBuffer(m.gd, {nh, F, E}),
                       weightBuffer(fmt, m.uq, {hb, F, E}),
-                      toBuffer(m.ud, {nh, F, E}),
+                      halfBuffer(m.ud, {nh, F, E}),
                       weightBuffer(fmt, m.dq, {fb, H, E}),
-                      toBuffer(m.dd, {nf, H, E}), want),
+                      halfBuffer(m.dd, {nf, H, E}), want),
                 0);
       for (size_t i = 0; i < ref.value.size(); ++i) {
         ASSERT_LE(std::fabs(out.data()[i] - ref.value[i]), ref.tol[i] + 1e-30)
@@ -1094,7 +1102,7 @@ TEST(QuantKernelTest, DISABLED_LinearQ4_0Bandwidth) {
     auto xqB = toBuffer(xq, {K, T});
     auto xdB = toBuffer(xd, {K / 32, T});
     auto wqB = weightBuffer(fmt, wq, {rowBytes, N});
-    auto wdB = toBuffer(wd, {K / 32, N});
+    auto wdB = halfBuffer(wd, {K / 32, N});
     Buffer<float> y(N, T);
     ASSERT_EQ(fn(xqB, xdB, wqB, wdB, y), 0);
     // 50 timed calls; the mean and the fastest (the machine may be shared).
@@ -1165,7 +1173,7 @@ TEST(QuantKernelTest, Projection) {
           wq.push_back(randomQuants(fmt, N, K, rng));
           wd.push_back(randomScales(size_t(N) * nb, rng, 1e-3f, 2e-2f));
           bufs.push_back(weightBuffer(fmt, wq.back(), {rowBytes, N}));
-          bufs.push_back(toBuffer(wd.back(), {nb, N}));
+          bufs.push_back(halfBuffer(wd.back(), {nb, N}));
         }
         const int N0 = static_cast<int>(spec.rows[0]);
         std::vector<float> r(size_t(T) * N0);

@@ -62,13 +62,13 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
   ImageParam xq(Int(8), 2, "xq");                     // (K, T)
   ImageParam xd(Float(32), 2, "xd");                  // (K/32, T)
   ImageParam wq(q4 ? UInt(8) : Int(8), 2, "wq");      // (K or K/2, N)
-  ImageParam wd(Float(32), 2, "wd");                  // (K/32, N)
+  ImageParam wd(Float(16), 2, "wd");                  // (K/32, N)
   Var o("o"), t("t");
   QuantDotInputs in;
   in.format = format;
   in.length = k;
   in.weight = [&](Expr i) { return wq(i, o); };
-  in.weightScale = [&](Expr b) { return wd(b, o); };
+  in.weightScale = [&](Expr b) { return cast<float>(wd(b, o)); };
   in.act = [&](Expr i) { return xq(i, t); };
   in.actScale = [&](Expr b) { return xd(b, t); };
   QuantDot dot = quantDot("linear_" + quantFormatName(format), in, sched,

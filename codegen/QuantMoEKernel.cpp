@@ -39,11 +39,11 @@ Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
   ImageParam wts(Float(32), 2, "weights");    // (K, T)
   ImageParam idx(Int(32), 2, "indices");      // (K, T)
   ImageParam gateQ(wt, 3, "gate_q");          // (H or H/2, F, E)
-  ImageParam gateD(Float(32), 3, "gate_d");   // (H/32, F, E)
+  ImageParam gateD(Float(16), 3, "gate_d");   // (H/32, F, E)
   ImageParam upQ(wt, 3, "up_q");              // (H or H/2, F, E)
-  ImageParam upD(Float(32), 3, "up_d");       // (H/32, F, E)
+  ImageParam upD(Float(16), 3, "up_d");       // (H/32, F, E)
   ImageParam downQ(wt, 3, "down_q");          // (F or F/2, H, E)
-  ImageParam downD(Float(32), 3, "down_d");   // (F/32, H, E)
+  ImageParam downD(Float(16), 3, "down_d");   // (F/32, H, E)
   Var f("f"), h("h"), s("s"), t("t");
   Expr ex = clamp(idx(s, t), 0, E - 1);
 
@@ -52,7 +52,7 @@ Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
     in.format = format;
     in.length = hidden;
     in.weight = [=](Expr i) { return q(i, f, ex); };
-    in.weightScale = [=](Expr b) { return d(b, f, ex); };
+    in.weightScale = [=](Expr b) { return cast<float>(d(b, f, ex)); };
     in.act = [=](Expr i) { return xq(i, t); };
     in.actScale = [=](Expr b) { return xd(b, t); };
     return in;
@@ -72,7 +72,7 @@ Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
   downIn.format = format;
   downIn.length = expertFFN;
   downIn.weight = [&](Expr i) { return downQ(i, h, ex); };
-  downIn.weightScale = [&](Expr b) { return downD(b, h, ex); };
+  downIn.weightScale = [&](Expr b) { return cast<float>(downD(b, h, ex)); };
   downIn.act = [&](Expr i) { return aq.quant(i, s, t); };
   downIn.actScale = [&](Expr b) { return aq.scale(b, s, t); };
   QuantDot d = quantDot("expert_down_" + fmt, downIn, sched, {h, s, t},
@@ -173,11 +173,11 @@ Kernel buildMoEExpertQuant(QuantFormat format, int64_t hidden,
   ImageParam xq(Int(8), 2, "xq");             // (H, n)
   ImageParam xd(Float(32), 2, "xd");          // (H/32, n)
   ImageParam gateQ(wt, 2, "gate_q");          // (H or H/2, F)
-  ImageParam gateD(Float(32), 2, "gate_d");   // (H/32, F)
+  ImageParam gateD(Float(16), 2, "gate_d");   // (H/32, F)
   ImageParam upQ(wt, 2, "up_q");              // (H or H/2, F)
-  ImageParam upD(Float(32), 2, "up_d");       // (H/32, F)
+  ImageParam upD(Float(16), 2, "up_d");       // (H/32, F)
   ImageParam downQ(wt, 2, "down_q");          // (F or F/2, H)
-  ImageParam downD(Float(32), 2, "down_d");   // (F/32, H)
+  ImageParam downD(Float(16), 2, "down_d");   // (F/32, H)
   Var f("f"), h("h"), t("t");
 
   auto inputRow = [&](ImageParam q, ImageParam d) {
@@ -185,7 +185,7 @@ Kernel buildMoEExpertQuant(QuantFormat format, int64_t hidden,
     in.format = format;
     in.length = hidden;
     in.weight = [=](Expr i) { return q(i, f); };
-    in.weightScale = [=](Expr b) { return d(b, f); };
+    in.weightScale = [=](Expr b) { return cast<float>(d(b, f)); };
     in.act = [=](Expr i) { return xq(i, t); };
     in.actScale = [=](Expr b) { return xd(b, t); };
     return in;
@@ -203,7 +203,7 @@ Kernel buildMoEExpertQuant(QuantFormat format, int64_t hidden,
   downIn.format = format;
   downIn.length = expertFFN;
   downIn.weight = [&](Expr i) { return downQ(i, h); };
-  downIn.weightScale = [&](Expr b) { return downD(b, h); };
+  downIn.weightScale = [&](Expr b) { return cast<float>(downD(b, h)); };
   downIn.act = [&](Expr i) { return aq.quant(i, t); };
   downIn.actScale = [&](Expr b) { return aq.scale(b, t); };
   QuantDot d = quantDot("expert_down_" + fmt, downIn, sched, {h, t}, {h},

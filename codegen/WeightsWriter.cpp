@@ -75,7 +75,6 @@ uint16_t floatToHalf(float f) {
   return h;
 }
 
-float roundToHalf(float f) { return halfToFloat(floatToHalf(f)); }
 
 // One tensor as fp16: a file's F16 bits as they are, anything else through
 // f32 and rounded to nearest even.
@@ -98,20 +97,20 @@ Status packF16(const GGUFTensorInfo &src, int64_t count,
 
 // llama.cpp's reference quantizers (what llama-quantize writes), so a model
 // quantized by lfm2c holds the values llama.cpp would have produced.
-void quantizeQ8_0(const float *x, int8_t *q, float *d) {
+void quantizeQ8_0(const float *x, int8_t *q, uint16_t *d) {
   float amax = 0;
   for (int j = 0; j < 32; ++j) {
     amax = std::max(amax, std::fabs(x[j]));
   }
   const float scale = amax / 127.0f;
   const float id = scale != 0.0f ? 1.0f / scale : 0.0f;
-  *d = roundToHalf(scale);
+  *d = floatToHalf(scale);
   for (int j = 0; j < 32; ++j) {
     q[j] = static_cast<int8_t>(std::roundf(x[j] * id));
   }
 }
 
-void quantizeQ4_0(const float *x, uint8_t *q, float *d) {
+void quantizeQ4_0(const float *x, uint8_t *q, uint16_t *d) {
   float amax = 0, max = 0;
   for (int j = 0; j < 32; ++j) {
     if (std::fabs(x[j]) > amax) {
@@ -121,7 +120,7 @@ void quantizeQ4_0(const float *x, uint8_t *q, float *d) {
   }
   const float scale = max / -8.0f;
   const float id = scale != 0.0f ? 1.0f / scale : 0.0f;
-  *d = roundToHalf(scale);
+  *d = floatToHalf(scale);
   for (int j = 0; j < 16; ++j) {
     const int8_t lo = std::min<int8_t>(15, static_cast<int8_t>(x[j] * id + 8.5f));
     const int8_t hi =
@@ -130,13 +129,23 @@ void quantizeQ4_0(const float *x, uint8_t *q, float *d) {
   }
 }
 
-// Packs one tensor (rows of `k` values) into quants + f32 scales in the
-// layout of QuantLayout.h. A source already in the target block format
-// keeps its values bit for bit; anything else is expanded to f32 and
-// quantized.
+// Block scales as stored: f32 for Q6_K, fp16 bits for Q8_0 / Q4_0.
+struct PackedScales {
+  std::vector<float> f32;
+  std::vector<uint16_t> f16;
+  const void *data() const {
+    return f32.empty() ? static_cast<const void *>(f16.data()) : f32.data();
+  }
+};
+
+// Packs one tensor (rows of `k` values) into quants + scales in the layout
+// of QuantLayout.h. A source already in the target block format keeps its
+// values bit for bit; anything else is expanded to f32 and quantized.
 Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
                      int64_t count, int64_t k, std::vector<uint8_t> &quants,
-                     std::vector<float> &scales) {
+                     PackedScales &packed) {
+  packed.f32.clear();
+  packed.f16.clear();
   if (format == StoredFormat::Q6_K) {
     // The file's blocks minus their fp16 scale, which goes to the f32
     // array; the program emitter stores only Q6_K sources as Q6_K.
@@ -148,6 +157,7 @@ Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
     const int64_t superBlocks = count / kQ6KBlock;
     const int64_t fileBlockBytes = kQ6KBlockBytes + 2; // then fp16 d
     quants.resize(static_cast<size_t>(superBlocks * kQ6KBlockBytes));
+    std::vector<float> &scales = packed.f32;
     scales.resize(static_cast<size_t>(superBlocks));
     for (int64_t b = 0; b < superBlocks; ++b) {
       const uint8_t *blk = src.data + b * fileBlockBytes;
@@ -159,13 +169,14 @@ Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
   const int64_t blocks = count / 32;
   const bool q4 = format == StoredFormat::Q4_0;
   quants.resize(static_cast<size_t>(q4 ? count / 2 : count));
+  std::vector<uint16_t> &scales = packed.f16;
   scales.resize(static_cast<size_t>(blocks));
   const GGMLType same = q4 ? GGMLType::Q4_0 : GGMLType::Q8_0;
   if (src.type == same) {
     const int64_t blockBytes = q4 ? 18 : 34, payload = q4 ? 16 : 32;
     for (int64_t b = 0; b < blocks; ++b) {
       const uint8_t *blk = src.data + b * blockBytes;
-      scales[b] = halfToFloat(load16(blk));
+      scales[b] = load16(blk);
       std::memcpy(&quants[b * payload], blk + 2, payload);
     }
     if (q4) {
@@ -272,7 +283,8 @@ writeWeights(const std::string &path, const std::vector<PlannedWeight> &plan,
     return Status::error(path + ": write failed");
   }
   uint64_t hash = 0x6C666D3263ull, written = 0;
-  std::vector<float> buffer, scales;
+  std::vector<float> buffer;
+  PackedScales scales;
   std::vector<uint8_t> quants;
   std::vector<uint16_t> halves;
   static const char zeros[kWeightsAlignment] = {};

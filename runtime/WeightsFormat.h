@@ -20,7 +20,7 @@
 namespace lfm2c {
 
 constexpr char kWeightsMagic[8] = {'L', 'F', 'M', '2', 'C', 'W', 'T', 'S'};
-constexpr uint32_t kWeightsVersion = 1;
+constexpr uint32_t kWeightsVersion = 2; // 2: fp16 Q8_0 / Q4_0 block scales
 constexpr uint64_t kWeightsAlignment = 64;
 
 struct WeightsHeader {
