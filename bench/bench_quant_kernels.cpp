@@ -73,6 +73,11 @@ struct QuantTensor {
   halide_buffer_t *scales() {
     return d.defined() ? d.raw_buffer() : d16.raw_buffer();
   }
+  // Scale s of the flattened scales.
+  const void *scaleAt(size_t s) const {
+    return d.defined() ? static_cast<const void *>(d.data() + s)
+                       : d16.data() + s;
+  }
 };
 
 template <typename Setup, typename Key> Setup &cached(const Key &key) {
@@ -323,10 +328,11 @@ struct MoEGroupedSetup {
     rowOf = Buffer<int32_t>(K, T);
     const halide_type_t wt = gate->quants()->type;
     const halide_type_t f32 = halide_type_of<float>();
+    const halide_type_t wdt = gate->scales()->type;
     for (auto [type, inner] : std::vector<std::pair<halide_type_t, int>>{
              {halide_type_of<int8_t>(), H}, {f32, H / 32},
-             {wt, hBytes}, {f32, H / 32}, {wt, hBytes}, {f32, H / 32},
-             {wt, fBytes}, {f32, F / 32}, {f32, H}}) {
+             {wt, hBytes}, {wdt, H / 32}, {wt, hBytes}, {wdt, H / 32},
+             {wt, fBytes}, {wdt, F / 32}, {f32, H}}) {
       views.push_back(std::make_unique<View2D>(type, inner));
     }
     const char *names[] = {"xq",   "xd",   "gate_q", "gate_d",
@@ -355,11 +361,11 @@ struct MoEGroupedSetup {
     views[0]->set(gxq.data() + size_t(first) * H, n);
     views[1]->set(gxd.data() + size_t(first) * (H / 32), n);
     views[2]->set(q(*gate) + size_t(e) * F * hBytes, F);
-    views[3]->set(gate->d.data() + e * fh, F);
+    views[3]->set(gate->scaleAt(e * fh), F);
     views[4]->set(q(*up) + size_t(e) * F * hBytes, F);
-    views[5]->set(up->d.data() + e * fh, F);
+    views[5]->set(up->scaleAt(e * fh), F);
     views[6]->set(q(*down) + size_t(e) * H * fBytes, H);
-    views[7]->set(down->d.data() + e * hf, H);
+    views[7]->set(down->scaleAt(e * hf), H);
     views[8]->set(rows.data() + size_t(first) * H, n);
   }
   void run(const Buffer<int32_t> &choice) {
