@@ -60,6 +60,8 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
     return buildMoEFFNQuant(quantFormat(i[0]), i[1], i[2], i[3], i[4], t);
   case KernelKind::QuantizeQ8_K:
     return buildQuantizeQ8_K(i[0], t);
+  case KernelKind::LinearQuantPrefill:
+    return buildLinearQuantPrefill(quantFormat(i[0]), i[1], i[2], t);
   }
   return {};
 }
@@ -99,6 +101,9 @@ std::string KernelRequest::symbol() const {
   case KernelKind::LinearQuant:
     return join(("linear_" + quantName(i[0]) + "_f32").c_str(),
                 {{"k", i[1]}, {"n", i[2]}});
+  case KernelKind::LinearQuantPrefill:
+    return join(("linear_prefill_" + quantName(i[0]) + "_f32").c_str(),
+                {{"k", i[1]}, {"n", i[2]}});
   case KernelKind::EmbeddingQuant:
     return join(("embedding_" + quantName(i[0]) + "_f32").c_str(),
                 {{"v", i[1]}, {"h", i[2]}});
@@ -135,6 +140,7 @@ std::vector<KernelArg> KernelRequest::signature() const {
   case KernelKind::EmbeddingQuant: // tokens, quants, scales -> out
     return {A::Buffer, A::Buffer, A::Buffer, A::Buffer};
   case KernelKind::LinearQuant: // xq, xd, wq, wd -> y
+  case KernelKind::LinearQuantPrefill:
     return {A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer};
   case KernelKind::MoEFFNQuant: // xq, xd, weights, indices, 6 weights -> y
     return std::vector<A>(11, A::Buffer);

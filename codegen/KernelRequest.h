@@ -36,7 +36,13 @@ enum class KernelKind {
   EmbeddingQuant, // ints: format, vocab, hidden
   MoEFFNQuant,    // ints: format, hidden, expertFFN, experts, topK (no Q6_K)
   QuantizeQ8_K,   // ints: k (the activations of Q6_K weights)
+  LinearQuantPrefill, // ints: format, k, n (batches of kPrefillMinTokens+)
 };
+
+// Programs call the LinearQuantPrefill kernel instead of LinearQuant for
+// Q4_0 weights of a multiple of 8 rows when a batch has at least this many
+// tokens: it regroups a task's weights first, which pays off from here.
+constexpr int64_t kPrefillMinTokens = 16;
 
 enum class KernelArg { Buffer, Int32 };
 

@@ -139,4 +139,151 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                           QuantSchedule::forTarget(target));
 }
 
+// The Q4_0 prefill GEMM on x86 (q4PairSums targets). The decode kernel
+// spends five vector ops per block of each (row, token) on pmaddubsw,
+// pmaddwd, the offset, the f32 conversion and the multiply-add, because a
+// vector's lanes are partial sums of one row. Here a vector holds eight
+// rows: a task's weights are regrouped once (amortised over the batch) so
+// that 32 bytes hold 4 consecutive values of a block for each of 8 rows;
+// each pmaddubsw takes them with 4 activations broadcast to every row,
+// the block's 8 products per row are summed in i16 (exact: at most
+// 8 * 2 * 15 * 127), and one pmaddwd, offset, conversion and multiply-add
+// finish the block for 8 rows: ~2.5 ops per (row, token, block).
+// Numerics: each row's block dot is an exact int32, converted and scaled
+// by wd * xd and accumulated in block order (the scalar reference's order;
+// the decode kernel converts partial lane sums instead).
+Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
+                               const TargetInfo &target,
+                               const QuantSchedule &sched) {
+  constexpr int kRows = 8;  // rows per vector
+  constexpr int kGroup = 4; // values per row per pmaddubsw
+  if (format != QuantFormat::Q4_0 || !sched.q4PairSums || n % kRows != 0) {
+    // No regrouped form for this format / target: the decode kernel's
+    // algorithm (with its register-tiled prefill schedule).
+    Kernel kernel = buildLinearQuant(format, k, n, target, sched);
+    kernel.name = "linear_prefill_" + quantFormatName(format) + "_k" +
+                  std::to_string(k) + "_n" + std::to_string(n);
+    return kernel;
+  }
+  const int blocks = static_cast<int>(k / kQuantBlock);
+  const int groups = kQuantBlock / kGroup;
+
+  //--- Algorithm ------------------------------------------------------------
+  ImageParam xq(Int(8), 2, "xq");    // (K, T)
+  ImageParam xd(Float(32), 2, "xd"); // (K/32, T)
+  ImageParam wq(UInt(8), 2, "wq");   // (K/2, N)
+  ImageParam wd(Float(32), 2, "wd"); // (K/32, N)
+  Var o("o"), t("t"), e("e"), r("r"), g("g"), b("b"), rg("rg"), h("h");
+
+  // Nibble e of group g of block b, row r of row group rg.
+  Func regrouped("linear_prefill_q4_0_weights");
+  QuantDotInputs in;
+  in.format = format;
+  in.length = k;
+  in.weight = [&](Expr i) { return wq(i, rg * kRows + r); };
+  Expr elem = g * kGroup + e;
+  regrouped(e, r, g, b, rg) =
+      q4Nibble(in, b, elem, elem < kQuantBlock / 2);
+  Func scales("linear_prefill_q4_0_scales");
+  scales(r, b, rg) = wd(b, rg * kRows + r);
+
+  // i16 lanes (h, r): row r's products of values 2h, 2h + 1 of group g,
+  // summed in pairs by pmaddubsw (u4 x i8), then over the block's groups.
+  RDom rp(0, 2, "rp");
+  Func pairs("linear_prefill_q4_0_pairs");
+  Expr v = 2 * h + rp;
+  pairs(h, r, g, b, rg, t) = cast<int16_t>(0);
+  pairs(h, r, g, b, rg, t) = saturating_add(
+      pairs(h, r, g, b, rg, t),
+      widening_mul(regrouped(v, r, g, b, rg),
+                   xq(b * kQuantBlock + g * kGroup + v, t)));
+  RDom rgp(0, groups, "rgp");
+  Func groupSums("linear_prefill_q4_0_groups");
+  groupSums(h, r, b, rg, t) = cast<int16_t>(0);
+  groupSums(h, r, b, rg, t) += pairs(h, r, rgp, b, rg, t);
+
+  // -8 * (the block's activations): the nibbles are values + 8.
+  RDom rx(0, kQuantBlock, "rx");
+  Func offset("linear_prefill_q4_0_act_offset");
+  offset(b, t) = 0;
+  offset(b, t) += -8 * cast<int32_t>(xq(b * kQuantBlock + rx, t));
+
+  // Row r's exact block dot (pmaddwd by ones adds the two i16 halves).
+  RDom rh(0, 2, "rh");
+  Func blockSum("linear_prefill_q4_0_block");
+  blockSum(r, b, rg, t) = offset(b, t);
+  blockSum(r, b, rg, t) += cast<int32_t>(groupSums(rh, r, b, rg, t));
+
+  RDom rb(0, blocks, "rb");
+  Func acc("linear_prefill_q4_0_acc");
+  acc(r, rg, t) = 0.0f;
+  acc(r, rg, t) += cast<float>(blockSum(r, rb, rg, t)) *
+                   (scales(r, rb, rg) * xd(rb, t));
+  Func y("linear_prefill_q4_0");
+  y(o, t) = acc(o % kRows, o / kRows, t);
+
+  constrainDim(xq, 0, k);
+  constrainDim(xd, 0, blocks);
+  constrainDim(wq, 0, k / 2);
+  constrainDim(wq, 1, n);
+  constrainDim(wd, 0, blocks);
+  constrainDim(wd, 1, n);
+  y.output_buffer().dim(0).set_bounds(0, static_cast<int>(n));
+
+  //--- Schedule -------------------------------------------------------------
+  // Parallel tasks of prefillRowsPerTask rows; per task the regrouped
+  // weights (K bytes a row) and scales, then token tiles of
+  // prefillTileTokens, within each the task's row groups, within each a
+  // register tile of 8 rows x the tile's tokens. Tails shift inwards (N is
+  // a multiple of 8 and at least a task; batches of fewer tokens than a
+  // tile take one token at a time).
+  const int task = static_cast<int>(
+      std::min<int64_t>(std::max(kRows, sched.prefillRowsPerTask / kRows *
+                                            kRows),
+                        n));
+  const int C = sched.prefillTileTokens;
+  Var oo("oo"), o1("o1"), rgi("rgi"), oi("oi"), t2("t2"), ti("ti");
+  auto loops = [&](Stage s, int tokens) {
+    s.split(o, oo, o1, task, TailStrategy::ShiftInwards)
+        .split(o1, rgi, oi, kRows, TailStrategy::ShiftInwards)
+        .split(t, t2, ti, tokens, TailStrategy::ShiftInwards)
+        .reorder(oi, ti, rgi, t2, oo)
+        .vectorize(oi)
+        .unroll(ti)
+        .parallel(oo);
+  };
+  if (C > 1) {
+    loops(y.specialize(xq.dim(1).extent() >= C), C);
+  }
+  loops(y, 1);
+  regrouped.compute_at(y, oo).vectorize(e).vectorize(r);
+  scales.compute_at(y, oo).vectorize(r);
+  offset.compute_root().vectorize(b, 8, TailStrategy::GuardWithIf);
+  offset.update().atomic().vectorize(rx, 8);
+  acc.compute_at(y, rgi).bound_storage(t, C).vectorize(r).unroll(t);
+  acc.update().reorder(r, t, rb).vectorize(r).unroll(t);
+  blockSum.compute_at(acc, rb).vectorize(r).unroll(t);
+  blockSum.update().reorder(rh, r, t).atomic().vectorize(rh).vectorize(r)
+      .unroll(t);
+  groupSums.compute_at(acc, rb).vectorize(h).vectorize(r).unroll(t);
+  groupSums.update().reorder(h, r, t, rgp).vectorize(h).vectorize(r)
+      .unroll(t).unroll(rgp);
+  // atomic(true): Halide cannot prove saturating adds associative; these
+  // never saturate, so the order does not matter.
+  pairs.compute_at(groupSums, rgp).vectorize(h).vectorize(r).unroll(t);
+  pairs.update().reorder(rp, h, r, t).atomic(true).vectorize(rp)
+      .vectorize(h).vectorize(r).unroll(t);
+
+  return {"linear_prefill_q4_0_k" + std::to_string(k) + "_n" +
+              std::to_string(n),
+          Pipeline(y),
+          {xq, xd, wq, wd}};
+}
+
+Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
+                               const TargetInfo &target) {
+  return buildLinearQuantPrefill(format, k, n, target,
+                                 QuantSchedule::forTarget(target));
+}
+
 } // namespace lfm2c

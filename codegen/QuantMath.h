@@ -45,6 +45,11 @@ struct QuantSchedule {
   // tileRows rows. Batches of fewer tokens take the one-output schedule.
   int tileRows = 1;
   int tileTokens = 4;
+  // The Q4_0 prefill kernel (x86 with q4PairSums): rows whose weights are
+  // regrouped eight to a vector once per task (kept in L2), and tokens
+  // sharing each regrouped weight vector.
+  int prefillRowsPerTask = 32;
+  int prefillTileTokens = 4;
   int dotFactor = 2;      // products summed per i32 lane per step (2 or 4)
   bool unsignedWeights = false; // feed weights as u8 (u8 x i8 dot products)
   int quantLanes = 8;     // f32 lanes of the activation quantizer
@@ -94,6 +99,12 @@ struct QuantDotInputs {
   std::function<Halide::Expr(Halide::Expr)> actScale;    // f32, block b
 };
 
+// The nibble (0..15) of element e of block b of a Q4_0 row read through
+// `in.weight`, as QuantLayout.h packs it. `lowHalf` is e < 16, passed in so
+// a caller can state it in terms that stay uniform across its vectors.
+Halide::Expr q4Nibble(const QuantDotInputs &in, Halide::Expr b,
+                      Halide::Expr e, Halide::Expr lowHalf);
+
 // result(vars...) = sum over blocks b of f32(int block dot) * (wd_b * xd_b).
 // `rowVars` are the variables the weight row depends on (the Q4_0 unpacking
 // is computed per row), `actVars` those the activation row depends on (the
@@ -137,6 +148,9 @@ Kernel buildQuantizeQ8_0(int64_t k, const TargetInfo &target,
                          const QuantSchedule &sched);
 Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                         const TargetInfo &target, const QuantSchedule &sched);
+Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
+                               const TargetInfo &target,
+                               const QuantSchedule &sched);
 Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
                         int64_t experts, int64_t topK,
                         const TargetInfo &target, const QuantSchedule &sched);
