@@ -203,10 +203,15 @@ BENCHMARK_CAPTURE(BM_LinearQuant, q4_0, QuantFormat::Q4_0)
     ->Apply(linearShapes)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+void prefillShapes(benchmark::internal::Benchmark *b) {
+  b->ArgNames({"K", "N", "T"})->Args({2048, 6144, 512})->Args({2048, 2048, 512});
+}
+BENCHMARK_CAPTURE(BM_LinearQuantPrefill, q8_0, QuantFormat::Q8_0)
+    ->Apply(prefillShapes)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_LinearQuantPrefill, q4_0, QuantFormat::Q4_0)
-    ->ArgNames({"K", "N", "T"})
-    ->Args({2048, 6144, 512})
-    ->Args({2048, 2048, 512})
+    ->Apply(prefillShapes)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 // The tied LM head of LFM2-8B-A1B's Q4_0 file (65536 x 2048, Q6_K), decode.

@@ -96,9 +96,9 @@ Kernel buildQuantizeQ8_K(int64_t k, const TargetInfo &target);
 Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                         const TargetInfo &target);
 // As buildLinearQuant, for batches of many tokens (prefill): same arguments
-// and result, up to f32 rounding (Q4_0 on x86 sums each row's block before
-// converting it; other formats and targets use buildLinearQuant's
-// algorithm).
+// and result, up to f32 rounding (on x86 without AVX-512 each row's block
+// is summed before its conversion; elsewhere it is buildLinearQuant's
+// algorithm). Q8_0 / Q4_0.
 Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
                                const TargetInfo &target);
 // tokens [T] i32, table quants [V, H] (Q8_0 i8) or [V, H/2] (Q4_0 u8),

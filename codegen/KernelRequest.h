@@ -40,8 +40,9 @@ enum class KernelKind {
 };
 
 // Programs call the LinearQuantPrefill kernel instead of LinearQuant for
-// Q4_0 weights of a multiple of 8 rows when a batch has at least this many
-// tokens: it regroups a task's weights first, which pays off from here.
+// Q8_0 / Q4_0 weights of a multiple of 8 rows when a batch has at least
+// this many tokens: it regroups a task's weights first, which pays off from
+// here.
 constexpr int64_t kPrefillMinTokens = 16;
 
 enum class KernelArg { Buffer, Int32 };

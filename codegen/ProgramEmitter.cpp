@@ -317,7 +317,7 @@ void Emitter::linear(const Buf &x, const Buf &w, const Buf &out, int64_t k,
       CallArg::of(xq), CallArg::of(xd),
       CallArg::of(view(w, {str(n), w.dims.back()})), CallArg::of(scales),
       CallArg::of(out)};
-  if (w.format == StoredFormat::Q4_0 && n % 8 == 0) {
+  if (w.format != StoredFormat::Q6_K && n % 8 == 0) {
     // Large batches take the prefill kernel (same result, up to rounding).
     code_ << "  if (" << x.dims[0] << " >= " << kPrefillMinTokens << ") {\n";
     call({KernelKind::LinearQuantPrefill, {code, k, n}}, args, where);

@@ -22,6 +22,7 @@ QuantSchedule QuantSchedule::forTarget(const TargetInfo &target) {
     // the activations to i16 for pmaddwd made Q4_0 decode compute-bound.
     // Also with AVX-VNNI: Halide 21 does not select its 8-lane vpdpbusd.
     s.q4PairSums = true;
+    s.regroupPrefill = true;
   }
   return s;
 }

@@ -45,9 +45,11 @@ struct QuantSchedule {
   // tileRows rows. Batches of fewer tokens take the one-output schedule.
   int tileRows = 1;
   int tileTokens = 4;
-  // The Q4_0 prefill kernel (x86 with q4PairSums): rows whose weights are
-  // regrouped eight to a vector once per task (kept in L2), and tokens
-  // sharing each regrouped weight vector.
+  // The prefill kernel regroups a task's weights eight rows to a vector
+  // (x86 without AVX-512; elsewhere it is the decode kernel): rows per
+  // task (their regrouped weights stay in L2), and tokens sharing each
+  // regrouped weight vector.
+  bool regroupPrefill = false;
   int prefillRowsPerTask = 32;
   int prefillTileTokens = 4;
   int dotFactor = 2;      // products summed per i32 lane per step (2 or 4)
@@ -130,8 +132,8 @@ struct QuantDot {
   // the block sums at each block of acc, the Q4_0 unpacking at `unpackAt`
   // (a loop over rows, outside any loop over tokens). `tile`: those of the
   // result's vars that span a register tile at accAt, with the tile's
-  // extent, unrolled inside each block. actOffset is left to the caller (compute it
-  // once per activation row).
+  // extent, unrolled inside each block. actOffset and act16 are left to
+  // the caller (compute them once per activation row).
   void schedule(const Halide::LoopLevel &accAt,
                 const Halide::LoopLevel &unpackAt,
                 const std::vector<std::pair<Halide::Var, int>> &tile = {});
