@@ -142,10 +142,12 @@ struct LinearQuantSetup {
   std::vector<std::unique_ptr<QuantTensor>> w;
   Buffer<int8_t> xq;
   Buffer<float> xd, y;
-  explicit LinearQuantSetup(const std::array<int64_t, 4> &a) {
+  explicit LinearQuantSetup(const std::array<int64_t, 5> &a) {
     const auto f = static_cast<QuantFormat>(a[0]);
     const int K = int(a[1]), N = int(a[2]), T = int(a[3]);
-    run = std::make_unique<Runner>(buildLinearQuant(f, K, N, hostTarget()));
+    run = std::make_unique<Runner>(
+        a[4] ? buildLinearQuantPrefill(f, K, N, hostTarget())
+             : buildLinearQuant(f, K, N, hostTarget()));
     const int copies = copiesFor(rowBytes(f, K) * N);
     for (int c = 0; c < copies; ++c) {
       w.push_back(std::make_unique<QuantTensor>(f, K, std::vector<int>{N},
@@ -163,9 +165,9 @@ struct LinearQuantSetup {
   }
 };
 
-void BM_LinearQuant(benchmark::State &state, QuantFormat f) {
-  const std::array<int64_t, 4> a{int64_t(f), state.range(0), state.range(1),
-                                 state.range(2)};
+void linearQuant(benchmark::State &state, QuantFormat f, bool prefill) {
+  const std::array<int64_t, 5> a{int64_t(f), state.range(0), state.range(1),
+                                 state.range(2), prefill};
   LinearQuantSetup &s = cached<LinearQuantSetup>(a);
   size_t i = 0;
   double sec = timedLoop(state, [&] {
@@ -176,6 +178,13 @@ void BM_LinearQuant(benchmark::State &state, QuantFormat f) {
   });
   const double K = double(a[1]), N = double(a[2]), T = double(a[3]);
   reportRates(state, rowBytes(f, K) * N, 2 * T * N * K, sec);
+}
+void BM_LinearQuant(benchmark::State &state, QuantFormat f) {
+  linearQuant(state, f, false);
+}
+// The kernel programs call for batches of kPrefillMinTokens or more.
+void BM_LinearQuantPrefill(benchmark::State &state, QuantFormat f) {
+  linearQuant(state, f, true);
 }
 void linearShapes(benchmark::internal::Benchmark *b) {
   b->ArgNames({"K", "N", "T"})
@@ -190,6 +199,17 @@ BENCHMARK_CAPTURE(BM_LinearQuant, q8_0, QuantFormat::Q8_0)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_LinearQuant, q4_0, QuantFormat::Q4_0)
     ->Apply(linearShapes)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+void prefillShapes(benchmark::internal::Benchmark *b) {
+  b->ArgNames({"K", "N", "T"})->Args({2048, 6144, 512})->Args({2048, 2048, 512});
+}
+BENCHMARK_CAPTURE(BM_LinearQuantPrefill, q8_0, QuantFormat::Q8_0)
+    ->Apply(prefillShapes)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_LinearQuantPrefill, q4_0, QuantFormat::Q4_0)
+    ->Apply(prefillShapes)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 // The tied LM head of LFM2-8B-A1B's Q4_0 file (65536 x 2048, Q6_K), decode.

@@ -126,6 +126,12 @@ Kernel buildQuantizeQ8_K(int64_t k, const TargetInfo &target);
 // buildQuantizeQ8_K (xd [T, K/256]), wq [N, K/256 * 208] u8, wd [N, K/256].
 Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                         const TargetInfo &target);
+// As buildLinearQuant, for batches of many tokens (prefill): same arguments
+// and result, up to f32 rounding (on x86 without AVX-512 each row's block
+// is summed before its conversion; elsewhere it is buildLinearQuant's
+// algorithm). Q8_0 / Q4_0.
+Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
+                               const TargetInfo &target);
 // tokens [T] i32, table quants [V, H] (Q8_0 i8) or [V, H/2] (Q4_0 u8),
 // scales [V, H/32] f16 -> out [T, H]: rows of a quantized table, expanded.
 // Q6_K: quants [V, H/256 * 208] u8, scales [V, H/256].

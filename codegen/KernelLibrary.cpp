@@ -86,6 +86,8 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
     return buildMoEExpertQuant(quantFormat(i[0]), i[1], i[2], t);
   case KernelKind::QuantizeQ8_K:
     return buildQuantizeQ8_K(i[0], t);
+  case KernelKind::LinearQuantPrefill:
+    return buildLinearQuantPrefill(quantFormat(i[0]), i[1], i[2], t);
   }
   return {};
 }
@@ -128,6 +130,9 @@ std::string KernelRequest::symbol() const {
     return join("quantize_q8_k_f32", {{"k", i[0]}});
   case KernelKind::LinearQuant:
     return join(("linear_" + quantName(i[0]) + "_f32").c_str(),
+                {{"k", i[1]}, {"n", i[2]}});
+  case KernelKind::LinearQuantPrefill:
+    return join(("linear_prefill_" + quantName(i[0]) + "_f32").c_str(),
                 {{"k", i[1]}, {"n", i[2]}});
   case KernelKind::EmbeddingQuant:
     return join(("embedding_" + quantName(i[0]) + "_f32").c_str(),
@@ -172,6 +177,7 @@ std::vector<KernelArg> KernelRequest::signature() const {
   case KernelKind::EmbeddingQuant: // tokens, quants, scales -> out
     return {A::Buffer, A::Buffer, A::Buffer, A::Buffer};
   case KernelKind::LinearQuant: // xq, xd, wq, wd -> y
+  case KernelKind::LinearQuantPrefill:
     return {A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer};
   case KernelKind::MoEFFNQuant: // xq, xd, weights, indices, 6 weights -> y
     return std::vector<A>(11, A::Buffer);

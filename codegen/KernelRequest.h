@@ -41,6 +41,7 @@ enum class KernelKind {
   MoEFFNQuant,    // ints: format, hidden, expertFFN, experts, topK (no Q6_K)
   MoEExpertQuant, // ints: format, hidden, expertFFN
   QuantizeQ8_K,   // ints: k (the activations of Q6_K weights)
+  LinearQuantPrefill, // ints: format, k, n (batches of kPrefillMinTokens+)
   // Fused kernels of the fusion passes.
   Projection,          // ints: format (-1: f32, -2: f16), k, flags, rows...
   RmsNormQuantizeQ8_0, // ints: k;  floats: eps
@@ -51,6 +52,12 @@ constexpr int64_t kF16WeightsCode = -2;
 // KernelKind::Projection flags.
 constexpr int64_t kProjectionSwiGLU = 1;   // rows {F}; gate and up weights
 constexpr int64_t kProjectionResidual = 2; // one output, plus a residual
+
+// Programs call the LinearQuantPrefill kernel instead of LinearQuant for
+// Q8_0 / Q4_0 weights of a multiple of 8 rows when a batch has at least
+// this many tokens: it regroups a task's weights first, which pays off from
+// here.
+constexpr int64_t kPrefillMinTokens = 16;
 
 enum class KernelArg { Buffer, Int32 };
 

@@ -6,7 +6,6 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/HalideHelpers.h"
 #include "codegen/Kernel.h"
-#include "codegen/QuantLayout.h"
 #include "codegen/QuantMath.h"
 
 using namespace Halide;
@@ -85,17 +84,13 @@ Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
   Expr row = clamp(tokens(t), 0, static_cast<int>(vocab - 1));
   Expr q;
   if (q4) {
-    // The nibble of element h, as codegen/QuantLayout.h packs the row.
-    Expr block = h / 32, j = h % 32;
-    Expr byte, high;
-    if (q4PairedBlocks(hidden)) {
-      byte = quants(block / 2 * 32 + j, row);
-      high = block % 2 == 1;
-    } else {
-      byte = quants(block * 16 + j % 16, row);
-      high = j >= 16;
-    }
-    q = cast<int32_t>(select(high, byte >> 4, byte & 0xF)) - 8;
+    QuantDotInputs in;
+    in.format = format;
+    in.length = hidden;
+    in.weight = [&](Expr i) { return quants(i, row); };
+    Expr j = h % kQuantBlock;
+    q = cast<int32_t>(q4Nibble(in, h / kQuantBlock, j, j < kQuantBlock / 2)) -
+        8;
   } else {
     q = cast<int32_t>(quants(h, row));
   }

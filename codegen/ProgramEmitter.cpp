@@ -476,10 +476,20 @@ void Emitter::linear(const Buf &x, const Buf &w, const Buf &out, int64_t k,
   }
   const int64_t code = formatCode(w.format);
   Buf scales = w.scaleView({str(n), str(k / block)});
-  call({KernelKind::LinearQuant, {code, k, n}},
-       {CallArg::of(xq), CallArg::of(xd), CallArg::of(view(w, {str(n), w.dims.back()})),
-        CallArg::of(scales), CallArg::of(out)},
-       where);
+  const std::vector<CallArg> args = {
+      CallArg::of(xq), CallArg::of(xd),
+      CallArg::of(view(w, {str(n), w.dims.back()})), CallArg::of(scales),
+      CallArg::of(out)};
+  if (w.format != StoredFormat::Q6_K && n % 8 == 0) {
+    // Large batches take the prefill kernel (same result, up to rounding).
+    code_ << "  if (" << x.dims[0] << " >= " << kPrefillMinTokens << ") {\n";
+    call({KernelKind::LinearQuantPrefill, {code, k, n}}, args, where);
+    code_ << "  } else {\n";
+    call({KernelKind::LinearQuant, {code, k, n}}, args, where);
+    code_ << "  }\n";
+    return;
+  }
+  call({KernelKind::LinearQuant, {code, k, n}}, args, where);
 }
 
 std::vector<int64_t> Emitter::linearInts(int64_t k, int64_t n, const Buf &w) {

@@ -409,6 +409,61 @@ TEST(QuantKernelTest, LinearQuant) {
   }
 }
 
+// The prefill kernel against the same reference, on batches around its
+// token tile, row counts around its 8-row vectors and its tasks (N = 7:
+// the decode kernel's algorithm), both Q4_0 layouts (K = 96: odd block
+// count).
+TEST(QuantKernelTest, LinearQuantPrefill) {
+  std::mt19937 rng(17);
+  TestTarget target = hostTarget();
+  QuantSchedule small = QuantSchedule::forTarget(target);
+  small.prefillRowsPerTask = 16;
+  small.prefillTileTokens = 3;
+  for (QuantFormat fmt : {QuantFormat::Q4_0, QuantFormat::Q8_0}) {
+    for (int K : {64, 96, 256}) {
+      for (int N : {8, 24, 40, 7}) {
+        for (const QuantSchedule &sched :
+             {QuantSchedule::forTarget(target), small}) {
+          if (fmt == QuantFormat::Q8_0 && K == 256) {
+            continue;
+          }
+          Kernel k = buildLinearQuantPrefill(fmt, K, N, target, sched);
+          Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
+          for (int T : {1, 2, 17, 20}) {
+            const int nb = K / 32;
+            const int rowBytes = fmt == QuantFormat::Q8_0 ? K : K / 2;
+            std::vector<uint8_t> wq = randomQuants(fmt, N, K, rng);
+            std::vector<float> wd = randomScales(size_t(N) * nb, rng, 1e-3f,
+                                                 2e-2f);
+            std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
+            std::vector<float> xd = randomScales(size_t(T) * nb, rng, 1e-3f,
+                                                 5e-2f);
+            auto xqB = toBuffer(xq, {K, T});
+            auto xdB = toBuffer(xd, {nb, T});
+            auto wqB = weightBuffer(fmt, wq, {rowBytes, N});
+            auto wdB = halfBuffer(wd, {nb, N});
+            Buffer<float> y(N, T);
+            ASSERT_EQ(fn(xqB, xdB, wqB, wdB, y), 0);
+            for (int t = 0; t < T; ++t) {
+              for (int n = 0; n < N; ++n) {
+                RefDot r = refDot(fmt, K, &wq[size_t(n) * rowBytes],
+                                  &wd[size_t(n) * nb], &xq[size_t(t) * K],
+                                  &xd[size_t(t) * nb]);
+                const float got = y(n, t);
+                ASSERT_LE(std::fabs(got - r.value), 1e-5 * r.absSum + 1e-30)
+                    << quantFormatName(fmt) << " K=" << K << " N=" << N
+                    << " T=" << T << " n=" << n << " t=" << t << " task "
+                    << sched.prefillRowsPerTask << " got " << got
+                    << " want " << r.value;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // A random quantized expert stack: gate/up [E, F, H], down [E, H, F].
 struct MoEStack {
   QuantFormat fmt;

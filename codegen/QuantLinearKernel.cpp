@@ -139,4 +139,178 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                           QuantSchedule::forTarget(target));
 }
 
+// The prefill GEMM on x86 without AVX-512 (regroupPrefill). The decode
+// kernel spends five or more vector ops per block of each (row, token) --
+// the multiplies, an offset or an add, the f32 conversion and the
+// multiply-add -- because a vector's lanes are partial sums of one row.
+// Here a vector holds eight rows: a task's weights are regrouped once
+// (amortised over the batch) so that a vector holds a few consecutive
+// values of a block for each of 8 rows, multiplied by as many activations
+// broadcast to every row. Per block and 8 rows, Q4_0: 32 bytes of nibbles x
+// 4 activations per pmaddubsw, the block's 8 results summed in i16 (exact:
+// at most 8 * 2 * 15 * 127), one pmaddwd, offset, conversion and
+// multiply-add: ~2.5 ops per (row, token, block). Q8_0: 8 rows x 2 values
+// as i16 per pmaddwd (i8 products would saturate pmaddubsw's i16 pairs),
+// 16 of them summed in i32: ~4.3.
+// Numerics: each row's block dot is an exact int32, converted and scaled
+// by wd * xd and accumulated in block order (the scalar reference's order;
+// the decode kernel converts partial lane sums instead).
+Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
+                               const TargetInfo &target,
+                               const QuantSchedule &sched) {
+  constexpr int kRows = 8; // rows per vector
+  const bool q4 = format == QuantFormat::Q4_0;
+  if (format == QuantFormat::Q6_K || !sched.regroupPrefill ||
+      n % kRows != 0) {
+    // No regrouped form for this format / target: the decode kernel's
+    // algorithm (with its register-tiled prefill schedule).
+    Kernel kernel = buildLinearQuant(format, k, n, target, sched);
+    kernel.name = "linear_prefill_" + quantFormatName(format) + "_k" +
+                  std::to_string(k) + "_n" + std::to_string(n);
+    return kernel;
+  }
+  // Values per row per multiply (pmaddubsw: 4 u8, pmaddwd: 2 i16).
+  const int group = q4 ? 4 : 2;
+  const int groups = kQuantBlock / group;
+  const int blocks = static_cast<int>(k / kQuantBlock);
+  const std::string name = "linear_prefill_" + quantFormatName(format);
+
+  //--- Algorithm ------------------------------------------------------------
+  ImageParam xq(Int(8), 2, "xq");                // (K, T)
+  ImageParam xd(Float(32), 2, "xd");             // (K/32, T)
+  ImageParam wq(q4 ? UInt(8) : Int(8), 2, "wq"); // (K/2 or K, N)
+  ImageParam wd(Float(16), 2, "wd");             // (K/32, N)
+  Var o("o"), t("t"), e("e"), r("r"), g("g"), b("b"), rg("rg"), h("h");
+  Var i("i");
+
+  // Value e of group g of block b, row r of row group rg: the Q4_0 nibble
+  // (value + 8) or the Q8_0 value as i16.
+  Func regrouped(name + "_weights");
+  Expr elem = g * group + e, row = rg * kRows + r;
+  if (q4) {
+    QuantDotInputs in;
+    in.format = format;
+    in.length = k;
+    in.weight = [&](Expr at) { return wq(at, row); };
+    regrouped(e, r, g, b, rg) =
+        q4Nibble(in, b, elem, elem < kQuantBlock / 2);
+  } else {
+    regrouped(e, r, g, b, rg) =
+        cast<int16_t>(wq(b * kQuantBlock + elem, row));
+  }
+  Func scales(name + "_scales");
+  scales(r, b, rg) = cast<float>(wd(b, rg * kRows + r));
+
+  RDom rp(0, 2, "rp");
+  RDom rgp(0, groups, "rgp");
+  RDom rx(0, kQuantBlock, "rx");
+  RDom rh(0, 2, "rh");
+  RDom rv(0, 2, 0, groups, "rv"); // Q8_0: (value in group, group)
+  Func pairs(name + "_pairs"), groupSums(name + "_groups");
+  Func offset(name + "_act_offset"), act16(name + "_act16");
+  Func blockSum(name + "_block");
+  if (q4) {
+    // i16 lanes (h, r): row r's products of values 2h, 2h + 1 of group g,
+    // summed in pairs by pmaddubsw (u4 x i8), then over the block's groups.
+    Expr v = 2 * h + rp;
+    pairs(h, r, g, b, rg, t) = cast<int16_t>(0);
+    pairs(h, r, g, b, rg, t) = saturating_add(
+        pairs(h, r, g, b, rg, t),
+        widening_mul(regrouped(v, r, g, b, rg),
+                     xq(b * kQuantBlock + g * group + v, t)));
+    groupSums(h, r, b, rg, t) = cast<int16_t>(0);
+    groupSums(h, r, b, rg, t) += pairs(h, r, rgp, b, rg, t);
+    // -8 * (the block's activations): the nibbles are values + 8.
+    offset(b, t) = 0;
+    offset(b, t) += -8 * cast<int32_t>(xq(b * kQuantBlock + rx, t));
+    // Row r's exact block dot (pmaddwd by ones adds the two i16 halves).
+    blockSum(r, b, rg, t) = offset(b, t);
+    blockSum(r, b, rg, t) += cast<int32_t>(groupSums(rh, r, b, rg, t));
+  } else {
+    // Row r's exact block dot: pmaddwd of its 2 values of each group with
+    // the 2 activations broadcast, summed over the groups.
+    act16(i, t) = cast<int16_t>(xq(i, t));
+    blockSum(r, b, rg, t) = 0;
+    blockSum(r, b, rg, t) += cast<int32_t>(widening_mul(
+        regrouped(rv.x, r, rv.y, b, rg),
+        act16(b * kQuantBlock + rv.y * group + rv.x, t)));
+  }
+
+  RDom rb(0, blocks, "rb");
+  Func acc(name + "_acc");
+  acc(r, rg, t) = 0.0f;
+  acc(r, rg, t) += cast<float>(blockSum(r, rb, rg, t)) *
+                   (scales(r, rb, rg) * xd(rb, t));
+  Func y(name);
+  y(o, t) = acc(o % kRows, o / kRows, t);
+
+  constrainDim(xq, 0, k);
+  constrainDim(xd, 0, blocks);
+  constrainDim(wq, 0, q4 ? k / 2 : k);
+  constrainDim(wq, 1, n);
+  constrainDim(wd, 0, blocks);
+  constrainDim(wd, 1, n);
+  y.output_buffer().dim(0).set_bounds(0, static_cast<int>(n));
+
+  //--- Schedule -------------------------------------------------------------
+  // Parallel tasks of prefillRowsPerTask rows; per task the regrouped
+  // weights (K or 2K bytes a row) and scales, then token tiles of
+  // prefillTileTokens, within each the task's row groups, within each a
+  // register tile of 8 rows x the tile's tokens. Tails shift inwards (N is
+  // a multiple of 8 and at least a task; batches of fewer tokens than a
+  // tile take one token at a time).
+  const int task = static_cast<int>(
+      std::min<int64_t>(std::max(kRows, sched.prefillRowsPerTask / kRows *
+                                            kRows),
+                        n));
+  const int C = sched.prefillTileTokens;
+  Var oo("oo"), o1("o1"), rgi("rgi"), oi("oi"), t2("t2"), ti("ti");
+  auto loops = [&](Stage s, int tokens) {
+    s.split(o, oo, o1, task, TailStrategy::ShiftInwards)
+        .split(o1, rgi, oi, kRows, TailStrategy::ShiftInwards)
+        .split(t, t2, ti, tokens, TailStrategy::ShiftInwards)
+        .reorder(oi, ti, rgi, t2, oo)
+        .vectorize(oi)
+        .unroll(ti)
+        .parallel(oo);
+  };
+  if (C > 1) {
+    loops(y.specialize(xq.dim(1).extent() >= C), C);
+  }
+  loops(y, 1);
+  regrouped.compute_at(y, oo).vectorize(e).vectorize(r);
+  scales.compute_at(y, oo).vectorize(r);
+  acc.compute_at(y, rgi).bound_storage(t, C).vectorize(r).unroll(t);
+  acc.update().reorder(r, t, rb).vectorize(r).unroll(t);
+  blockSum.compute_at(acc, rb).vectorize(r).unroll(t);
+  if (q4) {
+    offset.compute_root().vectorize(b, 8, TailStrategy::GuardWithIf);
+    offset.update().atomic().vectorize(rx, 8);
+    blockSum.update().reorder(rh, r, t).atomic().vectorize(rh).vectorize(r)
+        .unroll(t);
+    groupSums.compute_at(acc, rb).vectorize(h).vectorize(r).unroll(t);
+    groupSums.update().reorder(h, r, t, rgp).vectorize(h).vectorize(r)
+        .unroll(t).unroll(rgp);
+    // atomic(true): Halide cannot prove saturating adds associative; these
+    // never saturate, so the order does not matter.
+    pairs.compute_at(groupSums, rgp).vectorize(h).vectorize(r).unroll(t);
+    pairs.update().reorder(rp, h, r, t).atomic(true).vectorize(rp)
+        .vectorize(h).vectorize(r).unroll(t);
+  } else {
+    act16.compute_root().vectorize(i, 16, TailStrategy::GuardWithIf);
+    blockSum.update().reorder(rv.x, r, t, rv.y).atomic().vectorize(rv.x)
+        .vectorize(r).unroll(t).unroll(rv.y);
+  }
+
+  return {name + "_k" + std::to_string(k) + "_n" + std::to_string(n),
+          Pipeline(y),
+          {xq, xd, wq, wd}};
+}
+
+Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
+                               const TargetInfo &target) {
+  return buildLinearQuantPrefill(format, k, n, target,
+                                 QuantSchedule::forTarget(target));
+}
+
 } // namespace lfm2c

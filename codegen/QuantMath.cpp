@@ -22,6 +22,7 @@ QuantSchedule QuantSchedule::forTarget(const TargetInfo &target) {
     // the activations to i16 for pmaddwd made Q4_0 decode compute-bound.
     // Also with AVX-VNNI: Halide 21 does not select its 8-lane vpdpbusd.
     s.q4PairSums = true;
+    s.regroupPrefill = true;
   }
   return s;
 }
@@ -69,11 +70,6 @@ Q8Quantizer quantizeQ8_0(const std::string &name, int64_t length,
   return q;
 }
 
-namespace {
-
-// The nibble of element e of block b of a Q4_0 row, as QuantLayout.h packs
-// it. `lowHalf` is e < 16, passed in so a caller can state it in terms
-// that stay uniform across its vectors.
 Expr q4Nibble(const QuantDotInputs &in, Expr b, Expr e, Expr lowHalf) {
   if (q4PairedBlocks(in.length)) {
     Expr byte = in.weight(b / 2 * kQuantBlock + e);
@@ -82,8 +78,6 @@ Expr q4Nibble(const QuantDotInputs &in, Expr b, Expr e, Expr lowHalf) {
   Expr byte = in.weight(b * (kQuantBlock / 2) + e % (kQuantBlock / 2));
   return select(lowHalf, byte & 15, byte >> 4);
 }
-
-} // namespace
 
 QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
                   const QuantSchedule &sched, const std::vector<Var> &vars,

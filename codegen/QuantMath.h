@@ -46,6 +46,13 @@ struct QuantSchedule {
   // tileRows rows. Batches of fewer tokens take the one-output schedule.
   int tileRows = 1;
   int tileTokens = 4;
+  // The prefill kernel regroups a task's weights eight rows to a vector
+  // (x86 without AVX-512; elsewhere it is the decode kernel): rows per
+  // task (their regrouped weights stay in L2), and tokens sharing each
+  // regrouped weight vector.
+  bool regroupPrefill = false;
+  int prefillRowsPerTask = 32;
+  int prefillTileTokens = 4;
   int dotFactor = 2;      // products summed per i32 lane per step (2 or 4)
   bool unsignedWeights = false; // feed weights as u8 (u8 x i8 dot products)
   int quantLanes = 8;     // f32 lanes of the activation quantizer
@@ -102,6 +109,12 @@ struct QuantDotInputs {
   std::function<Halide::Expr(Halide::Expr)> actScale;    // f32, block b
 };
 
+// The nibble (0..15) of element e of block b of a Q4_0 row read through
+// `in.weight`, as QuantLayout.h packs it. `lowHalf` is e < 16, passed in so
+// a caller can state it in terms that stay uniform across its vectors.
+Halide::Expr q4Nibble(const QuantDotInputs &in, Halide::Expr b,
+                      Halide::Expr e, Halide::Expr lowHalf);
+
 // result(vars...) = sum over blocks b of f32(int block dot) * (wd_b * xd_b).
 // `rowVars` are the variables the weight row depends on (the Q4_0 unpacking
 // is computed per row), `actVars` those the activation row depends on (the
@@ -127,8 +140,8 @@ struct QuantDot {
   // the block sums at each block of acc, the Q4_0 unpacking at `unpackAt`
   // (a loop over rows, outside any loop over tokens). `tile`: those of the
   // result's vars that span a register tile at accAt, with the tile's
-  // extent, unrolled inside each block. actOffset is left to the caller (compute it
-  // once per activation row).
+  // extent, unrolled inside each block. actOffset and act16 are left to
+  // the caller (compute them once per activation row).
   void schedule(const Halide::LoopLevel &accAt,
                 const Halide::LoopLevel &unpackAt,
                 const std::vector<std::pair<Halide::Var, int>> &tile = {});
@@ -155,6 +168,9 @@ Kernel buildQuantizeQ8_0(int64_t k, const TargetInfo &target,
                          const QuantSchedule &sched);
 Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                         const TargetInfo &target, const QuantSchedule &sched);
+Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
+                               const TargetInfo &target,
+                               const QuantSchedule &sched);
 Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
                         int64_t experts, int64_t topK,
                         const TargetInfo &target, const QuantSchedule &sched);
