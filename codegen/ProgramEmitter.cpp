@@ -433,15 +433,47 @@ void Emitter::moeGroupedQuant(lfm2::MoEDispatchOp d, const Buf &xq,
     return CallArg::of(
         w.scaleView({str(r), str(k / 32)}, "e * " + str(r * (k / 32))));
   };
+  const CallArg exq = CallArg::of(
+      {"(gxq + first * " + str(H) + ")", {"n", str(H)}, "i8Type()"});
+  const CallArg exd = CallArg::of(
+      {"(gxd + first * " + str(H / 32) + ")", {"n", str(H / 32)}});
+  const CallArg eRows =
+      CallArg::of({"(rows + first * " + str(H) + ")", {"n", str(H)}});
+  if (F % 8 == 0 && H % 8 == 0) {
+    // Experts with many tokens: three prefill GEMMs (weights regrouped
+    // once per task, then 8 rows per vector), the SwiGLU and its Q8_0
+    // quantization between them, as the fused expert kernel computes them.
+    Buf g = view(alloc({dyn, F}), {"n", str(F)});
+    Buf u = view(alloc({dyn, F}), {"n", str(F)});
+    Buf a = view(alloc({dyn, F}), {"n", str(F)});
+    Buf aq = view(alloc({dyn, F}, "i8Type()", 1), {"n", str(F)});
+    Buf ad = view(alloc({dyn, F / 32}), {"n", str(F / 32)});
+    code_ << "    if (n >= " << kPrefillMinTokens << ") {\n";
+    call({KernelKind::LinearQuantPrefill, {code, H, F}},
+         {exq, exd, slab(gq, F, hq), slabScales(gq, F, H), CallArg::of(g)},
+         where + ".expert_gate");
+    call({KernelKind::LinearQuantPrefill, {code, H, F}},
+         {exq, exd, slab(uq, F, hq), slabScales(uq, F, H), CallArg::of(u)},
+         where + ".expert_up");
+    call({KernelKind::SwiGLU, {F}},
+         {CallArg::of(g), CallArg::of(u), CallArg::of(a)},
+         where + ".expert_swiglu");
+    call({KernelKind::QuantizeQ8_0, {F}},
+         {CallArg::of(a), CallArg::of(aq), CallArg::of(ad)},
+         where + ".expert_quantize");
+    call({KernelKind::LinearQuantPrefill, {code, F, H}},
+         {CallArg::of(aq), CallArg::of(ad), slab(dq, H, fq),
+          slabScales(dq, H, F), eRows},
+         where + ".expert_down");
+    code_ << "    } else {\n";
+  }
   call({KernelKind::MoEExpertQuant, {code, H, F}},
-       {CallArg::of({"(gxq + first * " + str(H) + ")", {"n", str(H)},
-                     "i8Type()"}),
-        CallArg::of({"(gxd + first * " + str(H / 32) + ")",
-                     {"n", str(H / 32)}}),
-        slab(gq, F, hq), slabScales(gq, F, H), slab(uq, F, hq),
-        slabScales(uq, F, H), slab(dq, H, fq), slabScales(dq, H, F),
-        CallArg::of({"(rows + first * " + str(H) + ")", {"n", str(H)}})},
+       {exq, exd, slab(gq, F, hq), slabScales(gq, F, H), slab(uq, F, hq),
+        slabScales(uq, F, H), slab(dq, H, fq), slabScales(dq, H, F), eRows},
        where + ".expert");
+  if (F % 8 == 0 && H % 8 == 0) {
+    code_ << "    }\n";
+  }
   code_ << "    }\n";
   call({KernelKind::MoECombine, {H, K}},
        {CallArg::of({"rows", {pairCount, str(H)}}),
