@@ -109,6 +109,16 @@ private:
                                         StoredFormat format, int64_t k,
                                         const std::string &where);
   // A weight's arguments: the matrix, then its block scales if quantized.
+  // A quantized projection (args: xq, xd, wq, wd, out) of `rows` tokens:
+  // Q8_0 / Q4_0 weights of a multiple of 8 rows take the regrouped prefill
+  // kernel from kPrefillMinTokens tokens, the GEMV-shaped kernel below.
+  void quantLinear(const std::vector<CallArg> &args, StoredFormat format,
+                   int64_t k, int64_t n, const std::string &rows,
+                   const std::string &where);
+  static bool hasPrefillKernel(StoredFormat format, int64_t n) {
+    return (format == StoredFormat::Q8_0 || format == StoredFormat::Q4_0) &&
+           n % 8 == 0;
+  }
   void appendWeight(std::vector<CallArg> &args, const Buf &w, int64_t n,
                     int64_t k);
   // x normalised by a fused RMSNorm, as an op temporary.
@@ -506,22 +516,27 @@ void Emitter::linear(const Buf &x, const Buf &w, const Buf &out, int64_t k,
   } else {
     std::tie(xq, xd) = quantized(x, k, where);
   }
-  const int64_t code = formatCode(w.format);
   Buf scales = w.scaleView({str(n), str(k / block)});
-  const std::vector<CallArg> args = {
-      CallArg::of(xq), CallArg::of(xd),
-      CallArg::of(view(w, {str(n), w.dims.back()})), CallArg::of(scales),
-      CallArg::of(out)};
-  if (w.format != StoredFormat::Q6_K && n % 8 == 0) {
-    // Large batches take the prefill kernel (same result, up to rounding).
-    code_ << "  if (" << x.dims[0] << " >= " << kPrefillMinTokens << ") {\n";
-    call({KernelKind::LinearQuantPrefill, {code, k, n}}, args, where);
-    code_ << "  } else {\n";
+  quantLinear({CallArg::of(xq), CallArg::of(xd),
+               CallArg::of(view(w, {str(n), w.dims.back()})),
+               CallArg::of(scales), CallArg::of(out)},
+              w.format, k, n, x.dims[0], where);
+}
+
+void Emitter::quantLinear(const std::vector<CallArg> &args,
+                          StoredFormat format, int64_t k, int64_t n,
+                          const std::string &rows, const std::string &where) {
+  const int64_t code = formatCode(format);
+  if (!hasPrefillKernel(format, n)) {
     call({KernelKind::LinearQuant, {code, k, n}}, args, where);
-    code_ << "  }\n";
     return;
   }
+  // Same result up to the f32 summation order.
+  code_ << "  if (" << rows << " >= " << kPrefillMinTokens << ") {\n";
+  call({KernelKind::LinearQuantPrefill, {code, k, n}}, args, where);
+  code_ << "  } else {\n";
   call({KernelKind::LinearQuant, {code, k, n}}, args, where);
+  code_ << "  }\n";
 }
 
 std::vector<int64_t> Emitter::linearInts(int64_t k, int64_t n, const Buf &w) {
@@ -889,7 +904,7 @@ LogicalResult Emitter::emitLinear(lfm2::LinearOp l, const std::string &where) {
       call({KernelKind::Linear, linearInts(K, N, weights.front())}, args,
            where);
     } else {
-      call({KernelKind::LinearQuant, {formatCode(format), K, N}}, args, where);
+      quantLinear(args, format, K, N, "T", where);
     }
     return success();
   }
@@ -911,7 +926,36 @@ LogicalResult Emitter::emitLinear(lfm2::LinearOp l, const std::string &where) {
   for (const Buf &o : outs) {
     args.push_back(CallArg::of(o));
   }
+  const bool prefill =
+      llvm::all_of(llvm::drop_begin(ints, 3),
+                   [&](int64_t n) { return hasPrefillKernel(format, n); });
+  if (prefill) {
+    // Batches: the fused kernel's outputs one prefill GEMM each (it reads
+    // the quantized input from cache, so fusion buys nothing there), the
+    // residual added after.
+    code_ << "  if (T >= " << kPrefillMinTokens << ") {\n";
+    for (size_t i = 0; i < outs.size(); ++i) {
+      const int64_t N = ints[3 + i];
+      Buf o = outs[i];
+      if (l.getResidual()) {
+        o = alloc({ShapedType::kDynamic, N});
+      }
+      quantLinear({args[0], args[1], args[2 + 2 * i], args[3 + 2 * i],
+                   CallArg::of(o)},
+                  format, K, N, "T", where);
+      if (l.getResidual()) {
+        call({KernelKind::Add, {N}},
+             {CallArg::of(o), CallArg::of(buf(l.getResidual())),
+              CallArg::of(outs[i])},
+             where + ".residual");
+      }
+    }
+    code_ << "  } else {\n";
+  }
   call({KernelKind::Projection, ints}, args, where);
+  if (prefill) {
+    code_ << "  }\n";
+  }
   return success();
 }
 
@@ -930,8 +974,26 @@ LogicalResult Emitter::emitLinearSwiGLU(lfm2::LinearSwiGLUOp l,
   appendWeight(args, u, F, K);
   Buf out = output(l.getResult());
   args.push_back(CallArg::of(out));
+  const bool prefill = hasPrefillKernel(g.format, F);
+  if (prefill) {
+    // Batches: gate and up as two prefill GEMMs, then the SwiGLU.
+    const int64_t dyn = ShapedType::kDynamic;
+    Buf gate = alloc({dyn, F}), up = alloc({dyn, F});
+    code_ << "  if (T >= " << kPrefillMinTokens << ") {\n";
+    quantLinear({args[0], args[1], args[2], args[3], CallArg::of(gate)},
+                g.format, K, F, "T", where + ".gate");
+    quantLinear({args[0], args[1], args[4], args[5], CallArg::of(up)},
+                g.format, K, F, "T", where + ".up");
+    call({KernelKind::SwiGLU, {F}},
+         {CallArg::of(gate), CallArg::of(up), CallArg::of(out)},
+         where + ".swiglu");
+    code_ << "  } else {\n";
+  }
   call({KernelKind::Projection, {formatCode(g.format), K, kProjectionSwiGLU, F}},
        args, where);
+  if (prefill) {
+    code_ << "  }\n";
+  }
   values_[l.getResult()] = out;
   return success();
 }
