@@ -201,8 +201,14 @@ BENCHMARK_CAPTURE(BM_LinearQuant, q4_0, QuantFormat::Q4_0)
     ->Apply(linearShapes)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+// Also an 8B-A1B expert's gate (or up) and down GEMMs at the 64 tokens an
+// expert gets on average from pp512 (512 tokens x 4 slots / 32 experts).
 void prefillShapes(benchmark::internal::Benchmark *b) {
-  b->ArgNames({"K", "N", "T"})->Args({2048, 6144, 512})->Args({2048, 2048, 512});
+  b->ArgNames({"K", "N", "T"})
+      ->Args({2048, 6144, 512})
+      ->Args({2048, 2048, 512})
+      ->Args({2048, 1792, 64})
+      ->Args({1792, 2048, 64});
 }
 BENCHMARK_CAPTURE(BM_LinearQuantPrefill, q8_0, QuantFormat::Q8_0)
     ->Apply(prefillShapes)
