@@ -113,6 +113,13 @@ def bandwidth(bench_kernels):
     return max(b.get("GB/s", 0) for b in data["benchmarks"])
 
 
+def warm(path):
+    """Reads a file once so its pages are cached."""
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
 def parse_test(test):
     depth = 0
     if "@" in test:
@@ -123,20 +130,24 @@ def parse_test(test):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--lfm2c", required=True)
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--lfm2c", required=True, help="the lfm2c compiler")
+    ap.add_argument("--model", required=True, help="a GGUF file")
     ap.add_argument("--binary", help="an already compiled model (skips "
                     "compiling)")
     ap.add_argument("--compile-args", default="", help="extra lfm2c compile "
                     "arguments, space separated")
     ap.add_argument("--bench-kernels", required=True,
                     help="bench_kernels, for the read bandwidth")
-    ap.add_argument("--llama-bench")
-    ap.add_argument("--tests", default="pp512,tg128,tg128@4096")
-    ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--llama-bench", help="llama.cpp's llama-bench, run on "
+                    "the same file after each lfm2c test")
+    ap.add_argument("--tests", default="pp512,tg128,tg128@4096",
+                    help="ppN, tgN, tgN@DEPTH, comma separated")
+    ap.add_argument("--reps", type=int, default=1, help="timed runs per test")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--work", default="/tmp/model_bench")
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--work", default="/tmp/model_bench",
+                    help="folder for the compiled model and llama-bench output")
+    ap.add_argument("--json", action="store_true",
+                    help="also print one JSON object per result line")
     args = ap.parse_args()
 
     os.makedirs(args.work, exist_ok=True)
@@ -158,6 +169,10 @@ def main():
 
     env = dict(os.environ, HL_NUM_THREADS=str(args.threads))
     for test in args.tests.split(","):
+        # Each engine starts with its file in the page cache: the two files
+        # of a 24B model do not fit in memory together, and a cold first
+        # test would measure the disk.
+        warm(binary + ".weights")
         out = subprocess.run([binary, "--bench", test, "--json",
                               "--bench-reps", str(args.reps)],
                              capture_output=True, text=True, env=env)
@@ -177,6 +192,7 @@ def main():
                    "-n", str(n if kind == "tg" else 0)]
             if depth:
                 cmd += ["-d", str(depth)]
+            warm(args.model)
             json_path = os.path.join(args.work, f"llama-{test}.json")
             with open(json_path, "w") as sink:
                 pid = os.fork()
