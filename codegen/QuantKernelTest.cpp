@@ -360,6 +360,34 @@ TEST(QuantKernelTest, QuantizeQ8_0) {
   EXPECT_GT(fp16Ties, 3);
 }
 
+// A quantized projection kernel (xq, xd, wq, wd -> y) of T tokens and N
+// rows on random inputs, against refDot.
+void checkLinearQuant(Halide::Callable &fn, QuantFormat fmt, int K, int N,
+                      int T, std::mt19937 &rng, const std::string &what) {
+  const int nb = K / 32;
+  const int rowBytes = fmt == QuantFormat::Q8_0 ? K : K / 2;
+  std::vector<uint8_t> wq = randomQuants(fmt, N, K, rng);
+  std::vector<float> wd = randomScales(size_t(N) * nb, rng, 1e-3f, 2e-2f);
+  std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
+  std::vector<float> xd = randomScales(size_t(T) * nb, rng, 1e-3f, 5e-2f);
+  Buffer<float> y(N, T);
+  ASSERT_EQ(fn(toBuffer(xq, {K, T}), toBuffer(xd, {nb, T}),
+               weightBuffer(fmt, wq, {rowBytes, N}), halfBuffer(wd, {nb, N}),
+               y),
+            0);
+  for (int t = 0; t < T; ++t) {
+    for (int n = 0; n < N; ++n) {
+      RefDot r = refDot(fmt, K, &wq[size_t(n) * rowBytes], &wd[size_t(n) * nb],
+                        &xq[size_t(t) * K], &xd[size_t(t) * nb]);
+      const float got = y(n, t);
+      ASSERT_LE(std::fabs(got - r.value), 1e-5 * r.absSum + 1e-30)
+          << quantFormatName(fmt) << " K=" << K << " N=" << N << " T=" << T
+          << " n=" << n << " t=" << t << " " << what << " got " << got
+          << " want " << r.value;
+    }
+  }
+}
+
 TEST(QuantKernelTest, LinearQuant) {
   std::mt19937 rng(12);
   TestTarget target = hostTarget();
@@ -375,33 +403,7 @@ TEST(QuantKernelTest, LinearQuant) {
           Kernel k = buildLinearQuant(fmt, K, N, target, sched);
           Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
           for (int T : {1, 3, 9}) {
-            const int nb = K / 32;
-            std::vector<uint8_t> wq = randomQuants(fmt, N, K, rng);
-            std::vector<float> wd = randomScales(size_t(N) * nb, rng, 1e-3f,
-                                                 2e-2f);
-            std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
-            std::vector<float> xd = randomScales(size_t(T) * nb, rng, 1e-3f,
-                                                 5e-2f);
-            const int rowBytes = fmt == QuantFormat::Q8_0 ? K : K / 2;
-            auto xqB = toBuffer(xq, {K, T});
-            auto xdB = toBuffer(xd, {nb, T});
-            auto wqB = weightBuffer(fmt, wq, {rowBytes, N});
-            auto wdB = halfBuffer(wd, {nb, N});
-            Buffer<float> y(N, T);
-            ASSERT_EQ(fn(xqB, xdB, wqB, wdB, y), 0);
-            for (int t = 0; t < T; ++t) {
-              for (int n = 0; n < N; ++n) {
-                RefDot r = refDot(fmt, K, &wq[size_t(n) * rowBytes],
-                                  &wd[size_t(n) * nb], &xq[size_t(t) * K],
-                                  &xd[size_t(t) * nb]);
-                const float got = y(n, t);
-                ASSERT_LE(std::fabs(got - r.value), 1e-5 * r.absSum + 1e-30)
-                    << quantFormatName(fmt) << " K=" << K << " N=" << N
-                    << " T=" << T << " n=" << n << " t=" << t << " "
-                    << describe(sched) << " got " << got << " want "
-                    << r.value;
-              }
-            }
+            checkLinearQuant(fn, fmt, K, N, T, rng, describe(sched));
           }
         }
       }
@@ -430,33 +432,8 @@ TEST(QuantKernelTest, LinearQuantPrefill) {
           Kernel k = buildLinearQuantPrefill(fmt, K, N, target, sched);
           Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
           for (int T : {1, 2, 17, 20}) {
-            const int nb = K / 32;
-            const int rowBytes = fmt == QuantFormat::Q8_0 ? K : K / 2;
-            std::vector<uint8_t> wq = randomQuants(fmt, N, K, rng);
-            std::vector<float> wd = randomScales(size_t(N) * nb, rng, 1e-3f,
-                                                 2e-2f);
-            std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
-            std::vector<float> xd = randomScales(size_t(T) * nb, rng, 1e-3f,
-                                                 5e-2f);
-            auto xqB = toBuffer(xq, {K, T});
-            auto xdB = toBuffer(xd, {nb, T});
-            auto wqB = weightBuffer(fmt, wq, {rowBytes, N});
-            auto wdB = halfBuffer(wd, {nb, N});
-            Buffer<float> y(N, T);
-            ASSERT_EQ(fn(xqB, xdB, wqB, wdB, y), 0);
-            for (int t = 0; t < T; ++t) {
-              for (int n = 0; n < N; ++n) {
-                RefDot r = refDot(fmt, K, &wq[size_t(n) * rowBytes],
-                                  &wd[size_t(n) * nb], &xq[size_t(t) * K],
-                                  &xd[size_t(t) * nb]);
-                const float got = y(n, t);
-                ASSERT_LE(std::fabs(got - r.value), 1e-5 * r.absSum + 1e-30)
-                    << quantFormatName(fmt) << " K=" << K << " N=" << N
-                    << " T=" << T << " n=" << n << " t=" << t << " task "
-                    << sched.prefillRowsPerTask << " got " << got
-                    << " want " << r.value;
-              }
-            }
+            checkLinearQuant(fn, fmt, K, N, T, rng,
+                             "task " + std::to_string(sched.prefillRowsPerTask));
           }
         }
       }
