@@ -108,17 +108,20 @@ private:
                                         std::optional<APFloat> eps,
                                         StoredFormat format, int64_t k,
                                         const std::string &where);
-  // A weight's arguments: the matrix, then its block scales if quantized.
   // A quantized projection (args: xq, xd, wq, wd, out) of `rows` tokens:
   // Q8_0 / Q4_0 weights of a multiple of 8 rows take the regrouped prefill
   // kernel from kPrefillMinTokens tokens, the GEMV-shaped kernel below.
   void quantLinear(const std::vector<CallArg> &args, StoredFormat format,
                    int64_t k, int64_t n, const std::string &rows,
                    const std::string &where);
+  // The prefill kernel alone, for code already inside a batch branch.
+  void prefillLinear(const std::vector<CallArg> &args, StoredFormat format,
+                     int64_t k, int64_t n, const std::string &where);
   static bool hasPrefillKernel(StoredFormat format, int64_t n) {
     return (format == StoredFormat::Q8_0 || format == StoredFormat::Q4_0) &&
            n % 8 == 0;
   }
+  // A weight's arguments: the matrix, then its block scales if quantized.
   void appendWeight(std::vector<CallArg> &args, const Buf &w, int64_t n,
                     int64_t k);
   // x normalised by a fused RMSNorm, as an op temporary.
@@ -459,22 +462,21 @@ void Emitter::moeGroupedQuant(lfm2::MoEDispatchOp d, const Buf &xq,
     Buf aq = view(alloc({dyn, F}, "i8Type()", 1), {"n", str(F)});
     Buf ad = view(alloc({dyn, F / 32}), {"n", str(F / 32)});
     code_ << "    if (n >= " << kPrefillMinTokens << ") {\n";
-    call({KernelKind::LinearQuantPrefill, {code, H, F}},
-         {exq, exd, slab(gq, F, hq), slabScales(gq, F, H), CallArg::of(g)},
-         where + ".expert_gate");
-    call({KernelKind::LinearQuantPrefill, {code, H, F}},
-         {exq, exd, slab(uq, F, hq), slabScales(uq, F, H), CallArg::of(u)},
-         where + ".expert_up");
+    prefillLinear(
+        {exq, exd, slab(gq, F, hq), slabScales(gq, F, H), CallArg::of(g)},
+        gq.format, H, F, where + ".expert_gate");
+    prefillLinear(
+        {exq, exd, slab(uq, F, hq), slabScales(uq, F, H), CallArg::of(u)},
+        uq.format, H, F, where + ".expert_up");
     call({KernelKind::SwiGLU, {F}},
          {CallArg::of(g), CallArg::of(u), CallArg::of(a)},
          where + ".expert_swiglu");
     call({KernelKind::QuantizeQ8_0, {F}},
          {CallArg::of(a), CallArg::of(aq), CallArg::of(ad)},
          where + ".expert_quantize");
-    call({KernelKind::LinearQuantPrefill, {code, F, H}},
-         {CallArg::of(aq), CallArg::of(ad), slab(dq, H, fq),
-          slabScales(dq, H, F), eRows},
-         where + ".expert_down");
+    prefillLinear({CallArg::of(aq), CallArg::of(ad), slab(dq, H, fq),
+                   slabScales(dq, H, F), eRows},
+                  dq.format, F, H, where + ".expert_down");
     code_ << "    } else {\n";
   }
   call({KernelKind::MoEExpertQuant, {code, H, F}},
@@ -533,10 +535,17 @@ void Emitter::quantLinear(const std::vector<CallArg> &args,
   }
   // Same result up to the f32 summation order.
   code_ << "  if (" << rows << " >= " << kPrefillMinTokens << ") {\n";
-  call({KernelKind::LinearQuantPrefill, {code, k, n}}, args, where);
+  prefillLinear(args, format, k, n, where);
   code_ << "  } else {\n";
   call({KernelKind::LinearQuant, {code, k, n}}, args, where);
   code_ << "  }\n";
+}
+
+void Emitter::prefillLinear(const std::vector<CallArg> &args,
+                            StoredFormat format, int64_t k, int64_t n,
+                            const std::string &where) {
+  call({KernelKind::LinearQuantPrefill, {formatCode(format), k, n}}, args,
+       where);
 }
 
 std::vector<int64_t> Emitter::linearInts(int64_t k, int64_t n, const Buf &w) {
@@ -940,9 +949,9 @@ LogicalResult Emitter::emitLinear(lfm2::LinearOp l, const std::string &where) {
       if (l.getResidual()) {
         o = alloc({ShapedType::kDynamic, N});
       }
-      quantLinear({args[0], args[1], args[2 + 2 * i], args[3 + 2 * i],
-                   CallArg::of(o)},
-                  format, K, N, "T", where);
+      prefillLinear({args[0], args[1], args[2 + 2 * i], args[3 + 2 * i],
+                     CallArg::of(o)},
+                    format, K, N, where);
       if (l.getResidual()) {
         call({KernelKind::Add, {N}},
              {CallArg::of(o), CallArg::of(buf(l.getResidual())),
@@ -980,10 +989,10 @@ LogicalResult Emitter::emitLinearSwiGLU(lfm2::LinearSwiGLUOp l,
     const int64_t dyn = ShapedType::kDynamic;
     Buf gate = alloc({dyn, F}), up = alloc({dyn, F});
     code_ << "  if (T >= " << kPrefillMinTokens << ") {\n";
-    quantLinear({args[0], args[1], args[2], args[3], CallArg::of(gate)},
-                g.format, K, F, "T", where + ".gate");
-    quantLinear({args[0], args[1], args[4], args[5], CallArg::of(up)},
-                g.format, K, F, "T", where + ".up");
+    prefillLinear({args[0], args[1], args[2], args[3], CallArg::of(gate)},
+                  g.format, K, F, where + ".gate");
+    prefillLinear({args[0], args[1], args[4], args[5], CallArg::of(up)},
+                  g.format, K, F, where + ".up");
     call({KernelKind::SwiGLU, {F}},
          {CallArg::of(gate), CallArg::of(up), CallArg::of(out)},
          where + ".swiglu");
