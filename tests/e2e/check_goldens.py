@@ -100,6 +100,17 @@ def log_softmax(x):
     return x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
 
 
+def top1_agreement(a, b):
+    """Fraction of rows whose argmax agrees."""
+    return float((a.argmax(1) == b.argmax(1)).mean())
+
+
+def mean_kl(p, q):
+    """Mean over rows of KL(softmax(p) || softmax(q))."""
+    p_log = log_softmax(p)
+    return float((np.exp(p_log) * (p_log - log_softmax(q))).sum(1).mean())
+
+
 def teacher_forced(exe, tokens, vocab, dump, runner=()):
     run = subprocess.run(list(runner) + [
                           exe, "--tokens", ",".join(map(str, tokens)), "-n",
@@ -149,11 +160,10 @@ def run_quantized(lfm2c, fixtures, work, name, quant, target="host",
                      f"{name}/{quant}/{prompt}: teacher-forced runs"):
             continue
         expected = teacher_forced_golden(golden, prompt, vocab)
-        top1 = float((ours.argmax(1) == expected.argmax(1)).mean())
+        top1 = top1_agreement(ours, expected)
         check(top1 >= 0.75,
               f"{name}/{quant}/{prompt}: top-1 agreement {top1:.1%} >= 75%")
-        p_log = log_softmax(ours_f32)
-        kl = float((np.exp(p_log) * (p_log - log_softmax(ours))).sum(1).mean())
+        kl = mean_kl(ours_f32, ours)
         ref = manifest["prompts"][prompt]["numpy_float64_references"][
             "kl_from_f32_model"]["llama_cpp"]["mean"]
         check(kl <= 1.05 * ref,
@@ -187,11 +197,10 @@ def run_f16(lfm2c, fixtures, work, name):
         if not check(ours is not None, f"{name}/f16/{prompt}: runs"):
             continue
         expected = teacher_forced_golden(golden, prompt, vocab)
-        top1 = float((ours.argmax(1) == expected.argmax(1)).mean())
+        top1 = top1_agreement(ours, expected)
         check(top1 >= 0.95,
               f"{name}/f16/{prompt}: top-1 agreement with F32 {top1:.1%} >= 95%")
-        p_log = log_softmax(expected)
-        kl = float((np.exp(p_log) * (p_log - log_softmax(ours))).sum(1).mean())
+        kl = mean_kl(expected, ours)
         check(kl <= 1e-3, f"{name}/f16/{prompt}: mean KL(F32 || f16) "
               f"{kl:.2e} <= 1e-3")
 
@@ -309,10 +318,8 @@ def run_batch_agreement(work, name, quant, steps=120):
                  f"{name}/{quant}: {len(prompt) + steps - 1}-token batch runs"):
         return
     rows = slice(len(prompt), None)
-    top1 = float((batch[rows].argmax(1) == decode[rows].argmax(1)).mean())
-    p_log = log_softmax(decode[rows])
-    kl = float((np.exp(p_log) * (p_log - log_softmax(batch[rows]))).sum(1)
-               .mean())
+    top1 = top1_agreement(batch[rows], decode[rows])
+    kl = mean_kl(decode[rows], batch[rows])
     check(top1 >= 0.95, f"{name}/{quant}: batch vs one-token top-1 "
           f"{top1:.1%} >= 95%")
     check(kl <= 1e-2, f"{name}/{quant}: batch vs one-token mean KL {kl:.2e} "
