@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "bench/BenchCommon.h"
+#include "codegen/KernelRequest.h"
 #include "codegen/QuantMath.h"
 #include "runtime/ExpertGroups.h"
 
@@ -296,9 +297,11 @@ BENCHMARK_CAPTURE(BM_MoEFFNQuant, q4_0, QuantFormat::Q4_0)
 
 //--- MoE prefill grouped by expert, as the generated program runs it ------
 // Per call: the routing grouped by expert (runtime/ExpertGroups.h), the
-// routed rows gathered, one buildMoEExpertQuant call per expert with
-// tokens (views of the gathered rows and of the expert's slabs), and
-// buildMoECombine. Same operands, routings and counters as BM_MoEFFNQuant.
+// routed rows gathered, per expert with tokens (views of the gathered rows
+// and of the expert's slabs) the fused buildMoEExpertQuant kernel below
+// kPrefillMinTokens tokens, else the prefill GEMMs for gate and up, the
+// SwiGLU, its Q8_0 quantization and the down GEMM; then buildMoECombine.
+// Same operands, routings and counters as BM_MoEFFNQuant.
 
 // A row-major [outer, inner] view whose pointer and outer extent change
 // between calls, as the program's HBuf.
@@ -320,13 +323,18 @@ struct View2D {
 
 struct MoEGroupedSetup {
   std::unique_ptr<Runner> expert, combine;
+  // The 16+ token path: gate and up GEMMs, SwiGLU, quantizer, down GEMM.
+  std::unique_ptr<Runner> gateGemm, upGemm, swiglu, quantize, downGemm;
+  Buffer<float> g, u, act, ad;
+  Buffer<int8_t> aq;
   std::unique_ptr<QuantTensor> gate, up, down;
   Buffer<int8_t> xq, gxq;
   Buffer<float> xd, gxd, wts, rows, y;
   std::vector<Buffer<int32_t>> idx;
   std::vector<int32_t> offsets, pairs;
   Buffer<int32_t> rowOf;
-  // Expert-kernel arguments, re-pointed per expert.
+  // Expert-kernel arguments, re-pointed per expert; then the views of the
+  // 16+ token path's scratch (g, u, act, aq, ad), re-sized per expert.
   std::vector<std::unique_ptr<View2D>> views;
   int H, F, E, K, T, hBytes, fBytes;
   explicit MoEGroupedSetup(const std::array<int64_t, 6> &a) {
@@ -361,17 +369,46 @@ struct MoEGroupedSetup {
              {wt, fBytes}, {wdt, F / 32}, {f32, H}}) {
       views.push_back(std::make_unique<View2D>(type, inner));
     }
+    for (auto [type, inner] : std::vector<std::pair<halide_type_t, int>>{
+             {f32, F}, {f32, F}, {f32, F}, {halide_type_of<int8_t>(), F},
+             {f32, F / 32}}) {
+      views.push_back(std::make_unique<View2D>(type, inner));
+    }
+    g = Buffer<float>(F, T * K);
+    u = Buffer<float>(F, T * K);
+    act = Buffer<float>(F, T * K);
+    aq = Buffer<int8_t>(F, T * K);
+    ad = Buffer<float>(F / 32, T * K);
     const char *names[] = {"xq",   "xd",   "gate_q", "gate_d",
                            "up_q", "up_d", "down_q", "down_d"};
     for (int i = 0; i < 8; ++i) {
       expert->buffer(names[i], &views[size_t(i)]->buf);
     }
     expert->output(&views[8]->buf);
+    auto v = [&](int i) { return &views[size_t(i)]->buf; };
+    auto gemm = [&](int k, int n, int w, int d, int x, int xd, int out) {
+      auto r = std::make_unique<Runner>(
+          buildLinearQuantPrefill(f, k, n, hostTarget()));
+      r->buffer("xq", v(x)).buffer("xd", v(xd)).buffer("wq", v(w))
+          .buffer("wd", v(d)).output(v(out));
+      return r;
+    };
+    gateGemm = gemm(H, F, 2, 3, 0, 1, 9);
+    upGemm = gemm(H, F, 4, 5, 0, 1, 10);
+    swiglu = std::make_unique<Runner>(buildSwiGLU(F, hostTarget()));
+    swiglu->buffer("gate", v(9)).buffer("up", v(10)).output(v(11));
+    quantize = std::make_unique<Runner>(buildQuantizeQ8_0(F, hostTarget()));
+    quantize->buffer("x", v(11)).output(v(12)).output(v(13));
+    downGemm = gemm(F, H, 6, 7, 12, 13, 8);
     gxq.fill(0);
     gxd.fill(0.01f);
     rowOf.fill(0);
     point(0, 0, 1);
     expert->prepare();
+    for (Runner *r : {gateGemm.get(), upGemm.get(), swiglu.get(),
+                      quantize.get(), downGemm.get()}) {
+      r->prepare();
+    }
     combine->buffer("rows", rows.raw_buffer())
         .buffer("row_of", rowOf.raw_buffer())
         .buffer("weights", wts.raw_buffer())
@@ -393,6 +430,11 @@ struct MoEGroupedSetup {
     views[6]->set(q(*down) + size_t(e) * H * fBytes, H);
     views[7]->set(down->scaleAt(e * hf), H);
     views[8]->set(rows.data() + size_t(first) * H, n);
+    views[9]->set(g.data(), n);
+    views[10]->set(u.data(), n);
+    views[11]->set(act.data(), n);
+    views[12]->set(aq.data(), n);
+    views[13]->set(ad.data(), n);
   }
   void run(const Buffer<int32_t> &choice) {
     Status st = rt::groupByExpert(choice.data(), T, K, E, offsets.data(),
@@ -411,10 +453,17 @@ struct MoEGroupedSetup {
         continue;
       }
       point(e, first, n);
-      if (int err = expert->run()) {
-        std::fprintf(stderr, "error: %s failed with %d\n",
-                     expert->name().c_str(), err);
-        std::exit(1);
+      std::vector<const Runner *> chain = {expert.get()};
+      if (n >= kPrefillMinTokens) {
+        chain = {gateGemm.get(), upGemm.get(), swiglu.get(), quantize.get(),
+                 downGemm.get()};
+      }
+      for (const Runner *r : chain) {
+        if (int err = r->run()) {
+          std::fprintf(stderr, "error: %s failed with %d\n",
+                       r->name().c_str(), err);
+          std::exit(1);
+        }
       }
     }
     if (int err = combine->run()) {
