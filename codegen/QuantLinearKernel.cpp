@@ -186,18 +186,18 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   // Value e of group g of block b, row r of row group rg: the Q4_0 nibble
   // (value + 8) or the Q8_0 value as i16.
   Func regrouped(name + "_weights");
-  Expr elem = g * group + e, row = rg * kRows + r;
+  Func unpacked(name + "_unpacked"); // (value of block, r, b, rg)
+  Expr row = rg * kRows + r;
   if (q4) {
     QuantDotInputs in;
     in.format = format;
     in.length = k;
     in.weight = [&](Expr at) { return wq(at, row); };
-    regrouped(e, r, g, b, rg) =
-        q4Nibble(in, b, elem, elem < kQuantBlock / 2);
+    unpacked(i, r, b, rg) = q4Nibble(in, b, i, i < kQuantBlock / 2);
   } else {
-    regrouped(e, r, g, b, rg) =
-        cast<int16_t>(wq(b * kQuantBlock + elem, row));
+    unpacked(i, r, b, rg) = cast<int16_t>(wq(b * kQuantBlock + i, row));
   }
+  regrouped(e, r, g, b, rg) = unpacked(g * group + e, r, b, rg);
   Func scales(name + "_scales");
   scales(r, b, rg) = cast<float>(wd(b, rg * kRows + r));
 
@@ -278,7 +278,14 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
     loops(y.specialize(xq.dim(1).extent() >= C), C);
   }
   loops(y, 1);
-  regrouped.compute_at(y, oo).vectorize(e).vectorize(r);
+  // Each row's block is unpacked with dense loads into registers, then
+  // transposed by shuffles into the regrouped order: ~0.4 ops a value
+  // against ~0.65 for gathering 4 bytes per row with inserts.
+  regrouped.compute_at(y, oo).vectorize(e).vectorize(r).unroll(g);
+  unpacked.compute_at(regrouped, b)
+      .store_in(MemoryType::Register)
+      .vectorize(i)
+      .unroll(r);
   scales.compute_at(y, oo).vectorize(r);
   acc.compute_at(y, rgi).bound_storage(t, C).vectorize(r).unroll(t);
   acc.update().reorder(r, t, rb).vectorize(r).unroll(t);
