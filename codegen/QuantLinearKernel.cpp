@@ -139,27 +139,38 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                           QuantSchedule::forTarget(target));
 }
 
-// The prefill GEMM on x86 without AVX-512 (regroupPrefill). The decode
-// kernel spends five or more vector ops per block of each (row, token) --
-// the multiplies, an offset or an add, the f32 conversion and the
-// multiply-add -- because a vector's lanes are partial sums of one row.
-// Here a vector holds eight rows: a task's weights are regrouped once
-// (amortised over the batch) so that a vector holds a few consecutive
-// values of a block for each of 8 rows, multiplied by as many activations
-// broadcast to every row. Per block and 8 rows, Q4_0: 32 bytes of nibbles x
-// 4 activations per pmaddubsw, the block's 8 results summed in i16 (exact:
-// at most 8 * 2 * 15 * 127), one pmaddwd, offset, conversion and
-// multiply-add: ~2.5 ops per (row, token, block). Q8_0: 8 rows x 2 values
-// as i16 per pmaddwd (i8 products would saturate pmaddubsw's i16 pairs),
-// 16 of them summed in i32: ~4.3.
-// Numerics: each row's block dot is an exact int32, converted and scaled
-// by wd * xd and accumulated in block order (the scalar reference's order;
-// the decode kernel converts partial lane sums instead).
+// The prefill GEMM (regroupPrefill). The decode kernel spends five or more
+// vector ops per block of each (row, token) -- the multiplies, an offset or
+// an add, the f32 conversion and the multiply-add -- because a vector's
+// lanes are partial sums of one row. Here a vector's i32 lanes are rows: a
+// task's weights are regrouped once (amortised over the batch) so that a
+// vector holds a few consecutive values of a block for each of `rows` rows,
+// multiplied by as many activations broadcast to every row. Three forms of
+// the block dot, by target:
+// - 4-way dot products (prefillDot4: vpdpbusd on AVX-512 VNNI, 16 rows a
+//   zmm): 4 values per row per instruction accumulate in i32 directly; u8
+//   weights (Q4_0 nibble, Q8_0 value + 128; unsignedWeights) minus offset *
+//   (the block's activations), or i8 weights where the instruction is
+//   i8 x i8.
+// - Q4_0 on AVX2 (pair sums): 8 rows x 4 nibbles per pmaddubsw, the block's
+//   8 results summed in i16 (exact: at most 8 * 2 * 15 * 127), one pmaddwd,
+//   the -8 offset: ~2.5 ops per (row, token, block).
+// - Q8_0 on AVX2 (i16 pairs): 8 rows x 2 values as i16 per pmaddwd (i8
+//   products would saturate pmaddubsw's i16 pairs), summed in i32: ~4.3.
+// Each block's i32 dot is exact, converted and scaled by wd * xd and
+// accumulated in block order (the scalar reference's order; the decode
+// kernel converts partial lane sums instead).
 Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
                                const TargetInfo &target,
                                const QuantSchedule &sched) {
-  constexpr int kRows = 8; // rows per vector
+  enum class Dot { Dot4, Q4PairSums, I16Pairs };
   const bool q4 = format == QuantFormat::Q4_0;
+  const Dot form = sched.prefillDot4 ? Dot::Dot4
+                   : q4                ? Dot::Q4PairSums
+                                       : Dot::I16Pairs;
+  // Rows per vector: the i32 lanes of one (4-way dot) or 8 (pair forms,
+  // whose i16 pairs fill a 256-bit vector).
+  const int kRows = form == Dot::Dot4 ? target.lanes(4) : 8;
   if (format == QuantFormat::Q6_K || !sched.regroupPrefill ||
       n % kRows != 0) {
     // No regrouped form for this format / target: the decode kernel's
@@ -169,10 +180,11 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
                   std::to_string(k) + "_n" + std::to_string(n);
     return kernel;
   }
-  // Values per row per multiply (pmaddubsw: 4 u8, pmaddwd: 2 i16).
-  const int group = q4 ? 4 : 2;
+  // Values per row per multiply (4-way dot / pmaddubsw: 4, pmaddwd: 2).
+  const int group = form == Dot::I16Pairs ? 2 : 4;
   const int groups = kQuantBlock / group;
   const int blocks = static_cast<int>(k / kQuantBlock);
+  const bool unsignedDot = form == Dot::Dot4 && sched.unsignedWeights;
   const std::string name = "linear_prefill_" + quantFormatName(format);
 
   //--- Algorithm ------------------------------------------------------------
@@ -183,19 +195,28 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   Var o("o"), t("t"), e("e"), r("r"), g("g"), b("b"), rg("rg"), h("h");
   Var i("i");
 
-  // Value e of group g of block b, row r of row group rg: the Q4_0 nibble
-  // (value + 8) or the Q8_0 value as i16.
+  // Value i of block b, row r of row group rg, as the form multiplies it:
+  // the Q4_0 nibble (value + 8) or value - 8; the Q8_0 value + 128, as i16
+  // or as it is. Then value e of group g of it (the regrouped order).
+  Func unpacked(name + "_unpacked");
   Func regrouped(name + "_weights");
-  Func unpacked(name + "_unpacked"); // (value of block, r, b, rg)
   Expr row = rg * kRows + r;
   if (q4) {
     QuantDotInputs in;
     in.format = format;
     in.length = k;
     in.weight = [&](Expr at) { return wq(at, row); };
-    unpacked(i, r, b, rg) = q4Nibble(in, b, i, i < kQuantBlock / 2);
-  } else {
+    Expr nibble = q4Nibble(in, b, i, i < kQuantBlock / 2);
+    unpacked(i, r, b, rg) =
+        form == Dot::Dot4 && !unsignedDot
+            ? cast<int8_t>(nibble) - cast<int8_t>(8)
+            : nibble;
+  } else if (form == Dot::I16Pairs) {
     unpacked(i, r, b, rg) = cast<int16_t>(wq(b * kQuantBlock + i, row));
+  } else {
+    Expr v = wq(b * kQuantBlock + i, row);
+    unpacked(i, r, b, rg) =
+        unsignedDot ? reinterpret(UInt(8), v) ^ cast<uint8_t>(0x80) : v;
   }
   regrouped(e, r, g, b, rg) = unpacked(g * group + e, r, b, rg);
   Func scales(name + "_scales");
@@ -205,11 +226,23 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   RDom rgp(0, groups, "rgp");
   RDom rx(0, kQuantBlock, "rx");
   RDom rh(0, 2, "rh");
-  RDom rv(0, 2, 0, groups, "rv"); // Q8_0: (value in group, group)
+  RDom rv(0, group, 0, groups, "rv"); // (value in group, group)
   Func pairs(name + "_pairs"), groupSums(name + "_groups");
   Func offset(name + "_act_offset"), act16(name + "_act16");
   Func blockSum(name + "_block");
-  if (q4) {
+  // The weights' offset times the block's activations, subtracted so that
+  // the unsigned products sum to the signed ones.
+  const int weightOffset = form == Dot::Q4PairSums ? 8
+                           : unsignedDot          ? (q4 ? 8 : 128)
+                                                  : 0;
+  if (weightOffset != 0) {
+    offset(b, t) = 0;
+    offset(b, t) += -weightOffset * cast<int32_t>(xq(b * kQuantBlock + rx, t));
+    blockSum(r, b, rg, t) = offset(b, t);
+  } else {
+    blockSum(r, b, rg, t) = 0;
+  }
+  if (form == Dot::Q4PairSums) {
     // i16 lanes (h, r): row r's products of values 2h, 2h + 1 of group g,
     // summed in pairs by pmaddubsw (u4 x i8), then over the block's groups.
     Expr v = 2 * h + rp;
@@ -220,20 +253,18 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
                      xq(b * kQuantBlock + g * group + v, t)));
     groupSums(h, r, b, rg, t) = cast<int16_t>(0);
     groupSums(h, r, b, rg, t) += pairs(h, r, rgp, b, rg, t);
-    // -8 * (the block's activations): the nibbles are values + 8.
-    offset(b, t) = 0;
-    offset(b, t) += -8 * cast<int32_t>(xq(b * kQuantBlock + rx, t));
     // Row r's exact block dot (pmaddwd by ones adds the two i16 halves).
-    blockSum(r, b, rg, t) = offset(b, t);
     blockSum(r, b, rg, t) += cast<int32_t>(groupSums(rh, r, b, rg, t));
   } else {
-    // Row r's exact block dot: pmaddwd of its 2 values of each group with
-    // the 2 activations broadcast, summed over the groups.
-    act16(i, t) = cast<int16_t>(xq(i, t));
-    blockSum(r, b, rg, t) = 0;
-    blockSum(r, b, rg, t) += cast<int32_t>(widening_mul(
-        regrouped(rv.x, r, rv.y, b, rg),
-        act16(b * kQuantBlock + rv.y * group + rv.x, t)));
+    // Row r's exact block dot: each group's values times the activations
+    // broadcast to every row, 4 (or 2, as i16) products per i32 lane.
+    Expr a = xq(b * kQuantBlock + rv.y * group + rv.x, t);
+    if (form == Dot::I16Pairs) {
+      act16(i, t) = cast<int16_t>(xq(i, t));
+      a = act16(b * kQuantBlock + rv.y * group + rv.x, t);
+    }
+    blockSum(r, b, rg, t) +=
+        cast<int32_t>(widening_mul(regrouped(rv.x, r, rv.y, b, rg), a));
   }
 
   RDom rb(0, blocks, "rb");
@@ -256,9 +287,9 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   // Parallel tasks of prefillRowsPerTask rows; per task the regrouped
   // weights (K or 2K bytes a row) and scales, then token tiles of
   // prefillTileTokens, within each the task's row groups, within each a
-  // register tile of 8 rows x the tile's tokens. Tails shift inwards (N is
-  // a multiple of 8 and at least a task; batches of fewer tokens than a
-  // tile take one token at a time).
+  // register tile of kRows rows x the tile's tokens. Tails shift inwards (N
+  // is a multiple of kRows and at least a task; batches of fewer tokens
+  // than a tile take one token at a time).
   const int task = static_cast<int>(
       std::min<int64_t>(std::max(kRows, sched.prefillRowsPerTask / kRows *
                                             kRows),
@@ -290,9 +321,11 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   acc.compute_at(y, rgi).bound_storage(t, C).vectorize(r).unroll(t);
   acc.update().reorder(r, t, rb).vectorize(r).unroll(t);
   blockSum.compute_at(acc, rb).vectorize(r).unroll(t);
-  if (q4) {
+  if (weightOffset != 0) {
     offset.compute_root().vectorize(b, 8, TailStrategy::GuardWithIf);
     offset.update().atomic().vectorize(rx, 8);
+  }
+  if (form == Dot::Q4PairSums) {
     blockSum.update().reorder(rh, r, t).atomic().vectorize(rh).vectorize(r)
         .unroll(t);
     groupSums.compute_at(acc, rb).vectorize(h).vectorize(r).unroll(t);
@@ -304,7 +337,9 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
     pairs.update().reorder(rp, h, r, t).atomic(true).vectorize(rp)
         .vectorize(h).vectorize(r).unroll(t);
   } else {
-    act16.compute_root().vectorize(i, 16, TailStrategy::GuardWithIf);
+    if (form == Dot::I16Pairs) {
+      act16.compute_root().vectorize(i, 16, TailStrategy::GuardWithIf);
+    }
     blockSum.update().reorder(rv.x, r, t, rv.y).atomic().vectorize(rv.x)
         .vectorize(r).unroll(t).unroll(rv.y);
   }

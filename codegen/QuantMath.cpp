@@ -24,6 +24,11 @@ QuantSchedule QuantSchedule::forTarget(const TargetInfo &target) {
     s.q4PairSums = true;
     s.regroupPrefill = true;
   }
+  if (ht.arch == Halide::Target::X86 && target.vectorBytes() == 64 &&
+      target.hasInt8DotProduct()) {
+    s.regroupPrefill = true;
+    s.prefillDot4 = true;
+  }
   return s;
 }
 

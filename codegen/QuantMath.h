@@ -46,11 +46,13 @@ struct QuantSchedule {
   // tileRows rows. Batches of fewer tokens take the one-output schedule.
   int tileRows = 1;
   int tileTokens = 4;
-  // The prefill kernel regroups a task's weights eight rows to a vector
-  // (x86 without AVX-512; elsewhere it is the decode kernel): rows per
-  // task (their regrouped weights stay in L2), and tokens sharing each
-  // regrouped weight vector.
+  // The prefill kernel regroups a task's weights so that a vector's lanes
+  // are rows (x86; elsewhere it is the decode kernel): rows per task (their
+  // regrouped weights stay in L2), and tokens sharing each regrouped weight
+  // vector. prefillDot4: its block dots are 4-way dot products into i32
+  // lanes, a row per lane (AVX-512 VNNI's vpdpbusd), not AVX2's i16 pairs.
   bool regroupPrefill = false;
+  bool prefillDot4 = false;
   int prefillRowsPerTask = 32;
   int prefillTileTokens = 4;
   int dotFactor = 2;      // products summed per i32 lane per step (2 or 4)
