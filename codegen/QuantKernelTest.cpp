@@ -430,10 +430,11 @@ TEST(QuantKernelTest, LinearQuantPrefill) {
   TestTarget host = hostTarget();
   QuantSchedule small = QuantSchedule::forTarget(host);
   small.prefillRowsPerTask = 16;
-  small.prefillTileTokens = 3;
+  small.prefillTileTokens = 4;
+  small.prefillTileRowGroups = 2;
   const std::vector<int> rows8 = {8, 24, 40, 7}, rows16 = {16, 48, 24};
   cases.push_back({host, QuantSchedule::forTarget(host), "pairs", rows8});
-  cases.push_back({host, small, "pairs, task 16", rows8});
+  cases.push_back({host, small, "pairs, task 16, tile 2x4", rows8});
   for (int bytes : {32, 64}) {
     for (bool uns : {true, false}) {
       TestTarget dot(bytes, true);

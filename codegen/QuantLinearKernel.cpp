@@ -286,23 +286,30 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   //--- Schedule -------------------------------------------------------------
   // Parallel tasks of prefillRowsPerTask rows; per task the regrouped
   // weights (K or 2K bytes a row) and scales, then token tiles of
-  // prefillTileTokens, within each the task's row groups, within each a
-  // register tile of kRows rows x the tile's tokens. Tails shift inwards (N
-  // is a multiple of kRows and at least a task; batches of fewer tokens
-  // than a tile take one token at a time).
-  const int task = static_cast<int>(
-      std::min<int64_t>(std::max(kRows, sched.prefillRowsPerTask / kRows *
-                                            kRows),
-                        n));
+  // prefillTileTokens, within each the task's row tiles, each a register
+  // tile of R * kRows rows x the tile's tokens. Tails shift inwards (N is a
+  // multiple of kRows and at least a task; batches of fewer tokens than a
+  // tile take one token at a time).
+  // A register tile is R row groups (R * kRows rows) x C tokens: each
+  // broadcast activation serves R weight vectors.
+  const int R = static_cast<int>(std::clamp<int64_t>(
+      sched.prefillTileRowGroups, 1, n / kRows));
+  const int tileRows = R * kRows;
+  const int task = static_cast<int>(std::min<int64_t>(
+      std::max(tileRows, sched.prefillRowsPerTask / tileRows * tileRows),
+      n));
   const int C = sched.prefillTileTokens;
-  Var oo("oo"), o1("o1"), rgi("rgi"), oi("oi"), t2("t2"), ti("ti");
+  Var oo("oo"), o1("o1"), o2("o2"), rgt("rgt"), rgi("rgi"), oi("oi"),
+      t2("t2"), ti("ti");
   auto loops = [&](Stage s, int tokens) {
     s.split(o, oo, o1, task, TailStrategy::ShiftInwards)
-        .split(o1, rgi, oi, kRows, TailStrategy::ShiftInwards)
+        .split(o1, rgi, o2, tileRows, TailStrategy::ShiftInwards)
+        .split(o2, rgt, oi, kRows, TailStrategy::ShiftInwards)
         .split(t, t2, ti, tokens, TailStrategy::ShiftInwards)
-        .reorder(oi, ti, rgi, t2, oo)
+        .reorder(oi, ti, rgt, rgi, t2, oo)
         .vectorize(oi)
         .unroll(ti)
+        .unroll(rgt)
         .parallel(oo);
   };
   if (C > 1) {
@@ -318,30 +325,37 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
       .vectorize(i)
       .unroll(r);
   scales.compute_at(y, oo).vectorize(r);
-  acc.compute_at(y, rgi).bound_storage(t, C).vectorize(r).unroll(t);
-  acc.update().reorder(r, t, rb).vectorize(r).unroll(t);
-  blockSum.compute_at(acc, rb).vectorize(r).unroll(t);
+  acc.compute_at(y, rgi)
+      .bound_storage(t, C)
+      .bound_storage(rg, R)
+      .vectorize(r)
+      .unroll(t)
+      .unroll(rg);
+  acc.update().reorder(r, t, rg, rb).vectorize(r).unroll(t).unroll(rg);
+  blockSum.compute_at(acc, rb).vectorize(r).unroll(t).unroll(rg);
   if (weightOffset != 0) {
     offset.compute_root().vectorize(b, 8, TailStrategy::GuardWithIf);
     offset.update().atomic().vectorize(rx, 8);
   }
   if (form == Dot::Q4PairSums) {
-    blockSum.update().reorder(rh, r, t).atomic().vectorize(rh).vectorize(r)
-        .unroll(t);
-    groupSums.compute_at(acc, rb).vectorize(h).vectorize(r).unroll(t);
-    groupSums.update().reorder(h, r, t, rgp).vectorize(h).vectorize(r)
-        .unroll(t).unroll(rgp);
+    blockSum.update().reorder(rh, r, t, rg).atomic().vectorize(rh)
+        .vectorize(r).unroll(t).unroll(rg);
+    groupSums.compute_at(acc, rb).vectorize(h).vectorize(r).unroll(t)
+        .unroll(rg);
+    groupSums.update().reorder(h, r, rg, t, rgp).vectorize(h).vectorize(r)
+        .unroll(rg).unroll(t).unroll(rgp);
     // atomic(true): Halide cannot prove saturating adds associative; these
     // never saturate, so the order does not matter.
-    pairs.compute_at(groupSums, rgp).vectorize(h).vectorize(r).unroll(t);
-    pairs.update().reorder(rp, h, r, t).atomic(true).vectorize(rp)
-        .vectorize(h).vectorize(r).unroll(t);
+    pairs.compute_at(groupSums, rgp).vectorize(h).vectorize(r).unroll(t)
+        .unroll(rg);
+    pairs.update().reorder(rp, h, r, rg, t).atomic(true).vectorize(rp)
+        .vectorize(h).vectorize(r).unroll(rg).unroll(t);
   } else {
     if (form == Dot::I16Pairs) {
       act16.compute_root().vectorize(i, 16, TailStrategy::GuardWithIf);
     }
-    blockSum.update().reorder(rv.x, r, t, rv.y).atomic().vectorize(rv.x)
-        .vectorize(r).unroll(t).unroll(rv.y);
+    blockSum.update().reorder(rv.x, r, rg, t, rv.y).atomic().vectorize(rv.x)
+        .vectorize(r).unroll(rg).unroll(t).unroll(rv.y);
   }
 
   return {name + "_k" + std::to_string(k) + "_n" + std::to_string(n),
