@@ -47,10 +47,10 @@ struct QuantSchedule {
   int tileRows = 1;
   int tileTokens = 4;
   // The prefill kernel regroups a task's weights so that a vector's lanes
-  // are rows (x86; elsewhere it is the decode kernel): rows per task (their
-  // regrouped weights stay in L2), and tokens sharing each regrouped weight
-  // vector. prefillDot4: its block dots are 4-way dot products into i32
-  // lanes, a row per lane (AVX-512 VNNI's vpdpbusd), not AVX2's i16 pairs.
+  // are rows (x86 with AVX2 or AVX-512 VNNI; elsewhere it is the decode
+  // kernel's algorithm): rows per task (their regrouped weights stay in
+  // L2). prefillDot4: its block dots are 4-way dot products into i32 lanes,
+  // a row per lane (AVX-512 VNNI's vpdpbusd), not AVX2's i16 pairs.
   bool regroupPrefill = false;
   bool prefillDot4 = false;
   // The register tile: prefillTileRowGroups row vectors (each broadcast
