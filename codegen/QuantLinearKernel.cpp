@@ -144,7 +144,7 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
 // an add, the f32 conversion and the multiply-add -- because a vector's
 // lanes are partial sums of one row. Here a vector's i32 lanes are rows: a
 // task's weights are regrouped once (amortised over the batch) so that a
-// vector holds a few consecutive values of a block for each of `rows` rows,
+// vector holds a few consecutive values of a block for each of kRows rows,
 // multiplied by as many activations broadcast to every row. Three forms of
 // the block dot, by target:
 // - 4-way dot products (prefillDot4: vpdpbusd on AVX-512 VNNI, 16 rows a
