@@ -468,6 +468,575 @@ TEST(QuantKernelTest, LinearQuantPrefill) {
   }
 }
 
+// A random quantized expert stack: gate/up [E, F, H], down [E, H, F].
+struct MoEStack {
+  QuantFormat fmt;
+  int E, F, H;
+  std::vector<uint8_t> gq, uq, dq;
+  std::vector<float> gd, ud, dd;
+  MoEStack(QuantFormat fmt, int E, int F, int H, std::mt19937 &rng)
+      : fmt(fmt), E(E), F(F), H(H) {
+    gq = randomQuants(fmt, size_t(E) * F, H, rng);
+    uq = randomQuants(fmt, size_t(E) * F, H, rng);
+    dq = randomQuants(fmt, size_t(E) * H, F, rng);
+    gd = randomScales(size_t(E) * F * (H / 32), rng, 2e-3f, 1e-2f);
+    ud = randomScales(size_t(E) * F * (H / 32), rng, 2e-3f, 1e-2f);
+    dd = randomScales(size_t(E) * H * (F / 32), rng, 2e-3f, 1e-2f);
+  }
+  int hBytes() const { return fmt == QuantFormat::Q8_0 ? H : H / 2; }
+  int fBytes() const { return fmt == QuantFormat::Q8_0 ? F : F / 2; }
+};
+
+// The MoE FFN of T tokens in double, with an allowance per output for
+// activations whose Q8_0 rounding is too close to call (the kernels' exp
+// and summation order differ from the reference's). `ambiguous` counts
+// those activations.
+struct MoERef {
+  std::vector<double> value, tol;
+};
+MoERef refMoEFFN(const MoEStack &m, int K, int T, const std::vector<int8_t> &xq,
+                 const std::vector<float> &xd, const std::vector<int32_t> &idx,
+                 const std::vector<float> &wts, int &ambiguous) {
+  const QuantFormat fmt = m.fmt;
+  const int F = m.F, H = m.H, hb = m.hBytes(), fbytes = m.fBytes();
+  const int nh = H / 32, nf = F / 32;
+  MoERef ref;
+  ref.value.assign(size_t(T) * H, 0.0);
+  ref.tol.assign(ref.value.size(), 0.0);
+  for (int t = 0; t < T; ++t) {
+    for (int s = 0; s < K; ++s) {
+      const int e = idx[t * K + s];
+      const double w = wts[t * K + s];
+      std::vector<float> a(F);
+      for (int f = 0; f < F; ++f) {
+        const size_t row = size_t(e) * F + f;
+        RefDot g = refDot(fmt, H, &m.gq[row * hb], &m.gd[row * nh],
+                          &xq[size_t(t) * H], &xd[size_t(t) * nh]);
+        RefDot u = refDot(fmt, H, &m.uq[row * hb], &m.ud[row * nh],
+                          &xq[size_t(t) * H], &xd[size_t(t) * nh]);
+        a[f] = float(g.value / (1.0 + std::exp(-g.value)) * u.value);
+      }
+      std::vector<int8_t> aq(F);
+      std::vector<float> ad(nf);
+      std::vector<double> slack(F, 0.0);
+      bool scaleTie = false;
+      for (int b = 0; b < nf; ++b) {
+        RefBlock rb = refQuantize(&a[b * 32]);
+        ad[b] = rb.d;
+        std::copy(rb.q, rb.q + 32, &aq[b * 32]);
+        float amax = 0;
+        for (int j = 0; j < 32; ++j) {
+          amax = std::max(amax, std::fabs(a[b * 32 + j]));
+        }
+        const float d = amax / 127.0f;
+        scaleTie |= toHalf(d * (1 + 1e-5f)) != toHalf(d * (1 - 1e-5f));
+        for (int j = 0; j < 32; ++j) {
+          const double v = double(a[b * 32 + j]) * 127.0 / amax;
+          if (amax != 0 && std::fabs(v - std::floor(v) - 0.5) < 1e-3) {
+            slack[b * 32 + j] = rb.d;
+            ++ambiguous;
+          }
+        }
+      }
+      for (int h = 0; h < H; ++h) {
+        const size_t row = size_t(e) * H + h;
+        RefDot o = refDot(fmt, F, &m.dq[row * fbytes], &m.dd[row * nf],
+                          aq.data(), ad.data());
+        double allow = 1e-5 * o.absSum;
+        for (int f = 0; f < F; ++f) {
+          allow += slack[f] * m.dd[row * nf + f / 32] *
+                   std::abs(weightValue(fmt, &m.dq[row * fbytes], F, f));
+        }
+        if (scaleTie) {
+          allow += 1e-2 * o.absSum;
+        }
+        ref.value[size_t(t) * H + h] += w * o.value;
+        ref.tol[size_t(t) * H + h] += w * allow;
+      }
+    }
+  }
+  return ref;
+}
+
+// Repacking from llama.cpp's order keeps every value where q4Value finds it,
+// for paired (even block count) and unpaired rows.
+TEST(QuantKernelTest, Q4LayoutFromLlamaOrder) {
+  std::mt19937 rng(15);
+  for (int K : {32, 64, 96, 256}) {
+    const int rows = 3;
+    std::vector<uint8_t> llama = randomQuants(QuantFormat::Q4_0, rows, K, rng);
+    std::vector<uint8_t> packed = llama;
+    q4FromLlamaOrder(packed.data(), rows, K);
+    for (int r = 0; r < rows; ++r) {
+      for (int i = 0; i < K; ++i) {
+        const uint8_t byte = llama[size_t(r) * K / 2 + i / 32 * 16 + i % 16];
+        const int want = (i % 32 < 16 ? byte & 15 : byte >> 4) - 8;
+        ASSERT_EQ(q4Value(&packed[size_t(r) * K / 2], K, i), want)
+            << "K=" << K << " row " << r << " i=" << i;
+      }
+    }
+  }
+}
+
+// Rows of a quantized table expanded exactly: f32(value) * scale.
+TEST(QuantKernelTest, EmbeddingQuant) {
+  std::mt19937 rng(16);
+  TestTarget target = hostTarget();
+  for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
+    for (int H : {32, 64, 96, 256}) {
+      const int V = 37, T = 5, nb = H / 32;
+      Kernel k = buildEmbeddingQuant(fmt, V, H, target);
+      Halide::Callable fn = compile(k, {"tokens", "quants", "scales"});
+      const int rowBytes = fmt == QuantFormat::Q8_0 ? H : H / 2;
+      std::vector<uint8_t> q = randomQuants(fmt, V, H, rng);
+      std::vector<float> d = randomScales(size_t(V) * nb, rng, 1e-3f, 2e-2f);
+      std::vector<int32_t> tokens(T);
+      for (int32_t &t : tokens) {
+        t = int32_t(rng() % V);
+      }
+      auto tB = toBuffer(tokens, {T});
+      auto qB = weightBuffer(fmt, q, {rowBytes, V});
+      auto dB = halfBuffer(d, {nb, V});
+      Buffer<float> out(H, T);
+      ASSERT_EQ(fn(tB, qB, dB, out), 0);
+      for (int t = 0; t < T; ++t) {
+        const int row = tokens[t];
+        for (int h = 0; h < H; ++h) {
+          const float want =
+              float(weightValue(fmt, &q[size_t(row) * rowBytes], H, h)) *
+              d[size_t(row) * nb + h / 32];
+          ASSERT_EQ(bits(out(h, t)), bits(want))
+              << quantFormatName(fmt) << " H=" << H << " t=" << t
+              << " h=" << h;
+        }
+      }
+    }
+  }
+}
+
+TEST(QuantKernelTest, MoEFFNQuant) {
+  std::mt19937 rng(13);
+  TestTarget target = hostTarget();
+  const std::vector<QuantSchedule> variants = scheduleVariants();
+  int shape = 0, ambiguous = 0;
+  for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
+    for (int E : {3, 8}) {
+      for (int F : {32, 64}) {
+        for (int H : {32, 64}) {
+          for (int K : {1, 2}) {
+            const QuantSchedule sched =
+                shape % 2 ? variants[1 + shape / 2 % 4]
+                          : QuantSchedule::forTarget(target);
+            ++shape;
+            Kernel k = buildMoEFFNQuant(fmt, H, F, E, K, target, sched);
+            Halide::Callable fn =
+                compile(k, {"xq", "xd", "weights", "indices", "gate_q",
+                            "gate_d", "up_q", "up_d", "down_q", "down_d"});
+            MoEStack m(fmt, E, F, H, rng);
+            const int nh = H / 32, nf = F / 32;
+            for (int T : {1, 3}) {
+              std::vector<int8_t> xq = randomActs(size_t(T) * H, rng);
+              std::vector<float> xd = randomScales(size_t(T) * nh, rng, 5e-3f,
+                                                   2e-2f);
+              std::vector<float> wts;
+              std::vector<int32_t> idx;
+              randomRouting(E, K, T, rng, 0.1f, 1.0f, idx, wts);
+              MoERef ref = refMoEFFN(m, K, T, xq, xd, idx, wts, ambiguous);
+              auto xqB = toBuffer(xq, {H, T});
+              auto xdB = toBuffer(xd, {nh, T});
+              auto wB = toBuffer(wts, {K, T});
+              auto iB = toBuffer(idx, {K, T});
+              auto gqB = weightBuffer(fmt, m.gq, {m.hBytes(), F, E});
+              auto uqB = weightBuffer(fmt, m.uq, {m.hBytes(), F, E});
+              auto dqB = weightBuffer(fmt, m.dq, {m.fBytes(), H, E});
+              auto gdB = halfBuffer(m.gd, {nh, F, E});
+              auto udB = halfBuffer(m.ud, {nh, F, E});
+              auto ddB = halfBuffer(m.dd, {nf, H, E});
+              Buffer<float> out(H, T);
+              ASSERT_EQ(fn(xqB, xdB, wB, iB, gqB, gdB, uqB, udB, dqB, ddB,
+                           out),
+                        0);
+              for (size_t i = 0; i < ref.value.size(); ++i) {
+                ASSERT_LE(std::fabs(out.data()[i] - ref.value[i]),
+                          ref.tol[i] + 1e-30)
+                    << quantFormatName(fmt) << " E=" << E << " F=" << F
+                    << " H=" << H << " K=" << K << " T=" << T << " flat " << i
+                    << " " << describe(sched) << " got " << out.data()[i]
+                    << " want " << ref.value[i];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  std::cout << "activations within 1e-3 of a rounding tie (allowed either "
+               "way): "
+            << ambiguous << "\n";
+}
+
+// The prefill path as the generated program runs it: the routing grouped by
+// expert (runtime/ExpertGroups.h), the routed rows gathered, one
+// buildMoEExpertQuant call per expert that has tokens, buildMoECombine.
+// Checked against the scalar reference, and against buildMoEFFNQuant with
+// the same schedule (same dots, same slot order). Not bit for bit: Halide
+// lets LLVM reassociate f32 sums, so the order of an output's lane sums
+// follows the code's shape (a register tile or not); the count of
+// identical outputs is printed. Expert counts are not powers of two, one
+// expert never gets a token, and batch sizes straddle the register tile.
+TEST(QuantKernelTest, MoEExpertQuantGrouped) {
+  std::mt19937 rng(15);
+  TestTarget target = hostTarget();
+  const std::vector<QuantSchedule> variants = scheduleVariants();
+  struct Case {
+    QuantFormat fmt;
+    int E, F, H, K;
+    QuantSchedule sched;
+  };
+  std::vector<Case> cases;
+  int n = 0;
+  for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
+    for (auto [E, F, H, K] : {std::tuple{5, 64, 32, 2}, std::tuple{7, 32, 96, 3}}) {
+      cases.push_back({fmt, E, F, H, K, QuantSchedule::forTarget(target)});
+      QuantSchedule other = variants[1 + n++ % 4];
+      // Tiles of other shapes too: a single row, three tokens.
+      other.expertTileRows = n % 2 ? 1 : 4;
+      other.expertTileTokens = n % 2 ? 3 : 2;
+      cases.push_back({fmt, E, F, H, K, other});
+    }
+  }
+  int ambiguous = 0, checkedExperts = 0, emptyExperts = 0, identical = 0,
+      outputs = 0;
+  for (const Case &c : cases) {
+    const int E = c.E, F = c.F, H = c.H, K = c.K;
+    const QuantFormat fmt = c.fmt;
+    const std::string what = quantFormatName(fmt) + " E=" + std::to_string(E) +
+                             " F=" + std::to_string(F) + " H=" +
+                             std::to_string(H) + " K=" + std::to_string(K) +
+                             " " + describe(c.sched) + " tile " +
+                             std::to_string(c.sched.expertTileRows) + "x" +
+                             std::to_string(c.sched.expertTileTokens);
+    Kernel ek = buildMoEExpertQuant(fmt, H, F, target, c.sched);
+    Halide::Callable expert =
+        compile(ek, {"xq", "xd", "gate_q", "gate_d", "up_q", "up_d", "down_q",
+                     "down_d"});
+    Halide::Callable combine =
+        compile(buildMoECombine(H, K, target), {"rows", "row_of", "weights"});
+    Halide::Callable fused =
+        compile(buildMoEFFNQuant(fmt, H, F, E, K, target, c.sched),
+                {"xq", "xd", "weights", "indices", "gate_q", "gate_d", "up_q",
+                 "up_d", "down_q", "down_d"});
+    MoEStack m(fmt, E, F, H, rng);
+    const int nh = H / 32, nf = F / 32, hb = m.hBytes(), fb = m.fBytes();
+    for (int T : {2, 5, 13}) {
+      std::vector<int8_t> xq = randomActs(size_t(T) * H, rng);
+      std::vector<float> xd = randomScales(size_t(T) * nh, rng, 5e-3f, 2e-2f);
+      std::vector<float> wts;
+      std::vector<int32_t> idx;
+      // Routing among experts other than 1, which gets no token.
+      randomRouting(E - 1, K, T, rng, 0.1f, 1.0f, idx, wts);
+      for (int32_t &e : idx) {
+        e += e >= 1;
+      }
+      MoERef ref = refMoEFFN(m, K, T, xq, xd, idx, wts, ambiguous);
+
+      const int pairs = T * K;
+      std::vector<int32_t> offsets(E + 1), order(pairs), rowOf(pairs);
+      lfm2c::Status st = rt::groupByExpert(idx.data(), T, K, E, offsets.data(),
+                                           order.data(), rowOf.data());
+      ASSERT_TRUE(st.isOk()) << st.message();
+      std::vector<int8_t> gxq(size_t(pairs) * H);
+      std::vector<float> gxd(size_t(pairs) * nh);
+      rt::gatherPairRows(xq.data(), H, order.data(), pairs, K, gxq.data());
+      rt::gatherPairRows(xd.data(), nh * 4, order.data(), pairs, K,
+                         gxd.data());
+      Buffer<float> rows(H, pairs);
+      for (int e = 0; e < E; ++e) {
+        const int first = offsets[e], count = offsets[e + 1] - first;
+        if (count == 0) {
+          ++emptyExperts;
+          continue;
+        }
+        ++checkedExperts;
+        // Views of the gathered rows and of expert e's slabs, as the
+        // program's HBufs are.
+        Buffer<int8_t> exq(gxq.data() + size_t(first) * H, H, count);
+        Buffer<float> exd(gxd.data() + size_t(first) * nh, nh, count);
+        auto slab = [&](const std::vector<uint8_t> &q, int rowsPer,
+                        int bytes) {
+          const uint8_t *p = q.data() + size_t(e) * rowsPer * bytes;
+          if (fmt == QuantFormat::Q8_0) {
+            return Halide::Buffer<>(Buffer<int8_t>(
+                reinterpret_cast<int8_t *>(const_cast<uint8_t *>(p)), bytes,
+                rowsPer));
+          }
+          return Halide::Buffer<>(
+              Buffer<uint8_t>(const_cast<uint8_t *>(p), bytes, rowsPer));
+        };
+        auto scales = [&](const std::vector<float> &d, int rowsPer,
+                          int blocks) {
+          const auto first = d.begin() + size_t(e) * rowsPer * blocks;
+          return halfBuffer({first, first + size_t(rowsPer) * blocks},
+                            {blocks, rowsPer});
+        };
+        Buffer<float> ey(rows.data() + size_t(first) * H, H, count);
+        ASSERT_EQ(expert(exq, exd, slab(m.gq, F, hb), scales(m.gd, F, nh),
+                         slab(m.uq, F, hb), scales(m.ud, F, nh),
+                         slab(m.dq, H, fb), scales(m.dd, H, nf), ey),
+                  0)
+            << what << " expert " << e << " of " << count << " rows";
+      }
+      auto rowOfB = toBuffer(rowOf, {K, T});
+      auto wB = toBuffer(wts, {K, T});
+      Buffer<float> out(H, T);
+      ASSERT_EQ(combine(rows, rowOfB, wB, out), 0) << what;
+
+      Buffer<float> want(H, T);
+      ASSERT_EQ(fused(toBuffer(xq, {H, T}), toBuffer(xd, {nh, T}), wB,
+                      toBuffer(idx, {K, T}),
+                      weightBuffer(fmt, m.gq, {hb, F, E}),
+                      halfBuffer(m.gd, {nh, F, E}),
+                      weightBuffer(fmt, m.uq, {hb, F, E}),
+                      halfBuffer(m.ud, {nh, F, E}),
+                      weightBuffer(fmt, m.dq, {fb, H, E}),
+                      halfBuffer(m.dd, {nf, H, E}), want),
+                0);
+      for (size_t i = 0; i < ref.value.size(); ++i) {
+        ASSERT_LE(std::fabs(out.data()[i] - ref.value[i]), ref.tol[i] + 1e-30)
+            << what << " T=" << T << " flat " << i << " got "
+            << out.data()[i] << " want " << ref.value[i];
+        ASSERT_LE(std::fabs(out.data()[i] - want.data()[i]),
+                  ref.tol[i] + 1e-30)
+            << what << " T=" << T << " flat " << i << ": grouped "
+            << out.data()[i] << ", per token " << want.data()[i];
+        identical += bits(out.data()[i]) == bits(want.data()[i]);
+        ++outputs;
+      }
+    }
+  }
+  EXPECT_GT(emptyExperts, 0);
+  std::cout << checkedExperts << " expert batches checked, " << emptyExperts
+            << " experts without tokens skipped; " << identical << " of "
+            << outputs << " outputs identical to the per-token kernel's\n";
+}
+
+//--- Q6_K weights, Q8_K activations ---------------------------------------
+
+struct RefQ8K {
+  float d = 0, iscale = 0;
+  int8_t q[256];
+};
+
+// quantize_row_q8_K_ref for one block of 256.
+RefQ8K refQuantizeQ8K(const float *x) {
+  float amax = 0, max = 0;
+  for (int j = 0; j < 256; ++j) {
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  RefQ8K b;
+  if (amax == 0) {
+    std::fill(b.q, b.q + 256, 0);
+    return b;
+  }
+  const float iscale = -127.0f / max;
+  b.iscale = iscale;
+  for (int j = 0; j < 256; ++j) {
+    // nearest_int: adding 1.5 * 2^23 rounds to an integer, ties to even.
+    const float v = iscale * x[j];
+    const float shifted = v + 12582912.0f;
+    int32_t i;
+    std::memcpy(&i, &shifted, 4);
+    b.q[j] = static_cast<int8_t>(std::min(127, (i & 0x007fffff) - 0x00400000));
+  }
+  b.d = 1 / iscale;
+  return b;
+}
+
+// A 256-value block exercising the Q8_K rules: magnitudes from 1e-6 to 1e3,
+// zero blocks, exact rounding ties (|max| = 127, so iscale = -+1), the
+// largest magnitude present with both signs (the first one sets the sign),
+// negative-only blocks.
+void fillBlockQ8K(float *x, int kind, std::mt19937 &rng) {
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  std::uniform_int_distribution<int> k(-126, 125);
+  switch (kind % 5) {
+  case 0: {
+    const float sigma = std::pow(10.0f, float(kind % 10) - 6.0f);
+    for (int j = 0; j < 256; ++j) {
+      x[j] = n(rng) * sigma;
+    }
+    break;
+  }
+  case 1:
+    std::fill(x, x + 256, 0.0f);
+    break;
+  case 2:
+    for (int j = 0; j < 256; ++j) {
+      x[j] = float(k(rng)) + 0.5f;
+    }
+    x[rng() % 256] = rng() % 2 ? 127.0f : -127.0f;
+    break;
+  case 3: {
+    for (int j = 0; j < 256; ++j) {
+      x[j] = n(rng);
+    }
+    const float m = 10.0f + float(rng() % 100) / 7.0f;
+    const int a = int(rng() % 128), b = 128 + int(rng() % 128);
+    const bool negFirst = rng() % 2;
+    x[a] = negFirst ? -m : m;
+    x[b] = negFirst ? m : -m;
+    break;
+  }
+  default:
+    for (int j = 0; j < 256; ++j) {
+      x[j] = -std::fabs(n(rng)) * 2.0f;
+    }
+  }
+}
+
+TEST(QuantKernelTest, QuantizeQ8_K) {
+  std::mt19937 rng(21);
+  TestTarget target = hostTarget();
+  int ties = 0;
+  for (int K : {256, 768}) {
+    Kernel k = buildQuantizeQ8_K(K, target);
+    Halide::Callable fn = compile(k, {"x"});
+    for (int T : {1, 4}) {
+      const int nb = K / 256;
+      std::vector<float> x(size_t(T) * K);
+      for (int blk = 0; blk < T * nb; ++blk) {
+        fillBlockQ8K(&x[size_t(blk) * 256], int(rng() % 1000), rng);
+      }
+      auto xB = toBuffer(x, {K, T});
+      Buffer<int8_t> q(K, T);
+      Buffer<float> d(nb, T);
+      ASSERT_EQ(fn(xB, q, d), 0);
+      for (int blk = 0; blk < T * nb; ++blk) {
+        const float *xb = &x[size_t(blk) * 256];
+        RefQ8K ref = refQuantizeQ8K(xb);
+        ASSERT_EQ(bits(d.data()[blk]), bits(ref.d))
+            << "K=" << K << " T=" << T << " block " << blk;
+        for (int j = 0; j < 256; ++j) {
+          const float v = ref.iscale * xb[j];
+          ties += v - std::floor(v) == 0.5f;
+          ASSERT_EQ(q.data()[size_t(blk) * 256 + j], ref.q[j])
+              << "K=" << K << " T=" << T << " block " << blk << " j=" << j
+              << " x=" << xb[j];
+        }
+      }
+    }
+  }
+  EXPECT_GT(ties, 100);
+}
+
+// Random Q6_K rows in the layout of QuantLayout.h: every byte random, so
+// sub-block scales cover all of int8.
+std::vector<uint8_t> randomQ6K(size_t rows, int K, std::mt19937 &rng) {
+  std::vector<uint8_t> v(rows * (K / 256) * kQ6KBlockBytes);
+  for (uint8_t &b : v) {
+    b = static_cast<uint8_t>(rng());
+  }
+  return v;
+}
+
+// ggml_vec_dot_q6_K_q8_K: an exact integer per super-block times d6 * d8.
+RefDot refDotQ6K(int K, const uint8_t *wrow, const float *wd, const int8_t *x,
+                 const float *xd) {
+  RefDot r;
+  for (int b = 0; b < K / 256; ++b) {
+    int64_t sumi = 0, sumAbs = 0;
+    for (int j = 0; j < 256; ++j) {
+      const int i = b * 256 + j;
+      const int64_t p =
+          int64_t(q6SubScale(wrow, i)) * q6Value(wrow, i) * x[i];
+      sumi += p;
+      sumAbs += std::abs(p);
+    }
+    const float scale = wd[b] * xd[b];
+    r.value += double(sumi) * scale;
+    r.absSum += double(sumAbs) * scale;
+  }
+  return r;
+}
+
+TEST(QuantKernelTest, LinearQ6_K) {
+  std::mt19937 rng(22);
+  TestTarget target = hostTarget();
+  QuantSchedule small = QuantSchedule::forTarget(target);
+  small.rowsPerTask = 5;
+  small.tokensPerTile = 2;
+  for (int K : {256, 512, 768}) {
+    for (int N : {1, 7, 33}) {
+      for (const QuantSchedule &sched :
+           {QuantSchedule::forTarget(target), small}) {
+        Kernel k = buildLinearQuant(QuantFormat::Q6_K, K, N, target, sched);
+        Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
+        for (int T : {1, 3}) {
+          const int nb = K / 256, rowBytes = nb * int(kQ6KBlockBytes);
+          std::vector<uint8_t> wq = randomQ6K(N, K, rng);
+          std::vector<float> wd = randomScales(size_t(N) * nb, rng, 1e-4f,
+                                               2e-3f);
+          std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
+          std::vector<float> xd = randomScales(size_t(T) * nb, rng, 1e-3f,
+                                               5e-2f);
+          auto xqB = toBuffer(xq, {K, T});
+          auto xdB = toBuffer(xd, {nb, T});
+          auto wqB = toBuffer(wq, {rowBytes, N});
+          auto wdB = toBuffer(wd, {nb, N});
+          Buffer<float> y(N, T);
+          ASSERT_EQ(fn(xqB, xdB, wqB, wdB, y), 0);
+          for (int t = 0; t < T; ++t) {
+            for (int n = 0; n < N; ++n) {
+              RefDot r = refDotQ6K(K, &wq[size_t(n) * rowBytes],
+                                   &wd[size_t(n) * nb], &xq[size_t(t) * K],
+                                   &xd[size_t(t) * nb]);
+              const float got = y(n, t);
+              ASSERT_LE(std::fabs(got - r.value), 1e-5 * r.absSum + 1e-30)
+                  << "K=" << K << " N=" << N << " T=" << T << " n=" << n
+                  << " t=" << t << " rows=" << sched.rowsPerTask
+                  << " got " << got << " want " << r.value;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// dequantize_row_q6_K, bit for bit: (d * scale) * q.
+TEST(QuantKernelTest, EmbeddingQ6_K) {
+  std::mt19937 rng(23);
+  TestTarget target = hostTarget();
+  for (int H : {256, 768}) {
+    const int V = 29, T = 5, nb = H / 256, rowBytes = nb * int(kQ6KBlockBytes);
+    Kernel k = buildEmbeddingQuant(QuantFormat::Q6_K, V, H, target);
+    Halide::Callable fn = compile(k, {"tokens", "quants", "scales"});
+    std::vector<uint8_t> q = randomQ6K(V, H, rng);
+    std::vector<float> d = randomScales(size_t(V) * nb, rng, 1e-4f, 2e-3f);
+    std::vector<int32_t> tokens(T);
+    for (int32_t &t : tokens) {
+      t = int32_t(rng() % V);
+    }
+    auto tB = toBuffer(tokens, {T});
+    auto qB = toBuffer(q, {rowBytes, V});
+    auto dB = toBuffer(d, {nb, V});
+    Buffer<float> out(H, T);
+    ASSERT_EQ(fn(tB, qB, dB, out), 0);
+    for (int t = 0; t < T; ++t) {
+      const uint8_t *row = &q[size_t(tokens[t]) * rowBytes];
+      for (int h = 0; h < H; ++h) {
+        const float want = d[size_t(tokens[t]) * nb + h / 256] *
+                           float(q6SubScale(row, h)) * float(q6Value(row, h));
+        ASSERT_EQ(bits(out(h, t)), bits(want)) << "H=" << H << " t=" << t
+                                               << " h=" << h;
+      }
+    }
+  }
+}
+
 //--- Assembly --------------------------------------------------------------
 
 std::map<std::string, int> countInstructions(const Kernel &k,
