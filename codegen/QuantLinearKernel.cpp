@@ -285,13 +285,11 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
 
   //--- Schedule -------------------------------------------------------------
   // Parallel tasks of prefillRowsPerTask rows; per task the regrouped
-  // weights (K or 2K bytes a row) and scales, then token tiles of
-  // prefillTileTokens, within each the task's row tiles, each a register
-  // tile of R * kRows rows x the tile's tokens. Tails shift inwards (N is a
-  // multiple of kRows and at least a task; batches of fewer tokens than a
-  // tile take one token at a time).
-  // A register tile is R row groups (R * kRows rows) x C tokens: each
-  // broadcast activation serves R weight vectors.
+  // weights (K or 2K bytes a row) and scales, then token tiles of C tokens,
+  // within each the task's register tiles of R row vectors (R * kRows rows)
+  // x C tokens: each weight vector serves C tokens, each broadcast
+  // activation R row vectors. Tails shift inwards (N is a multiple of kRows
+  // and at least a task; batches of fewer than C tokens take one at a time).
   const int R = static_cast<int>(std::clamp<int64_t>(
       sched.prefillTileRowGroups, 1, n / kRows));
   const int tileRows = R * kRows;
