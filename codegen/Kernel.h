@@ -129,9 +129,11 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
 // As buildLinearQuant, for batches of many tokens (prefill): same arguments
 // and result, up to f32 rounding (on x86 without AVX-512 each row's block
 // is summed before its conversion; elsewhere it is buildLinearQuant's
-// algorithm). Q8_0 / Q4_0.
+// algorithm). Q8_0 / Q4_0. interleave (Q4_0 on targets whose
+// QuantSchedule has q4RowInterleave, which it must equal): the weights are
+// row-interleaved (QuantLayout.h), wq [N/R, R * K/2], wd [N/R, K/32 * R].
 Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
-                               const TargetInfo &target);
+                               const TargetInfo &target, int interleave = 0);
 // tokens [T] i32, table quants [V, H] (Q8_0 i8) or [V, H/2] (Q4_0 u8),
 // scales [V, H/32] f16 -> out [T, H]: rows of a quantized table, expanded.
 // Q6_K: quants [V, H/256 * 208] u8, scales [V, H/256].
@@ -140,11 +142,14 @@ Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
 // The MoE expert FFN with quantized experts. xq [T, H] i8, xd [T, H/32],
 // weights [T, K], indices [T, K], gate_q/up_q [E, F, H or H/2],
 // gate_d/up_d [E, F, H/32] f16, down_q [E, H, F or F/2], down_d
-// [E, H, F/32] f16 -> y [T, H]. The SwiGLU activation is quantized to Q8_0 before the down
-// projection, as llama.cpp does.
+// [E, H, F/32] f16 -> y [T, H]. The SwiGLU activation is quantized to Q8_0
+// before the down projection, as llama.cpp does. interleave: as for
+// buildLinearQuantPrefill, the three stacks row-interleaved: gate_q/up_q [E,
+// F/R, R * H/2], gate_d/up_d [E, F/R, H/32 * R], down_q [E, H/R, R * F/2],
+// down_d [E, H/R, F/32 * R].
 Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
-                        int64_t experts, int64_t topK,
-                        const TargetInfo &target);
+                        int64_t experts, int64_t topK, const TargetInfo &target,
+                        int interleave = 0);
 // One expert's FFN over a batch of n token rows (MoE prefill, the tokens
 // grouped by expert), a GEMM reading the expert's weights once. xq [n, H]
 // i8, xd [n, H/32], gate_q/up_q [F, H or H/2], gate_d/up_d [F, H/32],

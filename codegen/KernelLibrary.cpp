@@ -32,6 +32,18 @@ bool f16(const KernelRequest &r, size_t at) {
   return r.ints.size() > at && r.ints[at] != 0;
 }
 
+// ints[at], an optional trailing count: rows per group of row-interleaved
+// weights (0: none).
+int interleave(const KernelRequest &r, size_t at) {
+  return r.ints.size() > at ? static_cast<int>(r.ints[at]) : 0;
+}
+
+// The symbol's format part: q4_0, or q4_0x8 for row-interleaved weights.
+std::string layoutName(const KernelRequest &r, size_t at) {
+  const int rows = interleave(r, at);
+  return quantName(r.ints[0]) + (rows ? "x" + std::to_string(rows) : "");
+}
+
 ProjectionSpec projectionSpec(const KernelRequest &r) {
   ProjectionSpec spec;
   if (r.ints[0] >= 0) {
@@ -77,7 +89,8 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
   case KernelKind::EmbeddingQuant:
     return buildEmbeddingQuant(quantFormat(i[0]), i[1], i[2], t);
   case KernelKind::MoEFFNQuant:
-    return buildMoEFFNQuant(quantFormat(i[0]), i[1], i[2], i[3], i[4], t);
+    return buildMoEFFNQuant(quantFormat(i[0]), i[1], i[2], i[3], i[4], t,
+                            interleave(r, 5));
   case KernelKind::Projection:
     return buildProjection(projectionSpec(r), t);
   case KernelKind::RmsNormQuantizeQ8_0:
@@ -87,12 +100,17 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
   case KernelKind::QuantizeQ8_K:
     return buildQuantizeQ8_K(i[0], t);
   case KernelKind::LinearQuantPrefill:
-    return buildLinearQuantPrefill(quantFormat(i[0]), i[1], i[2], t);
+    return buildLinearQuantPrefill(quantFormat(i[0]), i[1], i[2], t,
+                                   interleave(r, 3));
   }
   return {};
 }
 
 } // namespace
+
+int expertRowInterleave(const TargetInfo &target) {
+  return QuantSchedule::forTarget(target).q4RowInterleave;
+}
 
 std::string KernelRequest::symbol() const {
   const auto &i = ints;
@@ -132,13 +150,13 @@ std::string KernelRequest::symbol() const {
     return join(("linear_" + quantName(i[0]) + "_f32").c_str(),
                 {{"k", i[1]}, {"n", i[2]}});
   case KernelKind::LinearQuantPrefill:
-    return join(("linear_prefill_" + quantName(i[0]) + "_f32").c_str(),
+    return join(("linear_prefill_" + layoutName(*this, 3) + "_f32").c_str(),
                 {{"k", i[1]}, {"n", i[2]}});
   case KernelKind::EmbeddingQuant:
     return join(("embedding_" + quantName(i[0]) + "_f32").c_str(),
                 {{"v", i[1]}, {"h", i[2]}});
   case KernelKind::MoEFFNQuant:
-    return join(("moe_ffn_" + quantName(i[0]) + "_f32").c_str(),
+    return join(("moe_ffn_" + layoutName(*this, 5) + "_f32").c_str(),
                 {{"h", i[1]}, {"f", i[2]}, {"e", i[3]}, {"k", i[4]}});
   case KernelKind::Projection:
     return projectionSpec(*this).name();

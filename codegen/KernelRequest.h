@@ -39,9 +39,11 @@ enum class KernelKind {
   LinearQuant,    // ints: format, k, n
   EmbeddingQuant, // ints: format, vocab, hidden
   MoEFFNQuant,    // ints: format, hidden, expertFFN, experts, topK (no Q6_K)
+                  // [, rows per group of row-interleaved Q4_0 stacks]
   MoEExpertQuant, // ints: format, hidden, expertFFN
   QuantizeQ8_K,   // ints: k (the activations of Q6_K weights)
-  LinearQuantPrefill, // ints: format, k, n (batches of kPrefillMinTokens+)
+  LinearQuantPrefill, // ints: format, k, n [, interleaved rows per group]
+                      // (batches of kPrefillMinTokens+; interleaved: any)
   // Fused kernels of the fusion passes.
   Projection,          // ints: format (-1: f32, -2: f16), k, flags, rows...
   RmsNormQuantizeQ8_0, // ints: k;  floats: eps
@@ -58,6 +60,11 @@ constexpr int64_t kProjectionResidual = 2; // one output, plus a residual
 // this many tokens: it regroups a task's weights first, which pays off from
 // here.
 constexpr int64_t kPrefillMinTokens = 16;
+
+// Rows per group in which Q4_0 MoE expert stacks are row-interleaved for
+// `target` (codegen/QuantLayout.h), 0 for rows as they are: the weights
+// writer packs them so, and the expert kernels are requested with it.
+int expertRowInterleave(const TargetInfo &target);
 
 enum class KernelArg { Buffer, Int32 };
 

@@ -26,6 +26,9 @@ struct Buf {
   // Q8_0 / Q4_0, f32 for Q6_K: QuantLayout.h).
   StoredFormat format = StoredFormat::F32;
   std::string scales;
+  // Q4_0 rows interleaved in groups of this many (QuantLayout.h): then the
+  // last two dims are (rows / interleave, interleave * K/2).
+  int interleave = 0;
   // A block format (quants + scales); f16 is read like f32.
   bool quantized() const {
     return format == StoredFormat::Q8_0 || format == StoredFormat::Q4_0 ||
@@ -88,6 +91,7 @@ private:
   void moeGroupedQuant(lfm2::MoEDispatchOp d, const Buf &xq, const Buf &xd,
                        const Buf &out, const std::string &where);
   StoredFormat storedFormat(lfm2::WeightOp op);
+  int rowInterleave(lfm2::WeightOp op, StoredFormat format);
   std::string hdim(Value v, unsigned i) {
     return str(cast<RankedTensorType>(v.getType()).getDimSize(i));
   }
@@ -116,7 +120,8 @@ private:
                    const std::string &where);
   // The prefill kernel alone, for code already inside a batch branch.
   void prefillLinear(const std::vector<CallArg> &args, StoredFormat format,
-                     int64_t k, int64_t n, const std::string &where);
+                     int64_t k, int64_t n, const std::string &where,
+                     int64_t interleave = 0);
   static bool hasPrefillKernel(StoredFormat format, int64_t n) {
     return (format == StoredFormat::Q8_0 || format == StoredFormat::Q4_0) &&
            n % 8 == 0;
@@ -285,6 +290,27 @@ StoredFormat Emitter::storedFormat(lfm2::WeightOp op) {
   return want;
 }
 
+int Emitter::rowInterleave(lfm2::WeightOp op, StoredFormat format) {
+  // Only the MoE expert stacks, whose kernels all read the interleaved
+  // layout (storedFormat gives the three one format); F and H multiples
+  // of the group.
+  const int r = expertRowInterleave(target_);
+  if (r == 0 || format != StoredFormat::Q4_0 || op->use_empty()) {
+    return 0;
+  }
+  for (OpOperand &use : op->getUses()) {
+    auto d = dyn_cast<lfm2::MoEDispatchOp>(use.getOwner());
+    if (!d) {
+      return 0;
+    }
+    auto gate = cast<RankedTensorType>(d.getGateExps().getType());
+    if (gate.getDimSize(1) % r != 0 || gate.getDimSize(2) % r != 0) {
+      return 0;
+    }
+  }
+  return r;
+}
+
 Buf Emitter::weight(lfm2::WeightOp op) {
   std::string name = op.getTensorName().str();
   auto type = cast<RankedTensorType>(op.getType());
@@ -300,6 +326,7 @@ Buf Emitter::weight(lfm2::WeightOp op) {
     w.name = name;
     w.shape.assign(type.getShape().begin(), type.getShape().end());
     w.format = storedFormat(op);
+    w.rowInterleave = rowInterleave(op, w.format);
     const uint64_t count = static_cast<uint64_t>(type.getNumElements());
     w.offset = weightsBytes_;
     switch (w.format) {
@@ -356,7 +383,12 @@ Buf Emitter::weight(lfm2::WeightOp op) {
                              : "reinterpret_cast<const uint16_t *>") +
              "(W + " + std::to_string(w.scaleOffset) + ") /* " + name +
              " scales */";
-  if (w.format == StoredFormat::Q4_0) {
+  if (w.format == StoredFormat::Q4_0 && w.rowInterleave) {
+    const int64_t rows = type.getShape()[type.getRank() - 2];
+    b.interleave = w.rowInterleave;
+    b.dims[b.dims.size() - 2] = str(rows / w.rowInterleave);
+    b.dims.back() = str(k / 2 * w.rowInterleave);
+  } else if (w.format == StoredFormat::Q4_0) {
     b.dims.back() = str(k / 2);
   } else if (w.format == StoredFormat::Q6_K) {
     b.dims.back() = str(k / 256 * 208);
@@ -436,15 +468,21 @@ void Emitter::moeGroupedQuant(lfm2::MoEDispatchOp d, const Buf &xq,
         << "      continue;\n";
   // Views of expert e's slab of a stacked weight, no copy: `r` rows of
   // `bytes` quants, and their k / 32 block scales.
+  // Interleaved stacks: the same bytes as (r / il) groups of il rows.
+  const int64_t il = gq.interleave;
   auto slab = [&](const Buf &w, int64_t r, int64_t bytes) {
     Buf b = w;
     b.ptr = "(" + w.ptr + " + e * " + str(r * bytes) + ")";
-    b.dims = {str(r), str(bytes)};
+    b.dims = il ? std::vector<std::string>{str(r / il), str(bytes * il)}
+                : std::vector<std::string>{str(r), str(bytes)};
     return CallArg::of(b);
   };
   auto slabScales = [&](const Buf &w, int64_t r, int64_t k) {
-    return CallArg::of(
-        w.scaleView({str(r), str(k / 32)}, "e * " + str(r * (k / 32))));
+    const std::string skip = "e * " + str(r * (k / 32));
+    if (il) {
+      return CallArg::of(w.scaleView({str(r / il), str(k / 32 * il)}, skip));
+    }
+    return CallArg::of(w.scaleView({str(r), str(k / 32)}, skip));
   };
   const CallArg exq = CallArg::of(
       {"(gxq + first * " + str(H) + ")", {"n", str(H)}, "i8Type()"});
@@ -461,13 +499,16 @@ void Emitter::moeGroupedQuant(lfm2::MoEDispatchOp d, const Buf &xq,
     Buf a = view(alloc({dyn, F}), {"n", str(F)});
     Buf aq = view(alloc({dyn, F}, "i8Type()", 1), {"n", str(F)});
     Buf ad = view(alloc({dyn, F / 32}), {"n", str(F / 32)});
-    code_ << "    if (n >= " << kPrefillMinTokens << ") {\n";
+    // Interleaved stacks have no other expert kernel; their GEMM needs no
+    // regrouping, so it serves any batch.
+    code_ << "    if (" << (il ? "true" : "n >= " + str(kPrefillMinTokens))
+          << ") {\n";
     prefillLinear(
         {exq, exd, slab(gq, F, hq), slabScales(gq, F, H), CallArg::of(g)},
-        gq.format, H, F, where + ".expert_gate");
+        gq.format, H, F, where + ".expert_gate", il);
     prefillLinear(
         {exq, exd, slab(uq, F, hq), slabScales(uq, F, H), CallArg::of(u)},
-        uq.format, H, F, where + ".expert_up");
+        uq.format, H, F, where + ".expert_up", il);
     call({KernelKind::SwiGLU, {F}},
          {CallArg::of(g), CallArg::of(u), CallArg::of(a)},
          where + ".expert_swiglu");
@@ -476,13 +517,15 @@ void Emitter::moeGroupedQuant(lfm2::MoEDispatchOp d, const Buf &xq,
          where + ".expert_quantize");
     prefillLinear({CallArg::of(aq), CallArg::of(ad), slab(dq, H, fq),
                    slabScales(dq, H, F), eRows},
-                  dq.format, F, H, where + ".expert_down");
+                  dq.format, F, H, where + ".expert_down", il);
     code_ << "    } else {\n";
   }
-  call({KernelKind::MoEExpertQuant, {code, H, F}},
-       {exq, exd, slab(gq, F, hq), slabScales(gq, F, H), slab(uq, F, hq),
-        slabScales(uq, F, H), slab(dq, H, fq), slabScales(dq, H, F), eRows},
-       where + ".expert");
+  if (!il) {
+    call({KernelKind::MoEExpertQuant, {code, H, F}},
+         {exq, exd, slab(gq, F, hq), slabScales(gq, F, H), slab(uq, F, hq),
+          slabScales(uq, F, H), slab(dq, H, fq), slabScales(dq, H, F), eRows},
+         where + ".expert");
+  }
   if (F % 8 == 0 && H % 8 == 0) {
     code_ << "    }\n";
   }
@@ -543,9 +586,12 @@ void Emitter::quantLinear(const std::vector<CallArg> &args,
 
 void Emitter::prefillLinear(const std::vector<CallArg> &args,
                             StoredFormat format, int64_t k, int64_t n,
-                            const std::string &where) {
-  call({KernelKind::LinearQuantPrefill, {formatCode(format), k, n}}, args,
-       where);
+                            const std::string &where, int64_t interleave) {
+  std::vector<int64_t> ints = {formatCode(format), k, n};
+  if (interleave) {
+    ints.push_back(interleave);
+  }
+  call({KernelKind::LinearQuantPrefill, ints}, args, where);
 }
 
 std::vector<int64_t> Emitter::linearInts(int64_t k, int64_t n, const Buf &w) {
@@ -749,13 +795,22 @@ LogicalResult Emitter::emit(Operation *op) {
         if (gq.quantized()) {
           const int64_t code = gq.format == StoredFormat::Q4_0 ? 1 : 0;
           auto [xq, xd] = quantized(buf(d.getInput()), H, where);
+          const int64_t il = gq.interleave;
           auto scales = [&](const Buf &w, int64_t rows, int64_t k) {
+            if (il) {
+              return CallArg::of(
+                  w.scaleView({str(E), str(rows / il), str(k / 32 * il)}));
+            }
             return CallArg::of(w.scaleView({str(E), str(rows), str(k / 32)}));
           };
+          std::vector<int64_t> ints = {code, H, F, E, K};
+          if (il) {
+            ints.push_back(il);
+          }
           // Decode: one GEMV per slot, routed inside the kernel. Prefill:
           // each expert once over its tokens (moeGroupedQuant).
           code_ << "  if (T == 1) {\n";
-          call({KernelKind::MoEFFNQuant, {code, H, F, E, K}},
+          call({KernelKind::MoEFFNQuant, ints},
                {CallArg::of(xq), CallArg::of(xd),
                 CallArg::of(buf(d.getWeights())),
                 CallArg::of(buf(d.getIndices())), CallArg::of(gq),

@@ -230,6 +230,29 @@ Halide::Buffer<> weightBuffer(QuantFormat fmt, const std::vector<uint8_t> &q,
   return toBuffer(q, sizes);
 }
 
+// Q4_0 quants and scales of `rows` rows of K values, as QuantLayout.h
+// packs rows, moved to the row-interleaved layout (kRowLanes rows a group).
+struct Interleaved {
+  std::vector<uint8_t> q;
+  std::vector<float> d;
+};
+Interleaved interleaveRows(const std::vector<uint8_t> &q,
+                           const std::vector<float> &d, size_t rows, int K) {
+  Interleaved out{std::vector<uint8_t>(q.size()), std::vector<float>(d.size())};
+  for (size_t row = 0; row < rows; ++row) {
+    for (int i = 0; i < K; ++i) {
+      const int nibble = q4Value(&q[row * (K / 2)], K, i) + 8;
+      const Q4Position p = q4InterleavedPosition(K, kRowLanes, row, i);
+      uint8_t &byte = out.q[size_t(p.byte)];
+      byte = p.high ? uint8_t((byte & 15) | nibble << 4)
+                    : uint8_t((byte & 0xF0) | nibble);
+      out.d[size_t(q4InterleavedScale(K, kRowLanes, row, i))] =
+          d[row * (K / 32) + i / 32];
+    }
+  }
+  return out;
+}
+
 //===----------------------------------------------------------------------===//
 
 // Finds an amax whose f32 amax/127 is exactly `d`, if any.
@@ -362,8 +385,10 @@ TEST(QuantKernelTest, QuantizeQ8_0) {
 
 // A quantized projection kernel (xq, xd, wq, wd -> y) of T tokens and N
 // rows on random inputs, against refDot.
+// interleaved: the kernel takes Q4_0 rows interleaved (interleaveRows).
 void checkLinearQuant(Halide::Callable &fn, QuantFormat fmt, int K, int N,
-                      int T, std::mt19937 &rng, const std::string &what) {
+                      int T, std::mt19937 &rng, const std::string &what,
+                      bool interleaved = false) {
   const int nb = K / 32;
   const int rowBytes = fmt == QuantFormat::Q8_0 ? K : K / 2;
   std::vector<uint8_t> wq = randomQuants(fmt, N, K, rng);
@@ -371,10 +396,19 @@ void checkLinearQuant(Halide::Callable &fn, QuantFormat fmt, int K, int N,
   std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
   std::vector<float> xd = randomScales(size_t(T) * nb, rng, 1e-3f, 5e-2f);
   Buffer<float> y(N, T);
-  ASSERT_EQ(fn(toBuffer(xq, {K, T}), toBuffer(xd, {nb, T}),
-               weightBuffer(fmt, wq, {rowBytes, N}), halfBuffer(wd, {nb, N}),
-               y),
-            0);
+  if (interleaved) {
+    Interleaved il = interleaveRows(wq, wd, N, K);
+    const int R = kRowLanes;
+    ASSERT_EQ(fn(toBuffer(xq, {K, T}), toBuffer(xd, {nb, T}),
+                 toBuffer(il.q, {rowBytes * R, N / R}),
+                 halfBuffer(il.d, {nb * R, N / R}), y),
+              0);
+  } else {
+    ASSERT_EQ(fn(toBuffer(xq, {K, T}), toBuffer(xd, {nb, T}),
+                 weightBuffer(fmt, wq, {rowBytes, N}), halfBuffer(wd, {nb, N}),
+                 y),
+              0);
+  }
   for (int t = 0; t < T; ++t) {
     for (int n = 0; n < N; ++n) {
       RefDot r = refDot(fmt, K, &wq[size_t(n) * rowBytes], &wd[size_t(n) * nb],
@@ -462,6 +496,20 @@ TEST(QuantKernelTest, LinearQuantPrefill) {
           for (int T : {1, 2, 17, 20}) {
             checkLinearQuant(fn, fmt, K, N, T, rng, c.what);
           }
+        }
+      }
+    }
+  }
+  // Row-interleaved Q4_0 (the MoE expert stacks on AVX2).
+  for (const QuantSchedule &sched : {QuantSchedule::forTarget(host), small}) {
+    for (int K : {64, 96, 256}) {
+      for (int N : {8, 24, 40}) {
+        Kernel k = buildLinearQuantPrefill(QuantFormat::Q4_0, K, N, host, sched,
+                                           kRowLanes);
+        Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
+        for (int T : {1, 2, 17, 20}) {
+          checkLinearQuant(fn, QuantFormat::Q4_0, K, N, T, rng,
+                           "interleaved, " + describe(sched), true);
         }
       }
     }
@@ -578,6 +626,35 @@ TEST(QuantKernelTest, Q4LayoutFromLlamaOrder) {
   }
 }
 
+// The writer's row interleaving from llama.cpp's order puts every value and
+// scale where q4InterleavedPosition / q4InterleavedScale (the kernels' and
+// the tests' definition) find them.
+TEST(QuantKernelTest, Q4InterleaveFromLlamaOrder) {
+  std::mt19937 rng(18);
+  for (int K : {32, 64, 96, 256}) {
+    const int rows = 3 * kRowLanes;
+    std::vector<uint8_t> llama = randomQuants(QuantFormat::Q4_0, rows, K, rng);
+    std::vector<uint16_t> scales(size_t(rows) * K / 32);
+    std::iota(scales.begin(), scales.end(), uint16_t(1));
+    std::vector<uint8_t> packed = llama;
+    std::vector<uint16_t> packedScales = scales;
+    q4InterleaveFromLlamaOrder(packed.data(), packedScales.data(), rows, K,
+                               kRowLanes);
+    for (int r = 0; r < rows; ++r) {
+      for (int i = 0; i < K; ++i) {
+        const uint8_t byte = llama[size_t(r) * K / 2 + i / 32 * 16 + i % 16];
+        const int want = i % 32 < 16 ? byte & 15 : byte >> 4;
+        const Q4Position p = q4InterleavedPosition(K, kRowLanes, r, i);
+        const int got = p.high ? packed[p.byte] >> 4 : packed[p.byte] & 15;
+        ASSERT_EQ(got, want) << "K=" << K << " row " << r << " i=" << i;
+        ASSERT_EQ(packedScales[q4InterleavedScale(K, kRowLanes, r, i)],
+                  scales[size_t(r) * K / 32 + i / 32])
+            << "K=" << K << " row " << r << " i=" << i;
+      }
+    }
+  }
+}
+
 // Rows of a quantized table expanded exactly: f32(value) * scale.
 TEST(QuantKernelTest, EmbeddingQuant) {
   std::mt19937 rng(16);
@@ -624,45 +701,66 @@ TEST(QuantKernelTest, MoEFFNQuant) {
       for (int F : {32, 64}) {
         for (int H : {32, 64}) {
           for (int K : {1, 2}) {
-            const QuantSchedule sched =
-                shape % 2 ? variants[1 + shape / 2 % 4]
-                          : QuantSchedule::forTarget(target);
-            ++shape;
-            Kernel k = buildMoEFFNQuant(fmt, H, F, E, K, target, sched);
-            Halide::Callable fn =
-                compile(k, {"xq", "xd", "weights", "indices", "gate_q",
-                            "gate_d", "up_q", "up_d", "down_q", "down_d"});
-            MoEStack m(fmt, E, F, H, rng);
-            const int nh = H / 32, nf = F / 32;
-            for (int T : {1, 3}) {
-              std::vector<int8_t> xq = randomActs(size_t(T) * H, rng);
-              std::vector<float> xd = randomScales(size_t(T) * nh, rng, 5e-3f,
-                                                   2e-2f);
-              std::vector<float> wts;
-              std::vector<int32_t> idx;
-              randomRouting(E, K, T, rng, 0.1f, 1.0f, idx, wts);
-              MoERef ref = refMoEFFN(m, K, T, xq, xd, idx, wts, ambiguous);
-              auto xqB = toBuffer(xq, {H, T});
-              auto xdB = toBuffer(xd, {nh, T});
-              auto wB = toBuffer(wts, {K, T});
-              auto iB = toBuffer(idx, {K, T});
-              auto gqB = weightBuffer(fmt, m.gq, {m.hBytes(), F, E});
-              auto uqB = weightBuffer(fmt, m.uq, {m.hBytes(), F, E});
-              auto dqB = weightBuffer(fmt, m.dq, {m.fBytes(), H, E});
-              auto gdB = halfBuffer(m.gd, {nh, F, E});
-              auto udB = halfBuffer(m.ud, {nh, F, E});
-              auto ddB = halfBuffer(m.dd, {nf, H, E});
-              Buffer<float> out(H, T);
-              ASSERT_EQ(fn(xqB, xdB, wB, iB, gqB, gdB, uqB, udB, dqB, ddB,
-                           out),
-                        0);
-              for (size_t i = 0; i < ref.value.size(); ++i) {
-                ASSERT_LE(std::fabs(out.data()[i] - ref.value[i]),
-                          ref.tol[i] + 1e-30)
-                    << quantFormatName(fmt) << " E=" << E << " F=" << F
-                    << " H=" << H << " K=" << K << " T=" << T << " flat " << i
-                    << " " << describe(sched) << " got " << out.data()[i]
-                    << " want " << ref.value[i];
+            for (int il : {0, kRowLanes}) {
+              if (il && fmt != QuantFormat::Q4_0) {
+                continue;
+              }
+              QuantSchedule sched = shape % 2
+                                        ? variants[1 + shape / 2 % 4]
+                                        : QuantSchedule::forTarget(target);
+              ++shape;
+              if (il) {
+                // Tiles of 1 to 4 row vectors (3 leaves a shifted tail).
+                sched = QuantSchedule::forTarget(target);
+                sched.rowTileGroups = 1 + shape % 4;
+              }
+              Kernel k = buildMoEFFNQuant(fmt, H, F, E, K, target, sched, il);
+              Halide::Callable fn =
+                  compile(k, {"xq", "xd", "weights", "indices", "gate_q",
+                              "gate_d", "up_q", "up_d", "down_q", "down_d"});
+              MoEStack m(fmt, E, F, H, rng);
+              const int nh = H / 32, nf = F / 32;
+              for (int T : {1, 3}) {
+                std::vector<int8_t> xq = randomActs(size_t(T) * H, rng);
+                std::vector<float> xd =
+                    randomScales(size_t(T) * nh, rng, 5e-3f, 2e-2f);
+                std::vector<float> wts;
+                std::vector<int32_t> idx;
+                randomRouting(E, K, T, rng, 0.1f, 1.0f, idx, wts);
+                MoERef ref = refMoEFFN(m, K, T, xq, xd, idx, wts, ambiguous);
+                auto xqB = toBuffer(xq, {H, T});
+                auto xdB = toBuffer(xd, {nh, T});
+                auto wB = toBuffer(wts, {K, T});
+                auto iB = toBuffer(idx, {K, T});
+                auto gqB = weightBuffer(fmt, m.gq, {m.hBytes(), F, E});
+                auto uqB = weightBuffer(fmt, m.uq, {m.hBytes(), F, E});
+                auto dqB = weightBuffer(fmt, m.dq, {m.fBytes(), H, E});
+                auto gdB = halfBuffer(m.gd, {nh, F, E});
+                auto udB = halfBuffer(m.ud, {nh, F, E});
+                auto ddB = halfBuffer(m.dd, {nf, H, E});
+                if (il) {
+                  const int R = kRowLanes;
+                  Interleaved g = interleaveRows(m.gq, m.gd, size_t(E) * F, H);
+                  Interleaved u = interleaveRows(m.uq, m.ud, size_t(E) * F, H);
+                  Interleaved d = interleaveRows(m.dq, m.dd, size_t(E) * H, F);
+                  gqB = toBuffer(g.q, {m.hBytes() * R, F / R, E});
+                  uqB = toBuffer(u.q, {m.hBytes() * R, F / R, E});
+                  dqB = toBuffer(d.q, {m.fBytes() * R, H / R, E});
+                  gdB = halfBuffer(g.d, {nh * R, F / R, E});
+                  udB = halfBuffer(u.d, {nh * R, F / R, E});
+                  ddB = halfBuffer(d.d, {nf * R, H / R, E});
+                }
+                Buffer<float> out(H, T);
+                ASSERT_EQ(
+                    fn(xqB, xdB, wB, iB, gqB, gdB, uqB, udB, dqB, ddB, out), 0);
+                for (size_t i = 0; i < ref.value.size(); ++i) {
+                  ASSERT_LE(std::fabs(out.data()[i] - ref.value[i]),
+                            ref.tol[i] + 1e-30)
+                      << quantFormatName(fmt) << " E=" << E << " F=" << F
+                      << " H=" << H << " K=" << K << " T=" << T << " flat " << i
+                      << " interleave " << il << " " << describe(sched)
+                      << " got " << out.data()[i] << " want " << ref.value[i];
+                }
               }
             }
           }

@@ -19,6 +19,17 @@
 // a cross-lane shuffle per block on AVX2. Rows of an odd number of blocks
 // keep llama.cpp's order.
 //
+// Q4_0 row-interleaved by R (rowInterleave; R = 8 on AVX2, for the MoE
+// expert stacks): rows in groups of R, a group's K/2 * R bytes block by
+// block, 16R bytes a block: for q = 0..3, for each row r of the group, bytes
+// 4q..4q+3 of row r's block in llama.cpp's order (byte j: element j in the
+// low nibble, j + 16 in the high). One 32-byte load then holds 4 values of
+// each of 8 rows (elements 4q.. low, 16 + 4q.. high), so the vector lanes of
+// a dot are rows, not partial sums of one row: no horizontal sums, no
+// per-row scale broadcasts, no per-task regrouping in prefill (as
+// llama.cpp's block_q4_0x8, but packed at compile time). The scales
+// follow the same order: per group, per block, R fp16s.
+//
 // Q6_K (K a multiple of 256): per row, K/256 super-blocks of 208 bytes --
 // GGUF's block_q6_K without its fp16 scale: ql[128] (low 4 bits), qh[64]
 // (high 2 bits), int8 sub-block scales[16] (one per 16 values) -- then, in
@@ -39,6 +50,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace lfm2c {
 
@@ -81,6 +93,45 @@ inline void q4FromLlamaOrder(uint8_t *quants, int64_t rows, int64_t k) {
       // Elements j (low nibbles) and j + 16 (high nibbles) of each block.
       q[j] = static_cast<uint8_t>((a[j] & 15) | (b[j] & 15) << 4);
       q[j + 16] = static_cast<uint8_t>(a[j] >> 4 | (b[j] & 0xF0));
+    }
+  }
+}
+
+// Where element i of row `row` sits in a Q4_0 tensor row-interleaved by r
+// (rows of k values; see above), and the index of its block scale.
+inline Q4Position q4InterleavedPosition(int64_t k, int64_t r, int64_t row,
+                                        int64_t i) {
+  const int64_t group = row / r, b = i / 32, e = i % 32, j = e % 16;
+  return {group * r * (k / 2) + b * 16 * r + j / 4 * 4 * r + row % r * 4 +
+              j % 4,
+          e >= 16};
+}
+inline int64_t q4InterleavedScale(int64_t k, int64_t r, int64_t row,
+                                  int64_t i) {
+  return row / r * r * (k / 32) + i / 32 * r + row % r;
+}
+
+// Rewrites `rows` rows (a multiple of r) of `k` values in llama.cpp's Q4_0
+// order (16 bytes per block) and their block scales to the row-interleaved
+// layout, in place.
+inline void q4InterleaveFromLlamaOrder(uint8_t *quants, uint16_t *scales,
+                                       int64_t rows, int64_t k, int64_t r) {
+  const int64_t blocks = k / 32, groupBytes = r * (k / 2);
+  std::vector<uint8_t> q(static_cast<size_t>(groupBytes));
+  std::vector<uint16_t> d(static_cast<size_t>(r * blocks));
+  for (int64_t g = 0; g < rows / r; ++g) {
+    uint8_t *gq = quants + g * groupBytes;
+    uint16_t *gd = scales + g * r * blocks;
+    std::memcpy(q.data(), gq, q.size());
+    std::memcpy(d.data(), gd, d.size() * sizeof(uint16_t));
+    for (int64_t row = 0; row < r; ++row) {
+      for (int64_t b = 0; b < blocks; ++b) {
+        gd[b * r + row] = d[row * blocks + b];
+        for (int64_t j = 0; j < 16; ++j) {
+          gq[b * 16 * r + j / 4 * 4 * r + row * 4 + j % 4] =
+              q[row * (k / 2) + b * 16 + j];
+        }
+      }
     }
   }
 }

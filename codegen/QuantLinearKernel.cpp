@@ -162,7 +162,7 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
 // kernel converts partial lane sums instead).
 Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
                                const TargetInfo &target,
-                               const QuantSchedule &sched) {
+                               const QuantSchedule &sched, int interleave) {
   enum class Dot { Dot4, Q4PairSums, I16Pairs };
   const bool q4 = format == QuantFormat::Q4_0;
   const Dot form = sched.prefillDot4 ? Dot::Dot4
@@ -171,6 +171,13 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   // Rows per vector: the i32 lanes of one (4-way dot) or 8 (pair forms,
   // whose i16 pairs fill a 256-bit vector).
   const int kRows = form == Dot::Dot4 ? target.lanes(4) : 8;
+  if (interleave != 0 &&
+      (form != Dot::Q4PairSums || interleave != kRows || n % kRows != 0)) {
+    throw CompileError("row-interleaved weights need the Q4_0 pair-sums "
+                       "prefill kernel, " +
+                       std::to_string(kRows) +
+                       " rows a group, N a multiple of it");
+  }
   if (format == QuantFormat::Q6_K || !sched.regroupPrefill ||
       n % kRows != 0) {
     // No regrouped form for this format / target: the decode kernel's
@@ -185,13 +192,15 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   const int groups = kQuantBlock / group;
   const int blocks = static_cast<int>(k / kQuantBlock);
   const bool unsignedDot = form == Dot::Dot4 && sched.unsignedWeights;
-  const std::string name = "linear_prefill_" + quantFormatName(format);
+  const std::string name = "linear_prefill_" + quantFormatName(format) +
+                           (interleave ? "x" + std::to_string(kRows) : "");
 
   //--- Algorithm ------------------------------------------------------------
   ImageParam xq(Int(8), 2, "xq");                // (K, T)
   ImageParam xd(Float(32), 2, "xd");             // (K/32, T)
   ImageParam wq(q4 ? UInt(8) : Int(8), 2, "wq"); // (K/2 or K, N)
   ImageParam wd(Float(16), 2, "wd");             // (K/32, N)
+  // Interleaved: (kRows * K/2, N/kRows) and (K/32 * kRows, N/kRows).
   Var o("o"), t("t"), e("e"), r("r"), g("g"), b("b"), rg("rg"), h("h");
   Var i("i");
 
@@ -218,16 +227,19 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
     unpacked(i, r, b, rg) =
         unsignedDot ? reinterpret(UInt(8), v) ^ cast<uint8_t>(0x80) : v;
   }
-  regrouped(e, r, g, b, rg) = unpacked(g * group + e, r, b, rg);
   Func scales(name + "_scales");
-  scales(r, b, rg) = cast<float>(wd(b, rg * kRows + r));
+  if (interleave) {
+    // The file's order is the regrouped order, nibbles still packed.
+    regrouped(e, r, g, b, rg) = q4InterleavedNibble(
+        [&](Expr at, Expr grp) { return wq(at, grp); }, e, r, g, b, rg);
+    scales(r, b, rg) = cast<float>(wd(b * kRows + r, rg));
+  } else {
+    regrouped(e, r, g, b, rg) = unpacked(g * group + e, r, b, rg);
+    scales(r, b, rg) = cast<float>(wd(b, rg * kRows + r));
+  }
 
-  RDom rp(0, 2, "rp");
-  RDom rgp(0, groups, "rgp");
   RDom rx(0, kQuantBlock, "rx");
-  RDom rh(0, 2, "rh");
   RDom rv(0, group, 0, groups, "rv"); // (value in group, group)
-  Func pairs(name + "_pairs"), groupSums(name + "_groups");
   Func offset(name + "_act_offset"), act16(name + "_act16");
   Func blockSum(name + "_block");
   // The weights' offset times the block's activations, subtracted so that
@@ -242,19 +254,12 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   } else {
     blockSum(r, b, rg, t) = 0;
   }
+  Q4RowPairSums ps;
   if (form == Dot::Q4PairSums) {
-    // i16 lanes (h, r): row r's products of values 2h, 2h + 1 of group g,
-    // summed in pairs by pmaddubsw (u4 x i8), then over the block's groups.
-    Expr v = 2 * h + rp;
-    pairs(h, r, g, b, rg, t) = cast<int16_t>(0);
-    pairs(h, r, g, b, rg, t) = saturating_add(
-        pairs(h, r, g, b, rg, t),
-        widening_mul(regrouped(v, r, g, b, rg),
-                     xq(b * kQuantBlock + g * group + v, t)));
-    groupSums(h, r, b, rg, t) = cast<int16_t>(0);
-    groupSums(h, r, b, rg, t) += pairs(h, r, rgp, b, rg, t);
-    // Row r's exact block dot (pmaddwd by ones adds the two i16 halves).
-    blockSum(r, b, rg, t) += cast<int32_t>(groupSums(rh, r, b, rg, t));
+    ps = addQ4RowPairSums(
+        name, blockSum,
+        [&](Expr v, Expr grp) { return regrouped(v, r, grp, b, rg); },
+        [&](Expr at) { return xq(at, t); }, r, b, rg, {t});
   } else {
     // Row r's exact block dot: each group's values times the activations
     // broadcast to every row, 4 (or 2, as i16) products per i32 lane.
@@ -277,10 +282,11 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
 
   constrainDim(xq, 0, k);
   constrainDim(xd, 0, blocks);
-  constrainDim(wq, 0, q4 ? k / 2 : k);
-  constrainDim(wq, 1, n);
-  constrainDim(wd, 0, blocks);
-  constrainDim(wd, 1, n);
+  const int groupRows = interleave ? kRows : 1;
+  constrainDim(wq, 0, (q4 ? k / 2 : k) * groupRows);
+  constrainDim(wq, 1, n / groupRows);
+  constrainDim(wd, 0, blocks * groupRows);
+  constrainDim(wd, 1, n / groupRows);
   y.output_buffer().dim(0).set_bounds(0, static_cast<int>(n));
 
   //--- Schedule -------------------------------------------------------------
@@ -317,11 +323,14 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   // Each row's block is unpacked with dense loads into registers, then
   // transposed by shuffles into the regrouped order: ~0.4 ops a value
   // against ~0.65 for gathering 4 bytes per row with inserts.
+  // Interleaved: the task's nibbles unpacked once (1.5 ops per 32 bytes).
   regrouped.compute_at(y, oo).vectorize(e).vectorize(r).unroll(g);
-  unpacked.compute_at(regrouped, b)
-      .store_in(MemoryType::Register)
-      .vectorize(i)
-      .unroll(r);
+  if (!interleave) {
+    unpacked.compute_at(regrouped, b)
+        .store_in(MemoryType::Register)
+        .vectorize(i)
+        .unroll(r);
+  }
   scales.compute_at(y, oo).vectorize(r);
   acc.compute_at(y, rgi)
       .bound_storage(t, C)
@@ -336,18 +345,41 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
     offset.update().atomic().vectorize(rx, 8);
   }
   if (form == Dot::Q4PairSums) {
-    blockSum.update().reorder(rh, r, t, rg).atomic().vectorize(rh)
-        .vectorize(r).unroll(t).unroll(rg);
-    groupSums.compute_at(acc, rb).vectorize(h).vectorize(r).unroll(t)
+    blockSum.update()
+        .reorder(ps.rh, r, t, rg)
+        .atomic()
+        .vectorize(ps.rh)
+        .vectorize(r)
+        .unroll(t)
         .unroll(rg);
-    groupSums.update().reorder(h, r, rg, t, rgp).vectorize(h).vectorize(r)
-        .unroll(rg).unroll(t).unroll(rgp);
+    Var ph = ps.h;
+    ps.groupSums.compute_at(acc, rb)
+        .vectorize(ph)
+        .vectorize(r)
+        .unroll(t)
+        .unroll(rg);
+    ps.groupSums.update()
+        .reorder(ph, r, rg, t, ps.rgp)
+        .vectorize(ph)
+        .vectorize(r)
+        .unroll(rg)
+        .unroll(t)
+        .unroll(ps.rgp);
     // atomic(true): Halide cannot prove saturating adds associative; these
     // never saturate, so the order does not matter.
-    pairs.compute_at(groupSums, rgp).vectorize(h).vectorize(r).unroll(t)
+    ps.pairs.compute_at(ps.groupSums, ps.rgp)
+        .vectorize(ph)
+        .vectorize(r)
+        .unroll(t)
         .unroll(rg);
-    pairs.update().reorder(rp, h, r, rg, t).atomic(true).vectorize(rp)
-        .vectorize(h).vectorize(r).unroll(rg).unroll(t);
+    ps.pairs.update()
+        .reorder(ps.rp, ph, r, rg, t)
+        .atomic(true)
+        .vectorize(ps.rp)
+        .vectorize(ph)
+        .vectorize(r)
+        .unroll(rg)
+        .unroll(t);
   } else {
     if (form == Dot::I16Pairs) {
       act16.compute_root().vectorize(i, 16, TailStrategy::GuardWithIf);
@@ -362,9 +394,9 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
 }
 
 Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
-                               const TargetInfo &target) {
+                               const TargetInfo &target, int interleave) {
   return buildLinearQuantPrefill(format, k, n, target,
-                                 QuantSchedule::forTarget(target));
+                                 QuantSchedule::forTarget(target), interleave);
 }
 
 } // namespace lfm2c

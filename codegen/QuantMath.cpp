@@ -23,6 +23,7 @@ QuantSchedule QuantSchedule::forTarget(const TargetInfo &target) {
     // Also with AVX-VNNI: Halide 21 does not select its 8-lane vpdpbusd.
     s.q4PairSums = true;
     s.regroupPrefill = true;
+    s.q4RowInterleave = kRowLanes;
   }
   if (ht.arch == Halide::Target::X86 && target.vectorBytes() == 64 &&
       target.hasInt8DotProduct()) {
@@ -82,6 +83,45 @@ Expr q4Nibble(const QuantDotInputs &in, Expr b, Expr e, Expr lowHalf) {
   }
   Expr byte = in.weight(b * (kQuantBlock / 2) + e % (kQuantBlock / 2));
   return select(lowHalf, byte & 15, byte >> 4);
+}
+
+Expr q4InterleavedNibble(const std::function<Expr(Expr, Expr)> &byte, Expr v,
+                         Expr r, Expr g, Expr b, Expr rg) {
+  // Groups 0-3 in the low nibbles of the block's four 32-byte quarters,
+  // groups 4-7 in the high ones.
+  Expr at = b * (16 * kRowLanes) + g % 4 * (4 * kRowLanes) + r * 4 + v;
+  Expr x = byte(at, rg);
+  return select(g < 4, x & 15, x >> 4);
+}
+
+Q4RowPairSums addQ4RowPairSums(const std::string &name, Func sums,
+                               const NibbleFn &nibble,
+                               const std::function<Expr(Expr)> &act, Var r,
+                               Var b, Var rg, const std::vector<Var> &vars) {
+  Q4RowPairSums p;
+  p.h = Var(name + "_h");
+  Var g(name + "_g");
+  p.rp = RDom(0, 2, name + "_rp");
+  p.rgp = RDom(0, kQuantBlock / 4, name + "_rgp");
+  p.rh = RDom(0, 2, name + "_rh");
+  p.pairs = Func(name + "_pairs");
+  p.groupSums = Func(name + "_groups");
+  auto args = [&](std::vector<Expr> head) {
+    head.insert(head.end(), vars.begin(), vars.end());
+    return head;
+  };
+  // i16 lanes (h, r): row r's products of values 2h, 2h + 1 of group g.
+  Expr v = 2 * p.h + p.rp;
+  std::vector<Expr> pa = args({p.h, r, g, b, rg});
+  p.pairs(pa) = cast<int16_t>(0);
+  p.pairs(pa) = saturating_add(
+      p.pairs(pa),
+      widening_mul(nibble(v, g), act(b * kQuantBlock + g * 4 + v)));
+  p.groupSums(args({p.h, r, b, rg})) = cast<int16_t>(0);
+  p.groupSums(args({p.h, r, b, rg})) += p.pairs(args({p.h, r, p.rgp, b, rg}));
+  // Row r's exact block dot (pmaddwd by ones adds the two i16 halves).
+  sums(args({r, b, rg})) += cast<int32_t>(p.groupSums(args({p.rh, r, b, rg})));
+  return p;
 }
 
 QuantDot quantDot(const std::string &name, const QuantDotInputs &in,

@@ -84,6 +84,13 @@ struct QuantSchedule {
   // no unpacked copy of the row. Implies the 4-way u8 lane layout; Q8_0
   // ignores it (its u8 values would saturate the i16 pairs).
   bool q4PairSums = false;
+  // Rows per group of the row-interleaved Q4_0 layout (QuantLayout.h) the
+  // compiler packs MoE expert stacks in for this target; 0: rows as they
+  // are. Set with q4PairSums, whose row-lane kernels read it.
+  int q4RowInterleave = 0;
+  // The row-lane decode kernels: row vectors per register tile (and
+  // parallel task).
+  int rowTileGroups = 4;
   static QuantSchedule forTarget(const TargetInfo &target);
 };
 
@@ -169,18 +176,51 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
                   const std::vector<Halide::Var> &rowVars,
                   const std::vector<Halide::Var> &actVars);
 
+// The Q4_0 x Q8_0 block dot with rows as vector lanes (AVX2): kRowLanes
+// rows x 4 nibbles per pmaddubsw (u8 x i8, pairs summed into i16), the
+// block's 8 groups summed in i16 (exact: at most 8 * 2 * 15 * 127), the two
+// pair halves into i32 (pmaddwd by ones). addTo gets, as an update,
+//   sums(r, b, rg, vars...) += sum over the block's 32 values of
+//     nibble(v, r, g, b, rg) * act(b * 32 + 4 g + v)
+// (v: value 0..3 of group g 0..7; rows rg * kRowLanes + r); its pure
+// definition (e.g. -8 times the block's activation sum) is the caller's.
+// The caller schedules: groupSums at the block loop, pairs at groupSums'
+// rgp, each vectorized over (h, r) -- see buildLinearQuantPrefill.
+constexpr int kRowLanes = 8;
+struct Q4RowPairSums {
+  Halide::Func pairs;     // (h, r, g, b, rg, vars...) i16
+  Halide::Func groupSums; // (h, r, b, rg, vars...) i16
+  Halide::Var h;
+  Halide::RDom rp, rgp, rh;
+};
+using NibbleFn = std::function<Halide::Expr(Halide::Expr v, Halide::Expr g)>;
+Q4RowPairSums addQ4RowPairSums(
+    const std::string &name, Halide::Func sums, const NibbleFn &nibble,
+    const std::function<Halide::Expr(Halide::Expr)> &act, Halide::Var r,
+    Halide::Var b, Halide::Var rg, const std::vector<Halide::Var> &vars);
+// A byte-level accessor of Q4_0 weights row-interleaved by kRowLanes
+// (QuantLayout.h): byte(i, rg) is byte i of row group rg. Returns the
+// nibble of value v of group g of block b, row r of the group.
+Halide::Expr q4InterleavedNibble(
+    const std::function<Halide::Expr(Halide::Expr, Halide::Expr)> &byte,
+    Halide::Expr v, Halide::Expr r, Halide::Expr g, Halide::Expr b,
+    Halide::Expr rg);
+
 // The builders of Kernel.h with explicit schedules (Kernel.h's use
 // QuantSchedule::forTarget).
 Kernel buildQuantizeQ8_0(int64_t k, const TargetInfo &target,
                          const QuantSchedule &sched);
 Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                         const TargetInfo &target, const QuantSchedule &sched);
+// interleave: 0, or kRowLanes for Q4_0 weights row-interleaved as
+// QuantLayout.h says (then wq is (kRowLanes * K/2, N/kRowLanes) and wd
+// (K/32 * kRowLanes, N/kRowLanes); the schedule must have q4PairSums).
 Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
                                const TargetInfo &target,
-                               const QuantSchedule &sched);
+                               const QuantSchedule &sched, int interleave = 0);
 Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
-                        int64_t experts, int64_t topK,
-                        const TargetInfo &target, const QuantSchedule &sched);
+                        int64_t experts, int64_t topK, const TargetInfo &target,
+                        const QuantSchedule &sched, int interleave = 0);
 Kernel buildMoEExpertQuant(QuantFormat format, int64_t hidden,
                            int64_t expertFFN, const TargetInfo &target,
                            const QuantSchedule &sched);

@@ -17,15 +17,235 @@
 #include "codegen/HalideHelpers.h"
 #include "codegen/QuantMath.h"
 
+#include <algorithm>
+
 using namespace Halide;
 
 namespace lfm2c {
 
+namespace {
+
+// buildMoEFFNQuant with Q4_0 stacks row-interleaved (QuantLayout.h): the
+// vector lanes of every dot are 8 rows, so a block of 8 rows costs ~34 ops
+// (4 loads, 12 unpacking, 8 pmaddubsw, 7 paddw, the i32 sum, offset,
+// conversion and scaling) against ~66 for 8 rows of lane partial sums; and
+// no row needs a horizontal sum.
+Kernel buildMoEFFNQ4Rows(int64_t hidden, int64_t expertFFN, int64_t experts,
+                         int64_t topK, const QuantSchedule &sched) {
+  const int E = static_cast<int>(experts);
+  const int R = kRowLanes;
+  const int hb = static_cast<int>(hidden / kQuantBlock);
+  const int fb = static_cast<int>(expertFFN / kQuantBlock);
+
+  //--- Algorithm ------------------------------------------------------------
+  ImageParam xq(Int(8), 2, "xq");           // (H, T)
+  ImageParam xd(Float(32), 2, "xd");        // (H/32, T)
+  ImageParam wts(Float(32), 2, "weights");  // (K, T)
+  ImageParam idx(Int(32), 2, "indices");    // (K, T)
+  ImageParam gateQ(UInt(8), 3, "gate_q");   // (R * H/2, F/R, E)
+  ImageParam gateD(Float(16), 3, "gate_d"); // (H/32 * R, F/R, E)
+  ImageParam upQ(UInt(8), 3, "up_q");       // (R * H/2, F/R, E)
+  ImageParam upD(Float(16), 3, "up_d");     // (H/32 * R, F/R, E)
+  ImageParam downQ(UInt(8), 3, "down_q");   // (R * F/2, H/R, E)
+  ImageParam downD(Float(16), 3, "down_d"); // (F/32 * R, H/R, E)
+  Var f("f"), h("h"), s("s"), t("t"), r("r"), b("b"), rg("rg");
+  Expr ex = clamp(idx(s, t), 0, E - 1);
+
+  // -8 times each block's activation sum: the nibbles are value + 8.
+  RDom rx(0, kQuantBlock, "rx");
+  Func xOffset("expert_x_offset");
+  xOffset(b, t) = 0;
+  xOffset(b, t) += -8 * cast<int32_t>(xq(b * kQuantBlock + rx, t));
+
+  // Row rg * R + r of the chosen expert's stack (q, d), dotted with `act`
+  // (blocks of `offset`, scales `actScale`): (r, rg, s, t) f32.
+  struct RowDot {
+    Func sums, acc;
+    Q4RowPairSums ps;
+  };
+  auto rowDot = [&](const std::string &name, ImageParam q, ImageParam d,
+                    int blocks, const std::function<Expr(Expr)> &act,
+                    const std::function<Expr(Expr)> &actScale,
+                    const std::function<Expr(Expr)> &offset) {
+    RowDot o;
+    o.sums = Func(name + "_block");
+    o.sums(r, b, rg, s, t) = offset(b);
+    o.ps = addQ4RowPairSums(
+        name, o.sums,
+        [&, q](Expr v, Expr g) {
+          return q4InterleavedNibble(
+              [&, q](Expr at, Expr grp) { return q(at, grp, ex); }, v, r, g, b,
+              rg);
+        },
+        act, r, b, rg, {s, t});
+    RDom rb(0, blocks, name + "_rb");
+    o.acc = Func(name + "_acc");
+    o.acc(r, rg, s, t) = 0.0f;
+    o.acc(r, rg, s, t) += cast<float>(o.sums(r, rb, rg, s, t)) *
+                          (cast<float>(d(rb * R + r, rg, ex)) * actScale(rb));
+    return o;
+  };
+  RowDot g = rowDot(
+      "expert_gate_q4_0x8", gateQ, gateD, hb, [&](Expr i) { return xq(i, t); },
+      [&](Expr bb) { return xd(bb, t); },
+      [&](Expr bb) { return xOffset(bb, t); });
+  RowDot u = rowDot(
+      "expert_up_q4_0x8", upQ, upD, hb, [&](Expr i) { return xq(i, t); },
+      [&](Expr bb) { return xd(bb, t); },
+      [&](Expr bb) { return xOffset(bb, t); });
+  Func act("expert_act");
+  act(f, s, t) = silu(g.acc(f % R, f / R, s, t)) * u.acc(f % R, f / R, s, t);
+
+  // The activation quantized as the input of the down projection.
+  Q8Quantizer aq = quantizeQ8_0("expert_act_q8_0", expertFFN, {s, t},
+                                [&](Expr i) { return act(i, s, t); });
+  Func aOffset("expert_act_offset");
+  aOffset(b, s, t) = 0;
+  aOffset(b, s, t) += -8 * cast<int32_t>(aq.quant(b * kQuantBlock + rx, s, t));
+  RowDot d = rowDot(
+      "expert_down_q4_0x8", downQ, downD, fb,
+      [&](Expr i) { return aq.quant(i, s, t); },
+      [&](Expr bb) { return aq.scale(bb, s, t); },
+      [&](Expr bb) { return aOffset(bb, s, t); });
+  Func down("expert_down");
+  down(h, s, t) = d.acc(h % R, h / R, s, t);
+
+  // Weighted outputs summed in slot order, as llama.cpp adds its views.
+  Expr y = down(h, 0, t) * wts(0, t);
+  for (int slot = 1; slot < topK; ++slot) {
+    y = y + down(h, slot, t) * wts(slot, t);
+  }
+  Func out("moe_ffn_q4_0x8");
+  out(h, t) = y;
+
+  constrainDim(xq, 0, hidden);
+  constrainDim(xd, 0, hb);
+  constrainDim(wts, 0, topK);
+  constrainDim(idx, 0, topK);
+  for (ImageParam p : {gateQ, upQ}) {
+    constrainDim(p, 0, R * hidden / 2);
+    constrainDim(p, 1, expertFFN / R);
+    constrainDim(p, 2, experts);
+  }
+  for (ImageParam p : {gateD, upD}) {
+    constrainDim(p, 0, hb * R);
+    constrainDim(p, 1, expertFFN / R);
+    constrainDim(p, 2, experts);
+  }
+  constrainDim(downQ, 0, R * expertFFN / 2);
+  constrainDim(downQ, 1, hidden / R);
+  constrainDim(downQ, 2, experts);
+  constrainDim(downD, 0, fb * R);
+  constrainDim(downD, 1, hidden / R);
+  constrainDim(downD, 2, experts);
+  out.output_buffer().dim(0).set_bounds(0, static_cast<int>(hidden));
+
+  //--- Schedule -------------------------------------------------------------
+  // Gate/up, then down: a parallel task per register tile of rowTileGroups
+  // row vectors of one (slot, token), one i16 and one f32 accumulator each,
+  // over all blocks (the gate's, then the up's). The last tile shifts
+  // inwards (rows are a multiple of R). (Several tiles per task computed
+  // wrong rows when the task shifted: tasks are tiles.)
+  Var fo("fo"), f2("f2"), rgt("rgt"), fi("fi");
+  Var st("st"), task("task");
+  auto rows = [&](Func fn, Var v, int64_t n) {
+    const int tile =
+        static_cast<int>(std::clamp<int64_t>(sched.rowTileGroups, 1, n / R));
+    fn.compute_root()
+        .split(v, fo, f2, tile * R, TailStrategy::ShiftInwards)
+        .split(f2, rgt, fi, R, TailStrategy::ShiftInwards)
+        .reorder(fi, rgt, fo, s, t)
+        .vectorize(fi)
+        .unroll(rgt)
+        .fuse(s, t, st)
+        .fuse(fo, st, task)
+        .parallel(task);
+    return tile;
+  };
+  auto scheduleDot = [&](RowDot &o, Func consumer, int tile) {
+    o.acc.compute_at(consumer, task)
+        .bound_storage(rg, tile)
+        .vectorize(r)
+        .unroll(rg);
+    o.acc.update()
+        .reorder(r, rg, RVar(o.acc.rvars()[0]))
+        .vectorize(r)
+        .unroll(rg);
+    o.sums.compute_at(o.acc, o.acc.rvars()[0]).vectorize(r).unroll(rg);
+    o.sums.update()
+        .reorder(o.ps.rh, r, rg)
+        .atomic()
+        .vectorize(o.ps.rh)
+        .vectorize(r)
+        .unroll(rg);
+    Var ph = o.ps.h;
+    o.ps.groupSums.compute_at(o.acc, o.acc.rvars()[0])
+        .vectorize(ph)
+        .vectorize(r)
+        .unroll(rg);
+    o.ps.groupSums.update()
+        .reorder(ph, r, rg, o.ps.rgp)
+        .vectorize(ph)
+        .vectorize(r)
+        .unroll(rg)
+        .unroll(o.ps.rgp);
+    // atomic(true): these saturating adds never saturate.
+    o.ps.pairs.compute_at(o.ps.groupSums, o.ps.rgp)
+        .vectorize(ph)
+        .vectorize(r)
+        .unroll(rg);
+    o.ps.pairs.update()
+        .reorder(o.ps.rp, ph, r, rg)
+        .atomic(true)
+        .vectorize(o.ps.rp)
+        .vectorize(ph)
+        .vectorize(r)
+        .unroll(rg);
+  };
+  const int actTile = rows(act, f, expertFFN);
+  scheduleDot(g, act, actTile);
+  scheduleDot(u, act, actTile);
+  xOffset.compute_root();
+  xOffset.update().atomic().vectorize(rx, 8);
+
+  aq.amax.compute_root();
+  aq.amax.update().atomic().vectorize(aq.amax.rvars()[0]);
+  aq.scale.compute_root();
+  Var ib("ib"), ii("ii");
+  aq.quant.compute_root()
+      .split(aq.i, ib, ii, kQuantBlock)
+      .vectorize(ii, sched.quantLanes);
+  aOffset.compute_root();
+  aOffset.update().atomic().vectorize(rx, 8);
+
+  const int downTile = rows(down, h, hidden);
+  scheduleDot(d, down, downTile);
+  out.vectorize(h, sched.quantLanes, TailStrategy::GuardWithIf);
+
+  return {"moe_ffn_q4_0x8_h" + std::to_string(hidden) + "_f" +
+              std::to_string(expertFFN) + "_e" + std::to_string(experts) +
+              "_k" + std::to_string(topK),
+          Pipeline(out),
+          {xq, xd, wts, idx, gateQ, gateD, upQ, upD, downQ, downD}};
+}
+
+} // namespace
+
 Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
-                        int64_t experts, int64_t topK,
-                        const TargetInfo &target,
-                        const QuantSchedule &sched) {
+                        int64_t experts, int64_t topK, const TargetInfo &target,
+                        const QuantSchedule &sched, int interleave) {
   (void)target;
+  if (interleave != 0) {
+    if (format != QuantFormat::Q4_0 || !sched.q4PairSums ||
+        interleave != kRowLanes || hidden % kRowLanes != 0 ||
+        expertFFN % kRowLanes != 0) {
+      throw CompileError("row-interleaved experts need Q4_0 on a target "
+                         "with the pair-sums kernels, " +
+                         std::to_string(kRowLanes) +
+                         " rows a group dividing H and F");
+    }
+    return buildMoEFFNQ4Rows(hidden, expertFFN, experts, topK, sched);
+  }
   if (format == QuantFormat::Q6_K) {
     throw CompileError("the quantized MoE kernel takes Q8_0 or Q4_0 experts");
   }
@@ -153,10 +373,10 @@ Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
 }
 
 Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
-                        int64_t experts, int64_t topK,
-                        const TargetInfo &target) {
+                        int64_t experts, int64_t topK, const TargetInfo &target,
+                        int interleave) {
   return buildMoEFFNQuant(format, hidden, expertFFN, experts, topK, target,
-                          QuantSchedule::forTarget(target));
+                          QuantSchedule::forTarget(target), interleave);
 }
 
 Kernel buildMoEExpertQuant(QuantFormat format, int64_t hidden,

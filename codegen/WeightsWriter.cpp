@@ -141,9 +141,20 @@ struct PackedScales {
 // Packs one tensor (rows of `k` values) into quants + scales in the layout
 // of QuantLayout.h. A source already in the target block format keeps its
 // values bit for bit; anything else is expanded to f32 and quantized.
+// llama.cpp's Q4_0 order to the file's: rows interleaved in groups of
+// rowInterleave, or each row's blocks paired (QuantLayout.h).
+void q4ToFileOrder(uint8_t *quants, uint16_t *scales, int64_t rows, int64_t k,
+                   int rowInterleave) {
+  if (rowInterleave) {
+    q4InterleaveFromLlamaOrder(quants, scales, rows, k, rowInterleave);
+  } else {
+    q4FromLlamaOrder(quants, rows, k);
+  }
+}
+
 Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
-                     int64_t count, int64_t k, std::vector<uint8_t> &quants,
-                     PackedScales &packed) {
+                     int64_t count, int64_t k, int rowInterleave,
+                     std::vector<uint8_t> &quants, PackedScales &packed) {
   packed.f32.clear();
   packed.f16.clear();
   if (format == StoredFormat::Q6_K) {
@@ -180,7 +191,7 @@ Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
       std::memcpy(&quants[b * payload], blk + 2, payload);
     }
     if (q4) {
-      q4FromLlamaOrder(quants.data(), count / k, k);
+      q4ToFileOrder(quants.data(), scales.data(), count / k, k, rowInterleave);
     }
     return Status::ok();
   }
@@ -197,7 +208,7 @@ Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
     }
   }
   if (q4) {
-    q4FromLlamaOrder(quants.data(), count / k, k);
+    q4ToFileOrder(quants.data(), scales.data(), count / k, k, rowInterleave);
   }
   return Status::ok();
 }
@@ -325,7 +336,7 @@ writeWeights(const std::string &path, const std::vector<PlannedWeight> &plan,
       ok = put(halves.data(), w.offset, w.bytes);
     } else {
       if (Status st = packQuantized(*src, w.format, count, w.shape.back(),
-                                    quants, scales);
+                                    w.rowInterleave, quants, scales);
           !st) {
         return st;
       }
