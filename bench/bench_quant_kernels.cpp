@@ -18,6 +18,7 @@
 #include "codegen/QuantMath.h"
 #include "runtime/ExpertGroups.h"
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <numeric>
@@ -43,17 +44,23 @@ double rowBytes(QuantFormat f, double k) {
 }
 
 // Packed quants [rows..., k] (innermost first: k, k/2 or k/256*208 bytes).
+// interleave: Q4_0 rows interleaved in groups of that many, [..., rows /
+// interleave, interleave * k/2] (codegen/QuantLayout.h; the values are
+// random either way).
 struct QuantTensor {
   Buffer<int8_t> q8;
   Buffer<uint8_t> q4;
   Buffer<float> d;               // Q6_K
   Buffer<Halide::float16_t> d16; // Q8_0, Q4_0
-  QuantTensor(QuantFormat f, int k, std::vector<int> outer, uint32_t seed) {
+  QuantTensor(QuantFormat f, int k, std::vector<int> outer, uint32_t seed,
+              int interleave = 0) {
     const bool q6 = f == QuantFormat::Q6_K;
+    const int il = std::max(interleave, 1);
+    outer[0] /= il;
     std::vector<int> qs{f == QuantFormat::Q8_0 ? k
                         : q6                   ? k / 256 * 208
-                                               : k / 2};
-    std::vector<int> ds{q6 ? k / 256 : k / 32};
+                                               : k / 2 * il};
+    std::vector<int> ds{q6 ? k / 256 : k / 32 * il};
     qs.insert(qs.end(), outer.begin(), outer.end());
     ds.insert(ds.end(), outer.begin(), outer.end());
     if (f == QuantFormat::Q8_0) {
@@ -143,16 +150,16 @@ struct LinearQuantSetup {
   std::vector<std::unique_ptr<QuantTensor>> w;
   Buffer<int8_t> xq;
   Buffer<float> xd, y;
-  explicit LinearQuantSetup(const std::array<int64_t, 5> &a) {
+  explicit LinearQuantSetup(const std::array<int64_t, 6> &a) {
     const auto f = static_cast<QuantFormat>(a[0]);
-    const int K = int(a[1]), N = int(a[2]), T = int(a[3]);
+    const int K = int(a[1]), N = int(a[2]), T = int(a[3]), il = int(a[5]);
     run = std::make_unique<Runner>(
-        a[4] ? buildLinearQuantPrefill(f, K, N, hostTarget())
+        a[4] ? buildLinearQuantPrefill(f, K, N, hostTarget(), il)
              : buildLinearQuant(f, K, N, hostTarget()));
     const int copies = copiesFor(rowBytes(f, K) * N);
     for (int c = 0; c < copies; ++c) {
       w.push_back(std::make_unique<QuantTensor>(f, K, std::vector<int>{N},
-                                                100 + 2 * c));
+                                                100 + 2 * c, il));
     }
     xq = randomI8({K, T}, 1);
     xd = randomF32({f == QuantFormat::Q6_K ? K / 256 : K / 32, T}, 2, 0.01f);
@@ -166,9 +173,11 @@ struct LinearQuantSetup {
   }
 };
 
-void linearQuant(benchmark::State &state, QuantFormat f, bool prefill) {
-  const std::array<int64_t, 5> a{int64_t(f), state.range(0), state.range(1),
-                                 state.range(2), prefill};
+void linearQuant(benchmark::State &state, QuantFormat f, bool prefill,
+                 int interleave = 0) {
+  const std::array<int64_t, 6> a{int64_t(f),     state.range(0),
+                                 state.range(1), state.range(2),
+                                 prefill,        interleave};
   LinearQuantSetup &s = cached<LinearQuantSetup>(a);
   size_t i = 0;
   double sec = timedLoop(state, [&] {
@@ -184,8 +193,9 @@ void BM_LinearQuant(benchmark::State &state, QuantFormat f) {
   linearQuant(state, f, false);
 }
 // The kernel programs call for batches of kPrefillMinTokens or more.
-void BM_LinearQuantPrefill(benchmark::State &state, QuantFormat f) {
-  linearQuant(state, f, true);
+void BM_LinearQuantPrefill(benchmark::State &state, QuantFormat f,
+                           int interleave = 0) {
+  linearQuant(state, f, true, interleave);
 }
 void linearShapes(benchmark::internal::Benchmark *b) {
   b->ArgNames({"K", "N", "T"})
@@ -219,6 +229,14 @@ BENCHMARK_CAPTURE(BM_LinearQuantPrefill, q4_0, QuantFormat::Q4_0)
     ->Apply(prefillShapes)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+// The expert GEMMs on row-interleaved stacks, as AVX2 programs run them.
+BENCHMARK_CAPTURE(BM_LinearQuantPrefill, q4_0x8, QuantFormat::Q4_0, 8)
+    ->ArgNames({"K", "N", "T"})
+    ->Args({2048, 1792, 64})
+    ->Args({1792, 2048, 64})
+    ->Args({2048, 1792, 4})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 // The tied LM head of LFM2-8B-A1B's Q4_0 file (65536 x 2048, Q6_K), decode.
 BENCHMARK_CAPTURE(BM_LinearQuant, q6_k, QuantFormat::Q6_K)
     ->ArgNames({"K", "N", "T"})
@@ -234,15 +252,15 @@ struct MoEQuantSetup {
   Buffer<int8_t> xq;
   Buffer<float> xd, wts, y;
   std::vector<Buffer<int32_t>> idx;
-  explicit MoEQuantSetup(const std::array<int64_t, 6> &a) {
+  explicit MoEQuantSetup(const std::array<int64_t, 7> &a) {
     const auto f = static_cast<QuantFormat>(a[0]);
     const int H = int(a[1]), F = int(a[2]), E = int(a[3]), K = int(a[4]),
-              T = int(a[5]);
+              T = int(a[5]), il = int(a[6]);
     run = std::make_unique<Runner>(
-        buildMoEFFNQuant(f, H, F, E, K, hostTarget()));
-    gate = std::make_unique<QuantTensor>(f, H, std::vector<int>{F, E}, 10);
-    up = std::make_unique<QuantTensor>(f, H, std::vector<int>{F, E}, 20);
-    down = std::make_unique<QuantTensor>(f, F, std::vector<int>{H, E}, 30);
+        buildMoEFFNQuant(f, H, F, E, K, hostTarget(), il));
+    gate = std::make_unique<QuantTensor>(f, H, std::vector<int>{F, E}, 10, il);
+    up = std::make_unique<QuantTensor>(f, H, std::vector<int>{F, E}, 20, il);
+    down = std::make_unique<QuantTensor>(f, F, std::vector<int>{H, E}, 30, il);
     xq = randomI8({H, T}, 1);
     xd = randomF32({H / 32, T}, 2, 0.01f);
     wts = Buffer<float>(K, T);
@@ -264,10 +282,12 @@ struct MoEQuantSetup {
   }
 };
 
-void BM_MoEFFNQuant(benchmark::State &state, QuantFormat f) {
-  const std::array<int64_t, 6> a{int64_t(f),     state.range(0),
+void BM_MoEFFNQuant(benchmark::State &state, QuantFormat f,
+                    int interleave = 0) {
+  const std::array<int64_t, 7> a{int64_t(f),     state.range(0),
                                  state.range(1), state.range(2),
-                                 state.range(3), state.range(4)};
+                                 state.range(3), state.range(4),
+                                 interleave};
   MoEQuantSetup &s = cached<MoEQuantSetup>(a);
   size_t i = 0;
   double sec = timedLoop(state, [&] {
@@ -292,6 +312,12 @@ BENCHMARK_CAPTURE(BM_MoEFFNQuant, q4_0, QuantFormat::Q4_0)
     ->ArgNames({"H", "F", "E", "K", "T"})
     ->Args({2048, 1792, 32, 4, 1})
     ->Args({2048, 1792, 32, 4, 512})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+// Row-interleaved stacks (the AVX2 programs' decode kernel).
+BENCHMARK_CAPTURE(BM_MoEFFNQuant, q4_0x8, QuantFormat::Q4_0, 8)
+    ->ArgNames({"H", "F", "E", "K", "T"})
+    ->Args({2048, 1792, 32, 4, 1})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
