@@ -7,7 +7,7 @@ set -euo pipefail
 
 APT_PACKAGES=(
   g++ ninja-build lld git
-  llvm-22-dev libmlir-22-dev mlir-22-tools
+  llvm-22-dev libmlir-22-dev mlir-22-tools clang-format-22
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev
   g++-aarch64-linux-gnu qemu-user-static

@@ -125,7 +125,7 @@ Kernel buildQuantizeQ8_K(int64_t k, const TargetInfo &target);
 // codegen/QuantLayout.h says (value nibble - 8). Q6_K: xq, xd from
 // buildQuantizeQ8_K (xd [T, K/256]), wq [N, K/256 * 208] u8, wd [N, K/256].
 Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
-                        const TargetInfo &target);
+                        const TargetInfo &target, int interleave = 0);
 // As buildLinearQuant, for batches of many tokens (prefill): same arguments
 // and result, up to f32 rounding (on x86 without AVX-512 each row's block
 // is summed before its conversion; elsewhere it is buildLinearQuant's

@@ -53,6 +53,7 @@ ProjectionSpec projectionSpec(const KernelRequest &r) {
   spec.k = r.ints[1];
   spec.swiglu = (r.ints[2] & kProjectionSwiGLU) != 0;
   spec.residual = (r.ints[2] & kProjectionResidual) != 0;
+  spec.interleave = (r.ints[2] & kProjectionInterleaved) != 0 ? kRowLanes : 0;
   spec.rows.assign(r.ints.begin() + 3, r.ints.end());
   return spec;
 }
@@ -85,7 +86,7 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
   case KernelKind::QuantizeQ8_0:
     return buildQuantizeQ8_0(i[0], t);
   case KernelKind::LinearQuant:
-    return buildLinearQuant(quantFormat(i[0]), i[1], i[2], t);
+    return buildLinearQuant(quantFormat(i[0]), i[1], i[2], t, interleave(r, 3));
   case KernelKind::EmbeddingQuant:
     return buildEmbeddingQuant(quantFormat(i[0]), i[1], i[2], t);
   case KernelKind::MoEFFNQuant:
@@ -108,7 +109,7 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
 
 } // namespace
 
-int expertRowInterleave(const TargetInfo &target) {
+int rowInterleaveFor(const TargetInfo &target) {
   return QuantSchedule::forTarget(target).q4RowInterleave;
 }
 
@@ -147,7 +148,7 @@ std::string KernelRequest::symbol() const {
   case KernelKind::QuantizeQ8_K:
     return join("quantize_q8_k_f32", {{"k", i[0]}});
   case KernelKind::LinearQuant:
-    return join(("linear_" + quantName(i[0]) + "_f32").c_str(),
+    return join(("linear_" + layoutName(*this, 3) + "_f32").c_str(),
                 {{"k", i[1]}, {"n", i[2]}});
   case KernelKind::LinearQuantPrefill:
     return join(("linear_prefill_" + layoutName(*this, 3) + "_f32").c_str(),

@@ -36,7 +36,7 @@ enum class KernelKind {
   MoECombine, // ints: hidden, topK
   // Quantized weights; ints[0] is the format (0: Q8_0, 1: Q4_0, 2: Q6_K).
   QuantizeQ8_0,   // ints: k
-  LinearQuant,    // ints: format, k, n
+  LinearQuant,    // ints: format, k, n [, interleaved rows per group]
   EmbeddingQuant, // ints: format, vocab, hidden
   MoEFFNQuant,    // ints: format, hidden, expertFFN, experts, topK (no Q6_K)
                   // [, rows per group of row-interleaved Q4_0 stacks]
@@ -54,6 +54,8 @@ constexpr int64_t kF16WeightsCode = -2;
 // KernelKind::Projection flags.
 constexpr int64_t kProjectionSwiGLU = 1;   // rows {F}; gate and up weights
 constexpr int64_t kProjectionResidual = 2; // one output, plus a residual
+// Q4_0 weights row-interleaved (rowInterleaveFor rows a group).
+constexpr int64_t kProjectionInterleaved = 4;
 
 // Programs call the LinearQuantPrefill kernel instead of LinearQuant for
 // Q8_0 / Q4_0 weights of a multiple of 8 rows when a batch has at least
@@ -61,10 +63,11 @@ constexpr int64_t kProjectionResidual = 2; // one output, plus a residual
 // here.
 constexpr int64_t kPrefillMinTokens = 16;
 
-// Rows per group in which Q4_0 MoE expert stacks are row-interleaved for
-// `target` (codegen/QuantLayout.h), 0 for rows as they are: the weights
-// writer packs them so, and the expert kernels are requested with it.
-int expertRowInterleave(const TargetInfo &target);
+// Rows per group in which Q4_0 projection weights (MoE expert stacks and
+// the weights of linear ops) are row-interleaved for `target`
+// (codegen/QuantLayout.h), 0 for rows as they are: the weights writer packs
+// them so, and their kernels are requested with it.
+int rowInterleaveFor(const TargetInfo &target);
 
 enum class KernelArg { Buffer, Int32 };
 

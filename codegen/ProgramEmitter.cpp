@@ -8,6 +8,7 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <algorithm>
 #include <sstream>
 #include <tuple>
 
@@ -117,7 +118,7 @@ private:
   // kernel from kPrefillMinTokens tokens, the GEMV-shaped kernel below.
   void quantLinear(const std::vector<CallArg> &args, StoredFormat format,
                    int64_t k, int64_t n, const std::string &rows,
-                   const std::string &where);
+                   const std::string &where, int64_t interleave = 0);
   // The prefill kernel alone, for code already inside a batch branch.
   void prefillLinear(const std::vector<CallArg> &args, StoredFormat format,
                      int64_t k, int64_t n, const std::string &where,
@@ -291,20 +292,36 @@ StoredFormat Emitter::storedFormat(lfm2::WeightOp op) {
 }
 
 int Emitter::rowInterleave(lfm2::WeightOp op, StoredFormat format) {
-  // Only the MoE expert stacks, whose kernels all read the interleaved
-  // layout (storedFormat gives the three one format); F and H multiples
-  // of the group.
-  const int r = expertRowInterleave(target_);
+  // Weights whose every kernel reads the interleaved layout: the MoE
+  // expert stacks and the weights of linear ops (not the embedding table,
+  // whose lookups and tied head read rows), when all the op's weights
+  // have a multiple of the group of rows (storedFormat gives them one
+  // format); an expert stack also needs H a multiple of it.
+  const int r = rowInterleaveFor(target_);
   if (r == 0 || format != StoredFormat::Q4_0 || op->use_empty()) {
     return 0;
   }
+  auto rowsDivide = [&](ValueRange ws) {
+    return llvm::all_of(ws, [&](Value w) {
+      return cast<RankedTensorType>(w.getType()).getDimSize(0) % r == 0;
+    });
+  };
   for (OpOperand &use : op->getUses()) {
-    auto d = dyn_cast<lfm2::MoEDispatchOp>(use.getOwner());
-    if (!d) {
-      return 0;
-    }
-    auto gate = cast<RankedTensorType>(d.getGateExps().getType());
-    if (gate.getDimSize(1) % r != 0 || gate.getDimSize(2) % r != 0) {
+    Operation *user = use.getOwner();
+    if (auto d = dyn_cast<lfm2::MoEDispatchOp>(user)) {
+      auto gate = cast<RankedTensorType>(d.getGateExps().getType());
+      if (gate.getDimSize(1) % r != 0 || gate.getDimSize(2) % r != 0) {
+        return 0;
+      }
+    } else if (auto l = dyn_cast<lfm2::LinearOp>(user)) {
+      if (!rowsDivide(l.getWeights())) {
+        return 0;
+      }
+    } else if (auto g = dyn_cast<lfm2::LinearSwiGLUOp>(user)) {
+      if (!rowsDivide({g.getGate(), g.getUp()})) {
+        return 0;
+      }
+    } else {
       return 0;
     }
   }
@@ -561,26 +578,28 @@ void Emitter::linear(const Buf &x, const Buf &w, const Buf &out, int64_t k,
   } else {
     std::tie(xq, xd) = quantized(x, k, where);
   }
-  Buf scales = w.scaleView({str(n), str(k / block)});
-  quantLinear({CallArg::of(xq), CallArg::of(xd),
-               CallArg::of(view(w, {str(n), w.dims.back()})),
-               CallArg::of(scales), CallArg::of(out)},
-              w.format, k, n, x.dims[0], where);
+  std::vector<CallArg> args = {CallArg::of(xq), CallArg::of(xd)};
+  appendWeight(args, w, n, k);
+  args.push_back(CallArg::of(out));
+  quantLinear(args, w.format, k, n, x.dims[0], where, w.interleave);
 }
 
-void Emitter::quantLinear(const std::vector<CallArg> &args,
-                          StoredFormat format, int64_t k, int64_t n,
-                          const std::string &rows, const std::string &where) {
-  const int64_t code = formatCode(format);
+void Emitter::quantLinear(const std::vector<CallArg> &args, StoredFormat format,
+                          int64_t k, int64_t n, const std::string &rows,
+                          const std::string &where, int64_t interleave) {
+  std::vector<int64_t> ints = {formatCode(format), k, n};
+  if (interleave) {
+    ints.push_back(interleave);
+  }
   if (!hasPrefillKernel(format, n)) {
-    call({KernelKind::LinearQuant, {code, k, n}}, args, where);
+    call({KernelKind::LinearQuant, ints}, args, where);
     return;
   }
   // Same result up to the f32 summation order.
   code_ << "  if (" << rows << " >= " << kPrefillMinTokens << ") {\n";
-  prefillLinear(args, format, k, n, where);
+  prefillLinear(args, format, k, n, where, interleave);
   code_ << "  } else {\n";
-  call({KernelKind::LinearQuant, {code, k, n}}, args, where);
+  call({KernelKind::LinearQuant, ints}, args, where);
   code_ << "  }\n";
 }
 
@@ -928,9 +947,12 @@ std::vector<CallArg> Emitter::projectionInputs(const Buf &x, Value scale,
 
 void Emitter::appendWeight(std::vector<CallArg> &args, const Buf &w,
                            int64_t n, int64_t k) {
-  args.push_back(CallArg::of(view(w, {str(n), w.dims.back()})));
+  // Row-interleaved: n / il groups of il rows, quants and scales alike.
+  const int64_t il = std::max(w.interleave, 1);
+  args.push_back(CallArg::of(view(w, {str(n / il), w.dims.back()})));
   if (w.quantized()) {
-    args.push_back(CallArg::of(w.scaleView({str(n), str(k / 32)})));
+    const int64_t blocks = k / blockValues(w.format);
+    args.push_back(CallArg::of(w.scaleView({str(n / il), str(blocks * il)})));
   }
 }
 
@@ -943,11 +965,13 @@ LogicalResult Emitter::emitLinear(lfm2::LinearOp l, const std::string &where) {
     weights.push_back(buf(w));
   }
   const StoredFormat format = weights.front().format;
-  const bool oneFormat = llvm::all_of(
-      weights, [&](const Buf &w) { return w.format == format; });
+  const int64_t il = weights.front().interleave;
+  const bool oneFormat = llvm::all_of(weights, [&](const Buf &w) {
+    return w.format == format && w.interleave == il;
+  });
   if (!oneFormat) {
-    return l.emitOpError("fused projections need one stored format for all "
-                         "weights");
+    return l.emitOpError("fused projections need one stored format and "
+                         "layout for all weights");
   }
   if (weights.size() == 1 && !l.getResidual()) {
     // One plain projection, its input normalised (f32) or normalised and
@@ -968,14 +992,15 @@ LogicalResult Emitter::emitLinear(lfm2::LinearOp l, const std::string &where) {
       call({KernelKind::Linear, linearInts(K, N, weights.front())}, args,
            where);
     } else {
-      quantLinear(args, format, K, N, "T", where);
+      quantLinear(args, format, K, N, "T", where, il);
     }
     return success();
   }
   std::vector<CallArg> args = projectionInputs(
       x, l.getNormWeight(), l.getEpsilon(), format, K, where);
   std::vector<int64_t> ints = {formatCode(format), K,
-                               l.getResidual() ? kProjectionResidual : 0};
+                               (l.getResidual() ? kProjectionResidual : 0) |
+                                   (il ? kProjectionInterleaved : 0)};
   std::vector<Buf> outs;
   for (auto [w, result] : llvm::zip_equal(weights, l.getResults())) {
     const int64_t N = cast<RankedTensorType>(result.getType()).getDimSize(1);
@@ -1004,9 +1029,9 @@ LogicalResult Emitter::emitLinear(lfm2::LinearOp l, const std::string &where) {
       if (l.getResidual()) {
         o = alloc({ShapedType::kDynamic, N});
       }
-      prefillLinear({args[0], args[1], args[2 + 2 * i], args[3 + 2 * i],
-                     CallArg::of(o)},
-                    format, K, N, where);
+      prefillLinear(
+          {args[0], args[1], args[2 + 2 * i], args[3 + 2 * i], CallArg::of(o)},
+          format, K, N, where, il);
       if (l.getResidual()) {
         call({KernelKind::Add, {N}},
              {CallArg::of(o), CallArg::of(buf(l.getResidual())),
@@ -1028,8 +1053,8 @@ LogicalResult Emitter::emitLinearSwiGLU(lfm2::LinearSwiGLUOp l,
   auto gate = cast<RankedTensorType>(l.getGate().getType());
   const int64_t F = gate.getDimSize(0), K = gate.getDimSize(1);
   Buf g = buf(l.getGate()), u = buf(l.getUp());
-  if (g.format != u.format) {
-    return l.emitOpError("gate and up need one stored format");
+  if (g.format != u.format || g.interleave != u.interleave) {
+    return l.emitOpError("gate and up need one stored format and layout");
   }
   std::vector<CallArg> args = projectionInputs(
       buf(l.getInput()), l.getNormWeight(), l.getEpsilon(), g.format, K,
@@ -1045,15 +1070,17 @@ LogicalResult Emitter::emitLinearSwiGLU(lfm2::LinearSwiGLUOp l,
     Buf gate = alloc({dyn, F}), up = alloc({dyn, F});
     code_ << "  if (T >= " << kPrefillMinTokens << ") {\n";
     prefillLinear({args[0], args[1], args[2], args[3], CallArg::of(gate)},
-                  g.format, K, F, where + ".gate");
+                  g.format, K, F, where + ".gate", g.interleave);
     prefillLinear({args[0], args[1], args[4], args[5], CallArg::of(up)},
-                  g.format, K, F, where + ".up");
+                  g.format, K, F, where + ".up", g.interleave);
     call({KernelKind::SwiGLU, {F}},
          {CallArg::of(gate), CallArg::of(up), CallArg::of(out)},
          where + ".swiglu");
     code_ << "  } else {\n";
   }
-  call({KernelKind::Projection, {formatCode(g.format), K, kProjectionSwiGLU, F}},
+  call({KernelKind::Projection,
+        {formatCode(g.format), K,
+         kProjectionSwiGLU | (g.interleave ? kProjectionInterleaved : 0), F}},
        args, where);
   if (prefill) {
     code_ << "  }\n";

@@ -23,7 +23,9 @@ namespace {
 // format of the spec.
 struct ProjectionDot {
   Func result;
-  std::function<void(Func, Var, Var)> schedule; // (consumer, oi, ti)
+  // (consumer, oi, ti, row tile): row-interleaved dots at (consumer, ti)
+  // with the tile scheduleRowTiles gave.
+  std::function<void(Func, Var, Var, int)> schedule;
 };
 
 } // namespace
@@ -34,8 +36,11 @@ std::string ProjectionSpec::name() const {
   std::string s = swiglu     ? "linear_swiglu"
                   : residual ? "linear_residual"
                              : "linear_multi";
-  s += format ? "_" + quantFormatName(*format) + "_f32"
-              : f16Weights ? "_f16_f32" : "_f32";
+  s += format
+           ? "_" + quantFormatName(*format) +
+                 (interleave ? "x" + std::to_string(interleave) : "") + "_f32"
+       : f16Weights ? "_f16_f32"
+                    : "_f32";
   s += "_k" + std::to_string(k);
   for (int64_t n : rows) {
     s += "_n" + std::to_string(n);
@@ -66,6 +71,15 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
     args = {x};
   }
   Var o("o"), t("t");
+  const int R = spec.interleave;
+  if (R != 0 && (!q4 || !qs.q4PairSums || R != kRowLanes)) {
+    throw CompileError("row-interleaved projections need Q4_0 on a target "
+                       "with the pair-sums kernels");
+  }
+  Func xOffset; // row-interleaved: -8 x the input's block sums, once
+  if (R != 0) {
+    xOffset = q4ActOffset("x_offset", [&](Expr i) { return xq(i, t); }, {t});
+  }
   // Weight inputs: one per output, or gate and up for SwiGLU.
   auto dotWith = [&](const std::string &tag, int64_t n) -> ProjectionDot {
     if (!quant) {
@@ -77,8 +91,28 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
                             [&, w](Expr i) {
                               return weightTimesAct(w(i, o), x(i, t));
                             });
-      return {dot.result, [dot](Func y, Var, Var ti) mutable {
+      return {dot.result, [dot](Func y, Var, Var ti, int) mutable {
                 dot.computeAt(y, ti);
+              }};
+    }
+    if (R != 0) {
+      ImageParam wq(UInt(8), 2, "wq_" + tag);   // (R * K/2, N/R)
+      ImageParam wd(Float(16), 2, "wd_" + tag); // (K/32 * R, N/R)
+      constrainDim(wq, 0, k / 2 * R);
+      constrainDim(wq, 1, n / R);
+      constrainDim(wd, 0, blocks * R);
+      constrainDim(wd, 1, n / R);
+      args.push_back(wq);
+      args.push_back(wd);
+      Q4RowsDot dot = q4RowsDot(
+          "dot_" + tag, k, [=](Expr at, Expr g) { return wq(at, g); },
+          [=](Expr j, Expr g) { return wd(j, g); },
+          [=](Expr i) { return xq(i, t); }, [=](Expr b) { return xd(b, t); },
+          [=](Expr b) { return xOffset(b, t); }, {t});
+      Func result("dot_" + tag);
+      result(o, t) = dot.acc(o % R, o / R, t);
+      return {result, [dot](Func y, Var, Var ti, int tile) mutable {
+                dot.schedule(LoopLevel(y, ti), tile);
               }};
     }
     ImageParam wq(q4 ? UInt(8) : Int(8), 2, "wq_" + tag); // (K or K/2, N)
@@ -97,7 +131,7 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
     in.act = [xq, t](Expr i) { return xq(i, t); };
     in.actScale = [xd, t](Expr b) { return xd(b, t); };
     QuantDot dot = quantDot("dot_" + tag, in, qs, {o, t}, {o}, {t});
-    return {dot.result, [dot](Func y, Var oi, Var ti) mutable {
+    return {dot.result, [dot](Func y, Var oi, Var ti, int) mutable {
               dot.schedule(LoopLevel(y, ti), LoopLevel(y, oi));
               if (dot.actOffset.defined()) {
                 dot.actOffset.compute_root();
@@ -145,16 +179,29 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
   // reads). Outputs run one after the other, each over all threads.
   const int rowsPerTask = quant ? qs.rowsPerTask : rs.rowsPerTask;
   const int tokensPerTile = quant ? qs.tokensPerTile : 1;
+  // Row-interleaved weights: a task per register tile of row vectors
+  // (scheduleRowTiles), each token's dots inside.
   for (size_t i = 0; i < outputs.size(); ++i) {
     Func y = outputs[i];
+    if (R != 0) {
+      const int tile =
+          scheduleRowTiles(y, o, t, spec.rows[i], qs.rowTileGroups);
+      for (ProjectionDot &d : dots[i]) {
+        d.schedule(y, o, t, tile);
+      }
+      continue;
+    }
     Var oo("oo"), oi("oi"), tt("tt"), ti("ti");
     y.split(o, oo, oi, rowsPerTask, TailStrategy::GuardWithIf)
         .split(t, tt, ti, tokensPerTile, TailStrategy::GuardWithIf)
         .reorder(ti, oi, tt, oo)
         .parallel(oo);
     for (ProjectionDot &d : dots[i]) {
-      d.schedule(y, oi, ti);
+      d.schedule(y, oi, ti, 0);
     }
+  }
+  if (R != 0) {
+    vectorizeOffset(xOffset);
   }
 
   return {spec.name(), Pipeline(outputs), args};

@@ -443,6 +443,22 @@ TEST(QuantKernelTest, LinearQuant) {
       }
     }
   }
+  // Row-interleaved Q4_0: tiles of 1 to 4 row vectors, some shifted.
+  for (int K : {32, 96, 256}) {
+    for (int N : {8, 24, 40}) {
+      for (int tile : {1, 3, 4}) {
+        QuantSchedule sched = QuantSchedule::forTarget(target);
+        sched.rowTileGroups = tile;
+        Kernel k =
+            buildLinearQuant(QuantFormat::Q4_0, K, N, target, sched, kRowLanes);
+        Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
+        for (int T : {1, 3}) {
+          checkLinearQuant(fn, QuantFormat::Q4_0, K, N, T, rng,
+                           "interleaved, tile " + std::to_string(tile), true);
+        }
+      }
+    }
+  }
 }
 
 // The prefill kernel against the same reference, on batches around its
@@ -1220,6 +1236,21 @@ TEST(QuantKernelTest, DotInstructions) {
                                     dir + "/" + c.halide + "_" + m.name + ".s");
     std::cout << c.halide << " " << m.name << ":" << show(counts) << "\n";
     EXPECT_GT(counts[c.expectQ4], 0) << c.halide << " " << m.name;
+    if (!c.dot || c.bytes == 32) {
+      // The row-interleaved (AVX2) kernels: pair sums, no gathers.
+      const int il = kRowLanes;
+      for (const Kernel &r :
+           {buildMoEFFNQuant(QuantFormat::Q4_0, 256, 128, 8, 2, target, il),
+            buildLinearQuant(QuantFormat::Q4_0, 2048, 6144, target, il),
+            buildLinearQuantPrefill(QuantFormat::Q4_0, 2048, 2048, target,
+                                    il)}) {
+        auto rc = countInstructions(r, c.halide,
+                                    dir + "/" + c.halide + "_" + r.name + ".s");
+        std::cout << c.halide << " " << r.name << ":" << show(rc) << "\n";
+        EXPECT_GT(rc["vpmaddubsw"], 0) << c.halide << " " << r.name;
+        EXPECT_EQ(rc["vpgather"], 0) << c.halide << " " << r.name;
+      }
+    }
     for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
       Kernel x = buildMoEExpertQuant(fmt, 256, 128, target);
       auto xc = countInstructions(
@@ -1299,15 +1330,20 @@ TEST(QuantKernelTest, Projection) {
   std::mt19937 rng(21);
   TestTarget target = hostTarget();
   std::uniform_real_distribution<float> res(-2.0f, 2.0f);
-  for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
+  // Q8_0, Q4_0, Q4_0 row-interleaved (row counts multiples of 8).
+  for (int layout = 0; layout < 3; ++layout) {
+    const QuantFormat fmt = layout == 0 ? QuantFormat::Q8_0 : QuantFormat::Q4_0;
+    const int il = layout == 2 ? kRowLanes : 0;
     const int K = 96, nb = K / 32;
     const int rowBytes = fmt == QuantFormat::Q8_0 ? K : K / 2;
     for (int variant = 0; variant < 3; ++variant) {
       ProjectionSpec spec;
       spec.format = fmt;
       spec.k = K;
-      spec.rows = variant == 0 ? std::vector<int64_t>{37, 5, 9}
-                               : std::vector<int64_t>{33};
+      spec.interleave = il;
+      spec.rows = variant == 0 ? (il ? std::vector<int64_t>{40, 8, 16}
+                                     : std::vector<int64_t>{37, 5, 9})
+                               : std::vector<int64_t>{il ? 24 : 33};
       spec.residual = variant == 1;
       spec.swiglu = variant == 2;
       Kernel k = buildProjection(spec, target);
@@ -1335,6 +1371,12 @@ TEST(QuantKernelTest, Projection) {
           const int N = static_cast<int>(spec.rows[spec.swiglu ? 0 : w]);
           wq.push_back(randomQuants(fmt, N, K, rng));
           wd.push_back(randomScales(size_t(N) * nb, rng, 1e-3f, 2e-2f));
+          if (il) {
+            Interleaved v = interleaveRows(wq.back(), wd.back(), N, K);
+            bufs.push_back(toBuffer(v.q, {rowBytes * il, N / il}));
+            bufs.push_back(halfBuffer(v.d, {nb * il, N / il}));
+            continue;
+          }
           bufs.push_back(weightBuffer(fmt, wq.back(), {rowBytes, N}));
           bufs.push_back(halfBuffer(wd.back(), {nb, N}));
         }

@@ -49,9 +49,63 @@ Kernel buildQuantizeQ8_0(int64_t k, const TargetInfo &target) {
   return buildQuantizeQ8_0(k, target, QuantSchedule::forTarget(target));
 }
 
+namespace {
+
+// buildLinearQuant on Q4_0 rows interleaved by kRowLanes: rows as vector
+// lanes (q4RowsDot), a task per register tile, its tokens inside.
+Kernel buildLinearQ4Rows(int64_t k, int64_t n, const QuantSchedule &sched) {
+  const int R = kRowLanes;
+  const int blocks = static_cast<int>(k / kQuantBlock);
+
+  //--- Algorithm ------------------------------------------------------------
+  ImageParam xq(Int(8), 2, "xq");    // (K, T)
+  ImageParam xd(Float(32), 2, "xd"); // (K/32, T)
+  ImageParam wq(UInt(8), 2, "wq");   // (R * K/2, N/R)
+  ImageParam wd(Float(16), 2, "wd"); // (K/32 * R, N/R)
+  Var o("o"), t("t");
+  Func offset = q4ActOffset("linear_q4_0x8_x_offset",
+                            [&](Expr i) { return xq(i, t); }, {t});
+  Q4RowsDot dot = q4RowsDot(
+      "linear_q4_0x8", k, [&](Expr at, Expr g) { return wq(at, g); },
+      [&](Expr j, Expr g) { return wd(j, g); },
+      [&](Expr i) { return xq(i, t); }, [&](Expr b) { return xd(b, t); },
+      [&](Expr b) { return offset(b, t); }, {t});
+  Func y("linear_q4_0x8");
+  y(o, t) = dot.acc(o % R, o / R, t);
+
+  constrainDim(xq, 0, k);
+  constrainDim(xd, 0, blocks);
+  constrainDim(wq, 0, k / 2 * R);
+  constrainDim(wq, 1, n / R);
+  constrainDim(wd, 0, blocks * R);
+  constrainDim(wd, 1, n / R);
+  y.output_buffer().dim(0).set_bounds(0, static_cast<int>(n));
+
+  //--- Schedule -------------------------------------------------------------
+  const int tile = scheduleRowTiles(y, o, t, n, sched.rowTileGroups);
+  dot.schedule(LoopLevel(y, t), tile);
+  vectorizeOffset(offset);
+
+  return {"linear_q4_0x8_k" + std::to_string(k) + "_n" + std::to_string(n),
+          Pipeline(y),
+          {xq, xd, wq, wd}};
+}
+
+} // namespace
+
 Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
-                        const TargetInfo &target,
-                        const QuantSchedule &sched) {
+                        const TargetInfo &target, const QuantSchedule &sched,
+                        int interleave) {
+  if (interleave != 0) {
+    if (format != QuantFormat::Q4_0 || !sched.q4PairSums ||
+        interleave != kRowLanes || n % kRowLanes != 0) {
+      throw CompileError("row-interleaved weights need Q4_0 on a target "
+                         "with the pair-sums kernels, " +
+                         std::to_string(kRowLanes) +
+                         " rows a group dividing N");
+    }
+    return buildLinearQ4Rows(k, n, sched);
+  }
   if (format == QuantFormat::Q6_K) {
     return buildLinearQ6_K(k, n, target, sched);
   }
@@ -134,9 +188,9 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
 }
 
 Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
-                        const TargetInfo &target) {
+                        const TargetInfo &target, int interleave) {
   return buildLinearQuant(format, k, n, target,
-                          QuantSchedule::forTarget(target));
+                          QuantSchedule::forTarget(target), interleave);
 }
 
 // The prefill GEMM (regroupPrefill). The decode kernel spends five or more
@@ -345,41 +399,7 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
     offset.update().atomic().vectorize(rx, 8);
   }
   if (form == Dot::Q4PairSums) {
-    blockSum.update()
-        .reorder(ps.rh, r, t, rg)
-        .atomic()
-        .vectorize(ps.rh)
-        .vectorize(r)
-        .unroll(t)
-        .unroll(rg);
-    Var ph = ps.h;
-    ps.groupSums.compute_at(acc, rb)
-        .vectorize(ph)
-        .vectorize(r)
-        .unroll(t)
-        .unroll(rg);
-    ps.groupSums.update()
-        .reorder(ph, r, rg, t, ps.rgp)
-        .vectorize(ph)
-        .vectorize(r)
-        .unroll(rg)
-        .unroll(t)
-        .unroll(ps.rgp);
-    // atomic(true): Halide cannot prove saturating adds associative; these
-    // never saturate, so the order does not matter.
-    ps.pairs.compute_at(ps.groupSums, ps.rgp)
-        .vectorize(ph)
-        .vectorize(r)
-        .unroll(t)
-        .unroll(rg);
-    ps.pairs.update()
-        .reorder(ps.rp, ph, r, rg, t)
-        .atomic(true)
-        .vectorize(ps.rp)
-        .vectorize(ph)
-        .vectorize(r)
-        .unroll(rg)
-        .unroll(t);
+    ps.schedule(blockSum, LoopLevel(acc, rb), r, {rg, t});
   } else {
     if (form == Dot::I16Pairs) {
       act16.compute_root().vectorize(i, 16, TailStrategy::GuardWithIf);

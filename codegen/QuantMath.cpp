@@ -3,6 +3,8 @@
 
 #include "codegen/QuantLayout.h"
 
+#include <algorithm>
+
 using namespace Halide;
 
 namespace lfm2c {
@@ -122,6 +124,105 @@ Q4RowPairSums addQ4RowPairSums(const std::string &name, Func sums,
   // Row r's exact block dot (pmaddwd by ones adds the two i16 halves).
   sums(args({r, b, rg})) += cast<int32_t>(p.groupSums(args({p.rh, r, b, rg})));
   return p;
+}
+
+void Q4RowPairSums::schedule(Func sums, const LoopLevel &block, Var r,
+                             const std::vector<Var> &tile) {
+  auto order = [&](std::vector<VarOrRVar> head, std::vector<VarOrRVar> tail) {
+    head.insert(head.end(), tile.begin(), tile.end());
+    head.insert(head.end(), tail.begin(), tail.end());
+    return head;
+  };
+  auto unrollTile = [&](auto &&stage) {
+    for (const Var &v : tile) {
+      stage.unroll(v);
+    }
+  };
+  Stage s = sums.update();
+  s.reorder(order({rh, r}, {})).atomic().vectorize(rh).vectorize(r);
+  unrollTile(s);
+  groupSums.compute_at(block).vectorize(h).vectorize(r);
+  unrollTile(groupSums);
+  Stage g = groupSums.update();
+  g.reorder(order({h, r}, {rgp})).vectorize(h).vectorize(r).unroll(rgp);
+  unrollTile(g);
+  // atomic(true): Halide cannot prove saturating adds associative; these
+  // never saturate, so the order does not matter.
+  pairs.compute_at(groupSums, rgp).vectorize(h).vectorize(r);
+  unrollTile(pairs);
+  Stage p = pairs.update();
+  p.reorder(order({rp, h, r}, {}))
+      .atomic(true)
+      .vectorize(rp)
+      .vectorize(h)
+      .vectorize(r);
+  unrollTile(p);
+}
+
+Q4RowsDot q4RowsDot(const std::string &name, int64_t length,
+                    const Expr2Fn &byte, const Expr2Fn &scale,
+                    const ExprFn &act, const ExprFn &actScale,
+                    const ExprFn &offset, const std::vector<Var> &vars) {
+  Q4RowsDot d;
+  d.r = Var(name + "_r");
+  d.b = Var(name + "_b");
+  d.rg = Var(name + "_rg");
+  Var r = d.r, b = d.b, rg = d.rg;
+  auto args = [&](std::vector<Expr> head) {
+    head.insert(head.end(), vars.begin(), vars.end());
+    return head;
+  };
+  d.sums = Func(name + "_block");
+  d.sums(args({r, b, rg})) = offset(b);
+  d.ps = addQ4RowPairSums(
+      name, d.sums,
+      [=](Expr v, Expr g) { return q4InterleavedNibble(byte, v, r, g, b, rg); },
+      act, r, b, rg, vars);
+  RDom rb(0, static_cast<int>(length / kQuantBlock), name + "_rb");
+  d.acc = Func(name + "_acc");
+  d.acc(args({r, rg})) = 0.0f;
+  d.acc(args({r, rg})) +=
+      cast<float>(d.sums(args({r, rb, rg}))) *
+      (cast<float>(scale(rb * kRowLanes + r, rg)) * actScale(rb));
+  return d;
+}
+
+void Q4RowsDot::schedule(const LoopLevel &at, int tileGroups) {
+  RVar rb(acc.rvars()[0]);
+  acc.compute_at(at).bound_storage(rg, tileGroups).vectorize(r).unroll(rg);
+  acc.update().reorder(r, rg, rb).vectorize(r).unroll(rg);
+  sums.compute_at(acc, rb).vectorize(r).unroll(rg);
+  ps.schedule(sums, LoopLevel(acc, rb), r, {rg});
+}
+
+int scheduleRowTiles(Func y, Var o, Var t, int64_t n, int tileGroups) {
+  const int tile =
+      static_cast<int>(std::clamp<int64_t>(tileGroups, 1, n / kRowLanes));
+  Var oo("oo"), o2("o2"), rgt("rgt"), oi("oi");
+  y.split(o, oo, o2, tile * kRowLanes, TailStrategy::ShiftInwards)
+      .split(o2, rgt, oi, kRowLanes, TailStrategy::ShiftInwards)
+      .reorder(oi, rgt, t, oo)
+      .vectorize(oi)
+      .unroll(rgt)
+      .parallel(oo);
+  return tile;
+}
+
+Func q4ActOffset(const std::string &name, const ExprFn &act,
+                 const std::vector<Var> &vars) {
+  Var b(name + "_b");
+  RDom rx(0, kQuantBlock, name + "_rx");
+  std::vector<Expr> at = {b};
+  at.insert(at.end(), vars.begin(), vars.end());
+  Func offset(name);
+  offset(at) = 0;
+  offset(at) += -8 * cast<int32_t>(act(b * kQuantBlock + rx));
+  return offset;
+}
+
+void vectorizeOffset(Func offset) {
+  offset.compute_root();
+  offset.update().atomic().vectorize(offset.rvars()[0], 8);
 }
 
 QuantDot quantDot(const std::string &name, const QuantDotInputs &in,

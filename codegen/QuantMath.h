@@ -184,20 +184,56 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
 //     nibble(v, r, g, b, rg) * act(b * 32 + 4 g + v)
 // (v: value 0..3 of group g 0..7; rows rg * kRowLanes + r); its pure
 // definition (e.g. -8 times the block's activation sum) is the caller's.
-// The caller schedules: groupSums at the block loop, pairs at groupSums'
-// rgp, each vectorized over (h, r) -- see buildLinearQuantPrefill.
 constexpr int kRowLanes = 8;
 struct Q4RowPairSums {
   Halide::Func pairs;     // (h, r, g, b, rg, vars...) i16
   Halide::Func groupSums; // (h, r, b, rg, vars...) i16
   Halide::Var h;
   Halide::RDom rp, rgp, rh;
+  // The chain inside `block` (the loop over blocks of the consumer of
+  // `sums`, which is computed there): vectorized over (h, r), the register
+  // tile's `tile` vars unrolled, the block's 8 groups unrolled.
+  void schedule(Halide::Func sums, const Halide::LoopLevel &block,
+                Halide::Var r, const std::vector<Halide::Var> &tile);
 };
 using NibbleFn = std::function<Halide::Expr(Halide::Expr v, Halide::Expr g)>;
 Q4RowPairSums addQ4RowPairSums(
     const std::string &name, Halide::Func sums, const NibbleFn &nibble,
     const std::function<Halide::Expr(Halide::Expr)> &act, Halide::Var r,
     Halide::Var b, Halide::Var rg, const std::vector<Halide::Var> &vars);
+// The f32 dots of Q4_0 rows row-interleaved by kRowLanes with Q8_0
+// activations, rows as vector lanes: acc(r, rg, vars...) is the dot of row
+// rg * kRowLanes + r, the blocks' exact i32 sums (sums) converted and
+// scaled by wd * xd in block order. byte(i, rg): byte i of row group rg;
+// scale(j, rg): its fp16 scale j (block j / kRowLanes, row j % kRowLanes);
+// offset(b): -8 times block b's activation sum (q4ActOffset).
+struct Q4RowsDot {
+  Halide::Func sums; // (r, b, rg, vars...) i32
+  Halide::Func acc;  // (r, rg, vars...) f32
+  Q4RowPairSums ps;
+  Halide::Var r, b, rg;
+  // acc at `at`, a register tile of `tileGroups` row groups (the
+  // consumer's unrolled row vectors), all blocks inside.
+  void schedule(const Halide::LoopLevel &at, int tileGroups);
+};
+using ExprFn = std::function<Halide::Expr(Halide::Expr)>;
+using Expr2Fn = std::function<Halide::Expr(Halide::Expr, Halide::Expr)>;
+Q4RowsDot q4RowsDot(const std::string &name, int64_t length,
+                    const Expr2Fn &byte, const Expr2Fn &scale,
+                    const ExprFn &act, const ExprFn &actScale,
+                    const ExprFn &offset, const std::vector<Halide::Var> &vars);
+// Schedules y(o, t) for q4RowsDots: a parallel task per register tile of
+// tileGroups row vectors (kRowLanes rows, vectorized; clamped to the n
+// rows, the last tile shifted inwards), its tokens inside. Returns the
+// tile; compute the dots at LoopLevel(y, t).
+int scheduleRowTiles(Halide::Func y, Halide::Var o, Halide::Var t, int64_t n,
+                     int tileGroups);
+// offset(b, vars...) = -8 * (sum of act(32 b + i), i < 32), for q4RowsDot;
+// compute it once per activation row (vectorizeOffset).
+Halide::Func q4ActOffset(const std::string &name, const ExprFn &act,
+                         const std::vector<Halide::Var> &vars);
+void vectorizeOffset(Halide::Func offset);
+
 // A byte-level accessor of Q4_0 weights row-interleaved by kRowLanes
 // (QuantLayout.h): byte(i, rg) is byte i of row group rg. Returns the
 // nibble of value v of group g of block b, row r of the group.
@@ -211,7 +247,8 @@ Halide::Expr q4InterleavedNibble(
 Kernel buildQuantizeQ8_0(int64_t k, const TargetInfo &target,
                          const QuantSchedule &sched);
 Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
-                        const TargetInfo &target, const QuantSchedule &sched);
+                        const TargetInfo &target, const QuantSchedule &sched,
+                        int interleave = 0);
 // interleave: 0, or kRowLanes for Q4_0 weights row-interleaved as
 // QuantLayout.h says (then wq is (kRowLanes * K/2, N/kRowLanes) and wd
 // (K/32 * kRowLanes, N/kRowLanes); the schedule must have q4PairSums).
@@ -236,6 +273,7 @@ struct ProjectionSpec {
   bool swiglu = false;
   bool residual = false;
   bool f16Weights = false; // f16 instead of f32 weights (no `format`)
+  int interleave = 0;      // Q4_0 rows interleaved in groups (QuantLayout.h)
   std::string name() const;
 };
 // Inputs: x [T, K] f32 (or xq [T, K] i8, xd [T, K/32]); per weight w [N, K]

@@ -48,49 +48,27 @@ Kernel buildMoEFFNQ4Rows(int64_t hidden, int64_t expertFFN, int64_t experts,
   ImageParam upD(Float(16), 3, "up_d");     // (H/32 * R, F/R, E)
   ImageParam downQ(UInt(8), 3, "down_q");   // (R * F/2, H/R, E)
   ImageParam downD(Float(16), 3, "down_d"); // (F/32 * R, H/R, E)
-  Var f("f"), h("h"), s("s"), t("t"), r("r"), b("b"), rg("rg");
+  Var f("f"), h("h"), s("s"), t("t");
   Expr ex = clamp(idx(s, t), 0, E - 1);
 
   // -8 times each block's activation sum: the nibbles are value + 8.
-  RDom rx(0, kQuantBlock, "rx");
-  Func xOffset("expert_x_offset");
-  xOffset(b, t) = 0;
-  xOffset(b, t) += -8 * cast<int32_t>(xq(b * kQuantBlock + rx, t));
-
-  // Row rg * R + r of the chosen expert's stack (q, d), dotted with `act`
-  // (blocks of `offset`, scales `actScale`): (r, rg, s, t) f32.
-  struct RowDot {
-    Func sums, acc;
-    Q4RowPairSums ps;
-  };
+  Func xOffset =
+      q4ActOffset("expert_x_offset", [&](Expr i) { return xq(i, t); }, {t});
+  // The chosen expert's stack (q, d) dotted with an activation row.
   auto rowDot = [&](const std::string &name, ImageParam q, ImageParam d,
-                    int blocks, const std::function<Expr(Expr)> &act,
-                    const std::function<Expr(Expr)> &actScale,
-                    const std::function<Expr(Expr)> &offset) {
-    RowDot o;
-    o.sums = Func(name + "_block");
-    o.sums(r, b, rg, s, t) = offset(b);
-    o.ps = addQ4RowPairSums(
-        name, o.sums,
-        [&, q](Expr v, Expr g) {
-          return q4InterleavedNibble(
-              [&, q](Expr at, Expr grp) { return q(at, grp, ex); }, v, r, g, b,
-              rg);
-        },
-        act, r, b, rg, {s, t});
-    RDom rb(0, blocks, name + "_rb");
-    o.acc = Func(name + "_acc");
-    o.acc(r, rg, s, t) = 0.0f;
-    o.acc(r, rg, s, t) += cast<float>(o.sums(r, rb, rg, s, t)) *
-                          (cast<float>(d(rb * R + r, rg, ex)) * actScale(rb));
-    return o;
+                    int64_t k, const ExprFn &act, const ExprFn &actScale,
+                    const ExprFn &offset) {
+    return q4RowsDot(
+        name, k, [=](Expr at, Expr grp) { return q(at, grp, ex); },
+        [=](Expr j, Expr grp) { return d(j, grp, ex); }, act, actScale, offset,
+        {s, t});
   };
-  RowDot g = rowDot(
-      "expert_gate_q4_0x8", gateQ, gateD, hb, [&](Expr i) { return xq(i, t); },
-      [&](Expr bb) { return xd(bb, t); },
+  Q4RowsDot g = rowDot(
+      "expert_gate_q4_0x8", gateQ, gateD, hidden,
+      [&](Expr i) { return xq(i, t); }, [&](Expr bb) { return xd(bb, t); },
       [&](Expr bb) { return xOffset(bb, t); });
-  RowDot u = rowDot(
-      "expert_up_q4_0x8", upQ, upD, hb, [&](Expr i) { return xq(i, t); },
+  Q4RowsDot u = rowDot(
+      "expert_up_q4_0x8", upQ, upD, hidden, [&](Expr i) { return xq(i, t); },
       [&](Expr bb) { return xd(bb, t); },
       [&](Expr bb) { return xOffset(bb, t); });
   Func act("expert_act");
@@ -99,11 +77,10 @@ Kernel buildMoEFFNQ4Rows(int64_t hidden, int64_t expertFFN, int64_t experts,
   // The activation quantized as the input of the down projection.
   Q8Quantizer aq = quantizeQ8_0("expert_act_q8_0", expertFFN, {s, t},
                                 [&](Expr i) { return act(i, s, t); });
-  Func aOffset("expert_act_offset");
-  aOffset(b, s, t) = 0;
-  aOffset(b, s, t) += -8 * cast<int32_t>(aq.quant(b * kQuantBlock + rx, s, t));
-  RowDot d = rowDot(
-      "expert_down_q4_0x8", downQ, downD, fb,
+  Func aOffset = q4ActOffset("expert_act_offset",
+                             [&](Expr i) { return aq.quant(i, s, t); }, {s, t});
+  Q4RowsDot d = rowDot(
+      "expert_down_q4_0x8", downQ, downD, expertFFN,
       [&](Expr i) { return aq.quant(i, s, t); },
       [&](Expr bb) { return aq.scale(bb, s, t); },
       [&](Expr bb) { return aOffset(bb, s, t); });
@@ -162,51 +139,10 @@ Kernel buildMoEFFNQ4Rows(int64_t hidden, int64_t expertFFN, int64_t experts,
         .parallel(task);
     return tile;
   };
-  auto scheduleDot = [&](RowDot &o, Func consumer, int tile) {
-    o.acc.compute_at(consumer, task)
-        .bound_storage(rg, tile)
-        .vectorize(r)
-        .unroll(rg);
-    o.acc.update()
-        .reorder(r, rg, RVar(o.acc.rvars()[0]))
-        .vectorize(r)
-        .unroll(rg);
-    o.sums.compute_at(o.acc, o.acc.rvars()[0]).vectorize(r).unroll(rg);
-    o.sums.update()
-        .reorder(o.ps.rh, r, rg)
-        .atomic()
-        .vectorize(o.ps.rh)
-        .vectorize(r)
-        .unroll(rg);
-    Var ph = o.ps.h;
-    o.ps.groupSums.compute_at(o.acc, o.acc.rvars()[0])
-        .vectorize(ph)
-        .vectorize(r)
-        .unroll(rg);
-    o.ps.groupSums.update()
-        .reorder(ph, r, rg, o.ps.rgp)
-        .vectorize(ph)
-        .vectorize(r)
-        .unroll(rg)
-        .unroll(o.ps.rgp);
-    // atomic(true): these saturating adds never saturate.
-    o.ps.pairs.compute_at(o.ps.groupSums, o.ps.rgp)
-        .vectorize(ph)
-        .vectorize(r)
-        .unroll(rg);
-    o.ps.pairs.update()
-        .reorder(o.ps.rp, ph, r, rg)
-        .atomic(true)
-        .vectorize(o.ps.rp)
-        .vectorize(ph)
-        .vectorize(r)
-        .unroll(rg);
-  };
   const int actTile = rows(act, f, expertFFN);
-  scheduleDot(g, act, actTile);
-  scheduleDot(u, act, actTile);
-  xOffset.compute_root();
-  xOffset.update().atomic().vectorize(rx, 8);
+  g.schedule(LoopLevel(act, task), actTile);
+  u.schedule(LoopLevel(act, task), actTile);
+  vectorizeOffset(xOffset);
 
   aq.amax.compute_root();
   aq.amax.update().atomic().vectorize(aq.amax.rvars()[0]);
@@ -215,11 +151,10 @@ Kernel buildMoEFFNQ4Rows(int64_t hidden, int64_t expertFFN, int64_t experts,
   aq.quant.compute_root()
       .split(aq.i, ib, ii, kQuantBlock)
       .vectorize(ii, sched.quantLanes);
-  aOffset.compute_root();
-  aOffset.update().atomic().vectorize(rx, 8);
+  vectorizeOffset(aOffset);
 
   const int downTile = rows(down, h, hidden);
-  scheduleDot(d, down, downTile);
+  d.schedule(LoopLevel(down, task), downTile);
   out.vectorize(h, sched.quantLanes, TailStrategy::GuardWithIf);
 
   return {"moe_ffn_q4_0x8_h" + std::to_string(hidden) + "_f" +
