@@ -47,6 +47,14 @@ std::string quantFormatName(QuantFormat format) {
   return "?";
 }
 
+void Q8Quantizer::computeRoot(int lanes) {
+  amax.compute_root();
+  amax.update().atomic().vectorize(amax.rvars()[0]);
+  scale.compute_root();
+  Var ib("ib"), ii("ii");
+  quant.compute_root().split(i, ib, ii, kQuantBlock).vectorize(ii, lanes);
+}
+
 Q8Quantizer quantizeQ8_0(const std::string &name, int64_t length,
                          const std::vector<Var> &vars,
                          const std::function<Expr(Expr)> &x) {

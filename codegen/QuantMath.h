@@ -105,6 +105,9 @@ struct Q8Quantizer {
   Halide::Func scale; // f32 value of the fp16 block scale
   Halide::Func quant; // i8 quants
   Halide::Var i, b;   // element and block variables of quant / scale
+  // All three computed at the root, serially (the per-slot activation of
+  // the MoE kernels): block maxima, scales, quants `lanes` at a time.
+  void computeRoot(int lanes);
 };
 Q8Quantizer quantizeQ8_0(const std::string &name, int64_t length,
                          const std::vector<Halide::Var> &vars,

@@ -144,13 +144,7 @@ Kernel buildMoEFFNQ4Rows(int64_t hidden, int64_t expertFFN, int64_t experts,
   u.schedule(LoopLevel(act, task), actTile);
   vectorizeOffset(xOffset);
 
-  aq.amax.compute_root();
-  aq.amax.update().atomic().vectorize(aq.amax.rvars()[0]);
-  aq.scale.compute_root();
-  Var ib("ib"), ii("ii");
-  aq.quant.compute_root()
-      .split(aq.i, ib, ii, kQuantBlock)
-      .vectorize(ii, sched.quantLanes);
+  aq.computeRoot(sched.quantLanes);
   vectorizeOffset(aOffset);
 
   const int downTile = rows(down, h, hidden);
@@ -284,13 +278,7 @@ Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
     }
   }
 
-  aq.amax.compute_root();
-  aq.amax.update().atomic().vectorize(aq.amax.rvars()[0]);
-  aq.scale.compute_root();
-  Var ib("ib"), ii("ii");
-  aq.quant.compute_root()
-      .split(aq.i, ib, ii, kQuantBlock)
-      .vectorize(ii, sched.quantLanes);
+  aq.computeRoot(sched.quantLanes);
 
   d.result.compute_root()
       .split(h, ho, hi, sched.rowsPerTask, TailStrategy::GuardWithIf)
