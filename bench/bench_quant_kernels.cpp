@@ -155,7 +155,7 @@ struct LinearQuantSetup {
     const int K = int(a[1]), N = int(a[2]), T = int(a[3]), il = int(a[5]);
     run = std::make_unique<Runner>(
         a[4] ? buildLinearQuantPrefill(f, K, N, hostTarget(), il)
-             : buildLinearQuant(f, K, N, hostTarget()));
+             : buildLinearQuant(f, K, N, hostTarget(), il));
     const int copies = copiesFor(rowBytes(f, K) * N);
     for (int c = 0; c < copies; ++c) {
       w.push_back(std::make_unique<QuantTensor>(f, K, std::vector<int>{N},
@@ -189,8 +189,9 @@ void linearQuant(benchmark::State &state, QuantFormat f, bool prefill,
   const double K = double(a[1]), N = double(a[2]), T = double(a[3]);
   reportRates(state, rowBytes(f, K) * N, 2 * T * N * K, sec);
 }
-void BM_LinearQuant(benchmark::State &state, QuantFormat f) {
-  linearQuant(state, f, false);
+void BM_LinearQuant(benchmark::State &state, QuantFormat f,
+                    int interleave = 0) {
+  linearQuant(state, f, false, interleave);
 }
 // The kernel programs call for batches of kPrefillMinTokens or more.
 void BM_LinearQuantPrefill(benchmark::State &state, QuantFormat f,
@@ -235,6 +236,14 @@ BENCHMARK_CAPTURE(BM_LinearQuantPrefill, q4_0x8, QuantFormat::Q4_0, 8)
     ->Args({2048, 1792, 64})
     ->Args({1792, 2048, 64})
     ->Args({2048, 1792, 4})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+// The decode GEMV on row-interleaved weights (the AVX2 programs' Q4_0 linear
+// ops).
+BENCHMARK_CAPTURE(BM_LinearQuant, q4_0x8, QuantFormat::Q4_0, 8)
+    ->ArgNames({"K", "N", "T"})
+    ->Args({2048, 6144, 1})
+    ->Args({2048, 2048, 1})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 // The tied LM head of LFM2-8B-A1B's Q4_0 file (65536 x 2048, Q6_K), decode.
@@ -314,10 +323,12 @@ BENCHMARK_CAPTURE(BM_MoEFFNQuant, q4_0, QuantFormat::Q4_0)
     ->Args({2048, 1792, 32, 4, 512})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
-// Row-interleaved stacks (the AVX2 programs' decode kernel).
+// Row-interleaved stacks (the AVX2 programs' decode kernel); also the
+// 24B-A2B shape (64 experts of 1536).
 BENCHMARK_CAPTURE(BM_MoEFFNQuant, q4_0x8, QuantFormat::Q4_0, 8)
     ->ArgNames({"H", "F", "E", "K", "T"})
     ->Args({2048, 1792, 32, 4, 1})
+    ->Args({2048, 1536, 64, 4, 1})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -507,19 +507,15 @@ void Emitter::moeGroupedQuant(lfm2::MoEDispatchOp d, const Buf &xq,
       {"(gxd + first * " + str(H / 32) + ")", {"n", str(H / 32)}});
   const CallArg eRows =
       CallArg::of({"(rows + first * " + str(H) + ")", {"n", str(H)}});
-  if (F % 8 == 0 && H % 8 == 0) {
-    // Experts with many tokens: three prefill GEMMs (weights regrouped
-    // once per task, then 8 rows per vector), the SwiGLU and its Q8_0
-    // quantization between them, as the fused expert kernel computes them.
+  // Experts with many tokens: three prefill GEMMs (weights regrouped once
+  // per task, then 8 rows per vector), the SwiGLU and its Q8_0 quantization
+  // between them, as the fused expert kernel computes them.
+  auto gemms = [&] {
     Buf g = view(alloc({dyn, F}), {"n", str(F)});
     Buf u = view(alloc({dyn, F}), {"n", str(F)});
     Buf a = view(alloc({dyn, F}), {"n", str(F)});
     Buf aq = view(alloc({dyn, F}, "i8Type()", 1), {"n", str(F)});
     Buf ad = view(alloc({dyn, F / 32}), {"n", str(F / 32)});
-    // Interleaved stacks have no other expert kernel; their GEMM needs no
-    // regrouping, so it serves any batch.
-    code_ << "    if (" << (il ? "true" : "n >= " + str(kPrefillMinTokens))
-          << ") {\n";
     prefillLinear(
         {exq, exd, slab(gq, F, hq), slabScales(gq, F, H), CallArg::of(g)},
         gq.format, H, F, where + ".expert_gate", il);
@@ -535,16 +531,25 @@ void Emitter::moeGroupedQuant(lfm2::MoEDispatchOp d, const Buf &xq,
     prefillLinear({CallArg::of(aq), CallArg::of(ad), slab(dq, H, fq),
                    slabScales(dq, H, F), eRows},
                   dq.format, F, H, where + ".expert_down", il);
-    code_ << "    } else {\n";
-  }
-  if (!il) {
+  };
+  auto fused = [&] {
     call({KernelKind::MoEExpertQuant, {code, H, F}},
          {exq, exd, slab(gq, F, hq), slabScales(gq, F, H), slab(uq, F, hq),
           slabScales(uq, F, H), slab(dq, H, fq), slabScales(dq, H, F), eRows},
          where + ".expert");
-  }
-  if (F % 8 == 0 && H % 8 == 0) {
+  };
+  if (il) {
+    // Interleaved stacks have no fused expert kernel; their GEMM needs no
+    // regrouping, so it serves any batch.
+    gemms();
+  } else if (F % 8 == 0 && H % 8 == 0) {
+    code_ << "    if (n >= " << kPrefillMinTokens << ") {\n";
+    gemms();
+    code_ << "    } else {\n";
+    fused();
     code_ << "    }\n";
+  } else {
+    fused();
   }
   code_ << "    }\n";
   call({KernelKind::MoECombine, {H, K}},

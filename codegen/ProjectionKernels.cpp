@@ -72,9 +72,8 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
   }
   Var o("o"), t("t");
   const int R = spec.interleave;
-  if (R != 0 && (!q4 || !qs.q4PairSums || R != kRowLanes)) {
-    throw CompileError("row-interleaved projections need Q4_0 on a target "
-                       "with the pair-sums kernels");
+  if (R != 0) {
+    requireRowInterleave("projections", spec.format, qs, R, spec.rows);
   }
   Func xOffset; // row-interleaved: -8 x the input's block sums, once
   if (R != 0) {

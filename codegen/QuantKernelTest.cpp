@@ -671,6 +671,39 @@ TEST(QuantKernelTest, Q4InterleaveFromLlamaOrder) {
   }
 }
 
+// The row-lane kernels refuse layouts they cannot read, naming what was
+// found, rather than computing garbage.
+TEST(QuantKernelTest, RowInterleaveRequirements) {
+  QuantSchedule pairs;
+  pairs.q4PairSums = true;
+  EXPECT_NO_THROW(requireRowInterleave("experts", QuantFormat::Q4_0, pairs,
+                                       kRowLanes, {2048, 1536}));
+  auto message = [&](std::optional<QuantFormat> f, const QuantSchedule &s,
+                     int groups, std::vector<int64_t> rows) {
+    try {
+      requireRowInterleave("experts", f, s, groups, rows);
+    } catch (const Halide::CompileError &e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message(QuantFormat::Q8_0, pairs, kRowLanes, {64})
+                .find("found q8_0, groups of 8"),
+            std::string::npos);
+  EXPECT_NE(message(std::nullopt, pairs, kRowLanes, {64}).find("found f32"),
+            std::string::npos);
+  EXPECT_NE(message(QuantFormat::Q4_0, pairs, 16, {64}).find("groups of 16"),
+            std::string::npos);
+  EXPECT_NE(message(QuantFormat::Q4_0, pairs, kRowLanes, {64, 36})
+                .find("row-interleaved experts"),
+            std::string::npos);
+  QuantSchedule vnni;
+  vnni.prefillDot4 = true;
+  EXPECT_NE(message(QuantFormat::Q4_0, vnni, kRowLanes, {64})
+                .find("pair-sums"),
+            std::string::npos);
+}
+
 // Rows of a quantized table expanded exactly: f32(value) * scale.
 TEST(QuantKernelTest, EmbeddingQuant) {
   std::mt19937 rng(16);

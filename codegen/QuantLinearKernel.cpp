@@ -97,13 +97,7 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                         const TargetInfo &target, const QuantSchedule &sched,
                         int interleave) {
   if (interleave != 0) {
-    if (format != QuantFormat::Q4_0 || !sched.q4PairSums ||
-        interleave != kRowLanes || n % kRowLanes != 0) {
-      throw CompileError("row-interleaved weights need Q4_0 on a target "
-                         "with the pair-sums kernels, " +
-                         std::to_string(kRowLanes) +
-                         " rows a group dividing N");
-    }
+    requireRowInterleave("weights", format, sched, interleave, {n});
     return buildLinearQ4Rows(k, n, sched);
   }
   if (format == QuantFormat::Q6_K) {
@@ -225,12 +219,8 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   // Rows per vector: the i32 lanes of one (4-way dot) or 8 (pair forms,
   // whose i16 pairs fill a 256-bit vector).
   const int kRows = form == Dot::Dot4 ? target.lanes(4) : 8;
-  if (interleave != 0 &&
-      (form != Dot::Q4PairSums || interleave != kRows || n % kRows != 0)) {
-    throw CompileError("row-interleaved weights need the Q4_0 pair-sums "
-                       "prefill kernel, " +
-                       std::to_string(kRows) +
-                       " rows a group, N a multiple of it");
+  if (interleave != 0) {
+    requireRowInterleave("weights", format, sched, interleave, {n});
   }
   if (format == QuantFormat::Q6_K || !sched.regroupPrefill ||
       n % kRows != 0) {

@@ -203,6 +203,25 @@ void Q4RowsDot::schedule(const LoopLevel &at, int tileGroups) {
   ps.schedule(sums, LoopLevel(acc, rb), r, {rg});
 }
 
+void requireRowInterleave(const std::string &what,
+                          std::optional<QuantFormat> format,
+                          const QuantSchedule &sched, int interleave,
+                          const std::vector<int64_t> &rows) {
+  bool ok = format == QuantFormat::Q4_0 && sched.q4PairSums &&
+            !sched.prefillDot4 && interleave == kRowLanes;
+  for (int64_t n : rows) {
+    ok = ok && n % kRowLanes == 0;
+  }
+  if (!ok) {
+    throw CompileError("row-interleaved " + what +
+                       " need Q4_0 on a target with the pair-sums kernels, " +
+                       std::to_string(kRowLanes) +
+                       " rows a group dividing every row count (found " +
+                       (format ? quantFormatName(*format) : "f32") +
+                       ", groups of " +
+                       std::to_string(interleave) + ")");
+  }
+}
 int scheduleRowTiles(Func y, Var o, Var t, int64_t n, int tileGroups) {
   const int tile =
       static_cast<int>(std::clamp<int64_t>(tileGroups, 1, n / kRowLanes));

@@ -225,6 +225,15 @@ Q4RowsDot q4RowsDot(const std::string &name, int64_t length,
                     const Expr2Fn &byte, const Expr2Fn &scale,
                     const ExprFn &act, const ExprFn &actScale,
                     const ExprFn &offset, const std::vector<Halide::Var> &vars);
+// Throws Halide::CompileError unless the row-lane kernels of `sched` can read
+// weights packed in groups of `interleave` rows (QuantLayout.h): Q4_0, the
+// pair-sums kernels, kRowLanes rows a group, each count in `rows` a
+// multiple of it. `what` names the weights in the message.
+// (`format` empty: float weights.)
+void requireRowInterleave(const std::string &what,
+                          std::optional<QuantFormat> format,
+                          const QuantSchedule &sched, int interleave,
+                          const std::vector<int64_t> &rows);
 // Schedules y(o, t) for q4RowsDots: a parallel task per register tile of
 // tileGroups row vectors (kRowLanes rows, vectorized; clamped to the n
 // rows, the last tile shifted inwards), its tokens inside. Returns the

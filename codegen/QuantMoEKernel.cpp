@@ -165,14 +165,8 @@ Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
                         const QuantSchedule &sched, int interleave) {
   (void)target;
   if (interleave != 0) {
-    if (format != QuantFormat::Q4_0 || !sched.q4PairSums ||
-        interleave != kRowLanes || hidden % kRowLanes != 0 ||
-        expertFFN % kRowLanes != 0) {
-      throw CompileError("row-interleaved experts need Q4_0 on a target "
-                         "with the pair-sums kernels, " +
-                         std::to_string(kRowLanes) +
-                         " rows a group dividing H and F");
-    }
+    requireRowInterleave("experts", format, sched, interleave,
+                         {hidden, expertFFN});
     return buildMoEFFNQ4Rows(hidden, expertFFN, experts, topK, sched);
   }
   if (format == QuantFormat::Q6_K) {
