@@ -1,4 +1,5 @@
-//===- BenchCommon.cpp ------------------------------------------------------===//
+//===- BenchCommon.cpp
+//------------------------------------------------------===//
 #include "bench/BenchCommon.h"
 
 #include <algorithm>

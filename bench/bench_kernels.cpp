@@ -34,9 +34,8 @@ void BM_MemoryReadBandwidth(benchmark::State &state) {
   const int threads = static_cast<int>(state.range(0));
   const auto &buf = bandwidthBuffer();
   uint64_t sink = 0;
-  double s = timedLoop(state, [&] {
-    sink += sumWords(buf.data(), buf.size(), threads);
-  });
+  double s = timedLoop(
+      state, [&] { sink += sumWords(buf.data(), buf.size(), threads); });
   benchmark::DoNotOptimize(sink);
   reportRates(state, double(buf.size() * sizeof(uint64_t)), 0.0, s);
 }
@@ -49,8 +48,7 @@ BENCHMARK(BM_MemoryReadBandwidth)
 
 // The last kernel's setup, kept across the repeated calls Google Benchmark
 // makes while it picks an iteration count (JIT compiling takes seconds).
-template <typename Setup, typename Key>
-Setup &cached(const Key &key) {
+template <typename Setup, typename Key> Setup &cached(const Key &key) {
   static std::unique_ptr<Setup> setup;
   static Key last;
   if (!setup || !(last == key)) {
@@ -134,9 +132,8 @@ struct MoESetup {
 };
 
 void BM_MoEFFN(benchmark::State &state) {
-  const std::array<int64_t, 5> a{state.range(0), state.range(1),
-                                 state.range(2), state.range(3),
-                                 state.range(4)};
+  const std::array<int64_t, 5> a{state.range(0), state.range(1), state.range(2),
+                                 state.range(3), state.range(4)};
   MoESetup &s = cached<MoESetup>(a);
   size_t i = 0;
   double sec = timedLoop(state, [&] {
@@ -182,8 +179,8 @@ struct AttentionSetup {
 };
 
 void BM_AttentionDecode(benchmark::State &state) {
-  const std::array<int64_t, 4> a{state.range(0), state.range(1),
-                                 state.range(2), state.range(3)};
+  const std::array<int64_t, 4> a{state.range(0), state.range(1), state.range(2),
+                                 state.range(3)};
   AttentionSetup &s = cached<AttentionSetup>(a);
   size_t i = 0;
   double sec = timedLoop(state, [&] {
@@ -229,9 +226,8 @@ struct AttentionPrefillSetup {
 };
 
 void BM_AttentionPrefill(benchmark::State &state) {
-  const std::array<int64_t, 5> a{state.range(0), state.range(1),
-                                 state.range(2), state.range(3),
-                                 state.range(4)};
+  const std::array<int64_t, 5> a{state.range(0), state.range(1), state.range(2),
+                                 state.range(3), state.range(4)};
   AttentionPrefillSetup &s = cached<AttentionPrefillSetup>(a);
   size_t i = 0;
   double sec = timedLoop(state, [&] {

@@ -8,9 +8,9 @@
 //
 // Bytes are those of the packed weights as the kernels read them: the
 // quants (1 byte per value for Q8_0, half a byte for Q4_0) plus one fp16
-// scale per 32 values; Q6_K 212 bytes per 256 values. Inputs are bound by name (xq, xd, wq, wd, ...), as
-// documented in codegen/Kernel.h; a missing name stops the program with a
-// message naming the kernel and argument.
+// scale per 32 values; Q6_K 212 bytes per 256 values. Inputs are bound by name
+// (xq, xd, wq, wd, ...), as documented in codegen/Kernel.h; a missing name
+// stops the program with a message naming the kernel and argument.
 //
 //===----------------------------------------------------------------------===//
 #include "bench/BenchCommon.h"
@@ -71,7 +71,8 @@ struct QuantTensor {
     d = randomF32(ds, seed + 1, 0.001f);
     if (!q6) {
       d16 = Buffer<Halide::float16_t>(ds);
-      d16.for_each_value([](Halide::float16_t &h, float f) { h = Halide::float16_t(f); }, d);
+      d16.for_each_value(
+          [](Halide::float16_t &h, float f) { h = Halide::float16_t(f); }, d);
       d = Buffer<float>();
     }
   }
@@ -114,8 +115,9 @@ template <int Block> struct QuantizeSetup {
     x = randomF32({K, T}, 1);
     q = Buffer<int8_t>(K, T);
     d = Buffer<float>(K / Block, T);
-    run->buffer("x", x.raw_buffer()).output(q.raw_buffer()).output(
-        d.raw_buffer());
+    run->buffer("x", x.raw_buffer())
+        .output(q.raw_buffer())
+        .output(d.raw_buffer());
     run->prepare();
   }
 };
@@ -123,7 +125,8 @@ template <int Block> struct QuantizeSetup {
 template <int Block> void runQuantize(benchmark::State &state) {
   const std::array<int64_t, 2> a{state.range(0), state.range(1)};
   QuantizeSetup<Block> &s = cached<QuantizeSetup<Block>>(a);
-  double sec = timedLoop(state, [&] { benchmark::DoNotOptimize(s.run->run()); });
+  double sec =
+      timedLoop(state, [&] { benchmark::DoNotOptimize(s.run->run()); });
   const double K = double(a[0]), T = double(a[1]);
   // Reads the f32 activations; ~3 FLOPs per value (abs-max, scale, round).
   reportRates(state, T * K * 4, 3 * T * K, sec);
@@ -175,9 +178,8 @@ struct LinearQuantSetup {
 
 void linearQuant(benchmark::State &state, QuantFormat f, bool prefill,
                  int interleave = 0) {
-  const std::array<int64_t, 6> a{int64_t(f),     state.range(0),
-                                 state.range(1), state.range(2),
-                                 prefill,        interleave};
+  const std::array<int64_t, 6> a{int64_t(f),     state.range(0), state.range(1),
+                                 state.range(2), prefill,        interleave};
   LinearQuantSetup &s = cached<LinearQuantSetup>(a);
   size_t i = 0;
   double sec = timedLoop(state, [&] {
@@ -293,9 +295,8 @@ struct MoEQuantSetup {
 
 void BM_MoEFFNQuant(benchmark::State &state, QuantFormat f,
                     int interleave = 0) {
-  const std::array<int64_t, 7> a{int64_t(f),     state.range(0),
-                                 state.range(1), state.range(2),
-                                 state.range(3), state.range(4),
+  const std::array<int64_t, 7> a{int64_t(f),     state.range(0), state.range(1),
+                                 state.range(2), state.range(3), state.range(4),
                                  interleave};
   MoEQuantSetup &s = cached<MoEQuantSetup>(a);
   size_t i = 0;
@@ -379,8 +380,8 @@ struct MoEGroupedSetup {
     H = int(a[1]), F = int(a[2]), E = int(a[3]), K = int(a[4]), T = int(a[5]);
     hBytes = f == QuantFormat::Q8_0 ? H : H / 2;
     fBytes = f == QuantFormat::Q8_0 ? F : F / 2;
-    expert = std::make_unique<Runner>(
-        buildMoEExpertQuant(f, H, F, hostTarget()));
+    expert =
+        std::make_unique<Runner>(buildMoEExpertQuant(f, H, F, hostTarget()));
     combine = std::make_unique<Runner>(buildMoECombine(H, K, hostTarget()));
     gate = std::make_unique<QuantTensor>(f, H, std::vector<int>{F, E}, 10);
     up = std::make_unique<QuantTensor>(f, H, std::vector<int>{F, E}, 20);
@@ -401,13 +402,22 @@ struct MoEGroupedSetup {
     const halide_type_t f32 = halide_type_of<float>();
     const halide_type_t wdt = gate->scales()->type;
     for (auto [type, inner] : std::vector<std::pair<halide_type_t, int>>{
-             {halide_type_of<int8_t>(), H}, {f32, H / 32},
-             {wt, hBytes}, {wdt, H / 32}, {wt, hBytes}, {wdt, H / 32},
-             {wt, fBytes}, {wdt, F / 32}, {f32, H}}) {
+             {halide_type_of<int8_t>(), H},
+             {f32, H / 32},
+             {wt, hBytes},
+             {wdt, H / 32},
+             {wt, hBytes},
+             {wdt, H / 32},
+             {wt, fBytes},
+             {wdt, F / 32},
+             {f32, H}}) {
       views.push_back(std::make_unique<View2D>(type, inner));
     }
     for (auto [type, inner] : std::vector<std::pair<halide_type_t, int>>{
-             {f32, F}, {f32, F}, {f32, F}, {halide_type_of<int8_t>(), F},
+             {f32, F},
+             {f32, F},
+             {f32, F},
+             {halide_type_of<int8_t>(), F},
              {f32, F / 32}}) {
       views.push_back(std::make_unique<View2D>(type, inner));
     }
@@ -426,8 +436,11 @@ struct MoEGroupedSetup {
     auto gemm = [&](int k, int n, int w, int d, int x, int xd, int out) {
       auto r = std::make_unique<Runner>(
           buildLinearQuantPrefill(f, k, n, hostTarget()));
-      r->buffer("xq", v(x)).buffer("xd", v(xd)).buffer("wq", v(w))
-          .buffer("wd", v(d)).output(v(out));
+      r->buffer("xq", v(x))
+          .buffer("xd", v(xd))
+          .buffer("wq", v(w))
+          .buffer("wd", v(d))
+          .output(v(out));
       return r;
     };
     gateGemm = gemm(H, F, 2, 3, 0, 1, 9);
@@ -497,8 +510,8 @@ struct MoEGroupedSetup {
       }
       for (const Runner *r : chain) {
         if (int err = r->run()) {
-          std::fprintf(stderr, "error: %s failed with %d\n",
-                       r->name().c_str(), err);
+          std::fprintf(stderr, "error: %s failed with %d\n", r->name().c_str(),
+                       err);
           std::exit(1);
         }
       }

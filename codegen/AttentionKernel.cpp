@@ -43,8 +43,7 @@ struct FlashPass {
   int rows = 0; // query rows per tile
   Var i{"i"}, k{"k"}, ri{"ri"}, ro{"ro"}, kv{"kv"}, jj{"jj"}, b{"b"}, p{"p"};
   RDom rd, rj, rb, rp;
-  Func qs, limit, dot, score, bmax, e, bsum, bout, st, gmax, w, num, den,
-      norm;
+  Func qs, limit, dot, score, bmax, e, bsum, bout, st, gmax, w, num, den, norm;
   Func out; // (i, h, t): the attention output of this pass
 };
 
@@ -95,8 +94,7 @@ FlashPass defineFlashPass(const std::string &tag, const AttentionInputs &in,
   Expr visible = key <= f.limit(ri, ro);
   f.rd = RDom(0, d, name("rd"));
   f.dot(ri, jj, ro, kv, b) = 0.0f;
-  f.dot(ri, jj, ro, kv, b) +=
-      f.qs(f.rd, ri, ro, kv) * kc(f.rd, kv, keyRow);
+  f.dot(ri, jj, ro, kv, b) += f.qs(f.rd, ri, ro, kv) * kc(f.rd, kv, keyRow);
   f.score(ri, jj, ro, kv, b) =
       select(visible, f.dot(ri, jj, ro, kv, b), kLowest);
 
@@ -129,9 +127,8 @@ FlashPass defineFlashPass(const std::string &tag, const AttentionInputs &in,
     Expr mb = f.bmax(ri, ro, kv, blk);
     Expr mn = max(m0, mb);
     Expr a = exp(m0 - mn), c = exp(mb - mn);
-    f.st(i, ri, ro, kv, p) =
-        Tuple(mn, l0 * a + f.bsum(ri, ro, kv, blk) * c,
-              o0 * a + f.bout(i, ri, ro, kv, blk) * c);
+    f.st(i, ri, ro, kv, p) = Tuple(mn, l0 * a + f.bsum(ri, ro, kv, blk) * c,
+                                   o0 * a + f.bout(i, ri, ro, kv, blk) * c);
   }
 
   // Merge the splits (an empty split has max kLowest and weight 0), then
@@ -225,7 +222,7 @@ void scheduleFlashPass(FlashPass &f, const AttentionInputs &in,
   merge.vectorize(ii, dimLanes).unroll(rii);
 
   f.qs.compute_at(perTask).reorder_storage(ri, k, kv).vectorize(ri, rowLanes,
-                                                                  up);
+                                                                up);
   f.limit.compute_at(perTask).vectorize(ri, rowLanes, up);
 
   // QK^T as an outer product over register tiles of all the tile's rows x
@@ -328,10 +325,10 @@ Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
   // only parallelism is across KV heads; the context is split as well
   // (flash decoding), each split merged at the end. Several tokens: tiles
   // of queryTile tokens, one run over the context each.
-  Expr nBlocks = (in.q.dim(2).extent() + in.pos + (sched.keyBlock - 1)) /
-                 sched.keyBlock;
-  FlashPass dec = defineFlashPass("decode", in, 1,
-                                  min(sched.decodeSplits, nBlocks));
+  Expr nBlocks =
+      (in.q.dim(2).extent() + in.pos + (sched.keyBlock - 1)) / sched.keyBlock;
+  FlashPass dec =
+      defineFlashPass("decode", in, 1, min(sched.decodeSplits, nBlocks));
   FlashPass pre = defineFlashPass("prefill", in, sched.queryTile, 1);
 
   Var i("i"), h("h"), t("t");
@@ -353,8 +350,7 @@ Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
   scheduleFlashPass(dec, in, sched, static_cast<int>(kvHeads), true);
   scheduleFlashPass(pre, in, sched, static_cast<int>(kvHeads), false);
   o.specialize(decode);
-  o.vectorize(i, std::min(sched.lanes, in.headDim),
-              TailStrategy::GuardWithIf);
+  o.vectorize(i, std::min(sched.lanes, in.headDim), TailStrategy::GuardWithIf);
 
   return {"attention_f32_h" + std::to_string(heads) + "_kv" +
               std::to_string(kvHeads) + "_d" + std::to_string(headDim),

@@ -224,7 +224,8 @@ int compileModel(const CompileOptions &opt) {
     return fail("target " + tgt.name() + ": C++ compiler driver '" + driver +
                 "' not found" +
                 (driver.find('/') == std::string::npos ? " on PATH" : "") +
-                "; " + (hint.empty() ? "install it or name one with --cc" : hint));
+                "; " +
+                (hint.empty() ? "install it or name one with --cc" : hint));
   }
   std::string libDir = LFM2C_LIB_DIR;
   if (!tgt.runtimeLibrarySubdir().empty()) {
@@ -303,18 +304,18 @@ int compileModel(const CompileOptions &opt) {
   progress.detail(std::to_string(plan->kernels.size()) + " kernels, " +
                   std::to_string(plan->weights.size()) + " weight tensors, " +
                   std::to_string(plan->weightsBytes >> 10) + " KiB of weights");
-  progress.detail("scratch arena: " +
-                  std::to_string(plan->arenaPerToken * 4 >> 10) +
-                  " KiB per token + " + std::to_string(plan->arenaFixed * 4 >> 10) +
-                  " KiB");
+  progress.detail(
+      "scratch arena: " + std::to_string(plan->arenaPerToken * 4 >> 10) +
+      " KiB per token + " + std::to_string(plan->arenaFixed * 4 >> 10) +
+      " KiB");
 
   progress.step(4, "compiling kernels with Halide");
-  auto objects = compileKernels(
-      plan->kernels, tgt, work, opt.keepArtifacts,
-      [&](size_t i, size_t n, const std::string &name) {
-        progress.detail("(" + std::to_string(i + 1) + "/" + std::to_string(n) +
-                        ") " + name);
-      });
+  auto objects =
+      compileKernels(plan->kernels, tgt, work, opt.keepArtifacts,
+                     [&](size_t i, size_t n, const std::string &name) {
+                       progress.detail("(" + std::to_string(i + 1) + "/" +
+                                       std::to_string(n) + ") " + name);
+                     });
   if (!objects) {
     return fail(objects.status().message());
   }
@@ -347,16 +348,19 @@ int compileModel(const CompileOptions &opt) {
   progress.step(6, "linking " + opt.outputPath);
   const std::string programPath = work + "/program.cpp";
   std::ofstream(programPath) << plan->render(constants);
-  std::vector<std::string> cmd = {driver, "-O2", "-std=c++17",
+  std::vector<std::string> cmd = {driver,
+                                  "-O2",
+                                  "-std=c++17",
                                   "-I" LFM2C_SOURCE_DIR,
-                                  "-I" LFM2C_HALIDE_INCLUDE_DIR, programPath};
+                                  "-I" LFM2C_HALIDE_INCLUDE_DIR,
+                                  programPath};
   cmd.insert(cmd.end(), objects->objectFiles.begin(),
              objects->objectFiles.end());
   for (const std::string &flag :
        {"-L" + libDir, std::string("-llfm2c_runtime"),
-        std::string("-llfm2c_tokenizer"),
-        std::string("-llfm2c_base"), std::string("-lpthread"),
-        std::string("-ldl"), std::string("-o"), exeTmp}) {
+        std::string("-llfm2c_tokenizer"), std::string("-llfm2c_base"),
+        std::string("-lpthread"), std::string("-ldl"), std::string("-o"),
+        exeTmp}) {
     cmd.push_back(flag);
   }
   for (const std::string &flag : tgt.linkFlags()) {
@@ -372,8 +376,8 @@ int compileModel(const CompileOptions &opt) {
     fs::rename(exeTmp, opt.outputPath, ec);
   }
   if (ec) {
-    return fail(opt.outputPath + ": cannot move the output into place: " +
-                ec.message());
+    return fail(opt.outputPath +
+                ": cannot move the output into place: " + ec.message());
   }
   pending.release();
   if (!opt.keepArtifacts) {
@@ -390,8 +394,10 @@ int compileModel(const CompileOptions &opt) {
         prefix += w + " ";
       }
       if (!prefix.empty()) {
-        std::fprintf(stderr, "lfm2c: %s does not run natively here; run it "
-                     "with: %s%s\n", opt.outputPath.c_str(), prefix.c_str(),
+        std::fprintf(stderr,
+                     "lfm2c: %s does not run natively here; run it "
+                     "with: %s%s\n",
+                     opt.outputPath.c_str(), prefix.c_str(),
                      opt.outputPath.c_str());
       }
     }

@@ -1,4 +1,5 @@
-//===- HalideHelpers.cpp ----------------------------------------------------===//
+//===- HalideHelpers.cpp
+//----------------------------------------------------===//
 #include "codegen/HalideHelpers.h"
 
 using namespace Halide;

@@ -86,8 +86,7 @@ Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
 // The same with explicit schedule knobs (tests vary them; the kernel's name
 // and results do not depend on them beyond rounding).
 Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
-                      const TargetInfo &target,
-                      const AttentionSchedule &sched);
+                      const TargetInfo &target, const AttentionSchedule &sched);
 // x [T, H], router [E, H], bias [E] -> weights [T, K], indices [T, K]
 Kernel buildMoERoute(int64_t hidden, int64_t experts, int64_t topK,
                      const TargetInfo &target);

@@ -9,7 +9,8 @@ namespace lfm2c {
 
 namespace {
 
-std::string join(const char *op, const std::vector<std::pair<const char *, int64_t>> &dims) {
+std::string join(const char *op,
+                 const std::vector<std::pair<const char *, int64_t>> &dims) {
   std::string s = op;
   for (const auto &[tag, v] : dims) {
     s += "_" + std::string(tag) + std::to_string(v);
@@ -188,8 +189,8 @@ std::vector<KernelArg> KernelRequest::signature() const {
   case KernelKind::MoERoute:
     return {A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer};
   case KernelKind::MoEFFN:
-    return {A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer,
-            A::Buffer};
+    return {A::Buffer, A::Buffer, A::Buffer, A::Buffer,
+            A::Buffer, A::Buffer, A::Buffer};
   case KernelKind::QuantizeQ8_0: // x -> q, d
   case KernelKind::QuantizeQ8_K:
     return {A::Buffer, A::Buffer, A::Buffer};
@@ -220,12 +221,10 @@ std::vector<KernelArg> KernelRequest::signature() const {
   return {};
 }
 
-StatusOr<CompiledKernels>
-compileKernels(const std::vector<KernelRequest> &requests,
-               const TargetInfo &target, const std::string &dir,
-               bool artifacts,
-               const std::function<void(size_t, size_t, const std::string &)>
-                   &progress) {
+StatusOr<CompiledKernels> compileKernels(
+    const std::vector<KernelRequest> &requests, const TargetInfo &target,
+    const std::string &dir, bool artifacts,
+    const std::function<void(size_t, size_t, const std::string &)> &progress) {
   CompiledKernels out;
   Halide::Target ht(target.halideTarget());
   Halide::Target kernelTarget = ht.with_feature(Halide::Target::NoRuntime);

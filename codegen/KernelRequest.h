@@ -93,12 +93,10 @@ struct CompiledKernels {
 // kernel plus the Halide runtime into `dir`. With `artifacts`, also writes
 // each kernel's lowered statement (.stmt) and assembly (.s). `progress` is
 // called before each kernel.
-StatusOr<CompiledKernels>
-compileKernels(const std::vector<KernelRequest> &requests,
-               const TargetInfo &target, const std::string &dir,
-               bool artifacts,
-               const std::function<void(size_t, size_t, const std::string &)>
-                   &progress);
+StatusOr<CompiledKernels> compileKernels(
+    const std::vector<KernelRequest> &requests, const TargetInfo &target,
+    const std::string &dir, bool artifacts,
+    const std::function<void(size_t, size_t, const std::string &)> &progress);
 
 } // namespace lfm2c
 

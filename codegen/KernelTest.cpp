@@ -38,7 +38,6 @@ bool takes(int &variant, int bi) {
   return (v + v / 3) % 3 == bi;
 }
 
-
 std::vector<float> randn(size_t n, std::mt19937 &rng, float sigma = 1.0f) {
   std::normal_distribution<float> d(0.0f, sigma);
   std::vector<float> v(n);
@@ -75,8 +74,8 @@ void expectClose(const Buffer<float> &out, const std::vector<double> &ref,
     }
   }
   EXPECT_LE(maxErr, tol * maxRef)
-      << what << ": worst flat index " << worst << " got "
-      << out.data()[worst] << " want " << ref[worst];
+      << what << ": worst flat index " << worst << " got " << out.data()[worst]
+      << " want " << ref[worst];
 }
 
 std::string tag(const std::string &op,
@@ -117,9 +116,9 @@ TEST(KernelTest, Embedding) {
         auto tabB = toBuffer(table, {H, V});
         Buffer<float> out(H, T);
         ASSERT_EQ(fn(tokB, tabB, out), 0);
-        expectClose(out, ref, 0.0,
-                    tag("embedding", {{"V", V}, {"H", H}, {"T", T},
-                                      {"bytes", bytes}}));
+        expectClose(
+            out, ref, 0.0,
+            tag("embedding", {{"V", V}, {"H", H}, {"T", T}, {"bytes", bytes}}));
       }
     }
   }
@@ -183,9 +182,9 @@ TEST(KernelTest, Linear) {
           auto wB = toBuffer(w, {K, N});
           Buffer<float> out(N, T);
           ASSERT_EQ(fn(xB, wB, out), 0);
-          expectClose(out, ref, kTol,
-                      tag("linear", {{"K", K}, {"N", N}, {"T", T},
-                                     {"bytes", bytes}}));
+          expectClose(
+              out, ref, kTol,
+              tag("linear", {{"K", K}, {"N", N}, {"T", T}, {"bytes", bytes}}));
         }
       }
     }
@@ -252,8 +251,7 @@ TEST(KernelTest, ShortConv) {
           }
           for (int t = 0; t < T; ++t) {
             for (int h = 0; h < H; ++h) {
-              v[S + t][h] =
-                  double(z[t * 3 * H + h]) * z[t * 3 * H + 2 * H + h];
+              v[S + t][h] = double(z[t * 3 * H + h]) * z[t * 3 * H + 2 * H + h];
             }
           }
           std::vector<double> refY(size_t(T) * H), refState(size_t(S) * H);
@@ -277,8 +275,8 @@ TEST(KernelTest, ShortConv) {
           auto kB = toBuffer(kw, {L, H});
           Buffer<float> y(H, T), next(H, S);
           ASSERT_EQ(fn(zB, sB, kB, y, next), 0);
-          std::string what = tag("short_conv", {{"H", H}, {"L", L}, {"T", T},
-                                                {"bytes", bytes}});
+          std::string what = tag(
+              "short_conv", {{"H", H}, {"L", L}, {"T", T}, {"bytes", bytes}});
           expectClose(y, refY, kTol, what + " y");
           expectClose(next, refState, kTol, what + " new_state");
         }
@@ -339,10 +337,10 @@ TEST(KernelTest, QKNormRope) {
                   size_t base = (size_t(t) * heads + hd) * d;
                   for (int i = 0; i < half; ++i) {
                     double a1 = ang[i];
-                    double a2 = double(pos + t) *
-                                std::pow(double(theta), -2.0 * i / d);
-                    for (auto [a, ref] : {std::pair{a1, &refLlama},
-                                          std::pair{a2, &refExact}}) {
+                    double a2 =
+                        double(pos + t) * std::pow(double(theta), -2.0 * i / d);
+                    for (auto [a, ref] :
+                         {std::pair{a1, &refLlama}, std::pair{a2, &refExact}}) {
                       (*ref)[base + i] =
                           n[i] * std::cos(a) - n[i + half] * std::sin(a);
                       (*ref)[base + i + half] =
@@ -355,10 +353,12 @@ TEST(KernelTest, QKNormRope) {
               auto wB = toBuffer(w, {d});
               Buffer<float> out(d, heads, T);
               ASSERT_EQ(fn(xB, wB, int32_t(pos), out), 0);
-              std::string what =
-                  tag("qk_norm_rope", {{"heads", heads}, {"d", d},
-                                       {"theta", theta}, {"pos", pos},
-                                       {"T", T}, {"bytes", bytes}});
+              std::string what = tag("qk_norm_rope", {{"heads", heads},
+                                                      {"d", d},
+                                                      {"theta", theta},
+                                                      {"pos", pos},
+                                                      {"T", T},
+                                                      {"bytes", bytes}});
               expectClose(out, refLlama, kTol, what + " (llama angles)");
               // Float angle accumulation drifts by a few ulps of ~100 rad
               // from the closed form; allow for that only.
@@ -406,9 +406,9 @@ TEST(KernelTest, Attention) {
         Kernel k = buildAttention(nh, nkv, d, target, sched);
         Halide::Callable fn = compile(k, {"q", "k_cache", "v_cache", "pos"});
         const int group = nh / nkv;
-        for (auto [pos, T] : {std::pair{0, 1}, std::pair{4, 1},
-                              std::pair{37, 1}, std::pair{0, 3},
-                              std::pair{5, 7}, std::pair{29, 12}}) {
+        for (auto [pos, T] :
+             {std::pair{0, 1}, std::pair{4, 1}, std::pair{37, 1},
+              std::pair{0, 3}, std::pair{5, 7}, std::pair{29, 12}}) {
           // Exactly the valid rows, as the program passes them, or more.
           const int valid = pos + T, C = valid + (pos + T) % 2 * 3;
           std::vector<float> q = randn(size_t(T) * nh * d, rng, 2.0f);
@@ -454,9 +454,13 @@ TEST(KernelTest, Attention) {
           Buffer<float> out(d, nh, T);
           ASSERT_EQ(fn(qB, kB, vB, int32_t(pos), out), 0);
           expectClose(out, ref, kTol,
-                      tag("attention", {{"heads", nh}, {"kv", nkv},
-                                        {"d", d}, {"pos", pos}, {"T", T},
-                                        {"C", C}, {"small", small},
+                      tag("attention", {{"heads", nh},
+                                        {"kv", nkv},
+                                        {"d", d},
+                                        {"pos", pos},
+                                        {"T", T},
+                                        {"C", C},
+                                        {"small", small},
                                         {"bytes", bytes}}));
         }
       }
@@ -515,8 +519,9 @@ TEST(KernelTest, MoERoute) {
             Buffer<float> w(K, T);
             Buffer<int32_t> idx(K, T);
             ASSERT_EQ(fn(xB, rB, bB, w, idx), 0);
-            std::string what = tag("moe_route", {{"H", H}, {"E", E}, {"K", K},
-                                                 {"T", T}, {"bytes", bytes}});
+            std::string what =
+                tag("moe_route",
+                    {{"H", H}, {"E", E}, {"K", K}, {"T", T}, {"bytes", bytes}});
             std::vector<int32_t> got(idx.data(), idx.data() + T * K);
             EXPECT_EQ(got, refI) << what << " indices";
             expectClose(w, refW, kTol, what + " weights");
@@ -541,8 +546,8 @@ TEST(KernelTest, MoEFFN) {
               continue;
             }
             Kernel k = buildMoEFFN(H, F, E, K, target);
-            Halide::Callable fn = compile(
-                k, {"x", "weights", "indices", "gate", "up", "down"});
+            Halide::Callable fn =
+                compile(k, {"x", "weights", "indices", "gate", "up", "down"});
             for (int T : {1, 4}) {
               std::vector<float> x = randn(size_t(T) * H, rng);
               std::vector<float> gate = randn(size_t(E) * F * H, rng, 0.5f);
@@ -583,8 +588,11 @@ TEST(KernelTest, MoEFFN) {
               Buffer<float> out(H, T);
               ASSERT_EQ(fn(xB, wB, iB, gB, uB, dB, out), 0);
               expectClose(out, ref, kTol,
-                          tag("moe_ffn", {{"H", H}, {"F", F}, {"E", E},
-                                          {"K", K}, {"T", T},
+                          tag("moe_ffn", {{"H", H},
+                                          {"F", F},
+                                          {"E", E},
+                                          {"K", K},
+                                          {"T", T},
                                           {"bytes", bytes}}));
             }
           }
@@ -604,8 +612,8 @@ TEST(KernelTest, ProjectionF32) {
     for (int variant = 0; variant < 3; ++variant) {
       ProjectionSpec spec;
       spec.k = K;
-      spec.rows = variant == 0 ? std::vector<int64_t>{19, 3}
-                               : std::vector<int64_t>{21};
+      spec.rows =
+          variant == 0 ? std::vector<int64_t>{19, 3} : std::vector<int64_t>{21};
       spec.residual = variant == 1;
       spec.swiglu = variant == 2;
       Kernel k = buildProjection(spec, target);
@@ -632,10 +640,10 @@ TEST(KernelTest, ProjectionF32) {
         for (int t = 0; t < T; ++t) {
           for (int o = 0; o < N0; ++o) {
             const double g = dot(w0, o, t);
-            ref0[t * N0 + o] =
-                variant == 0   ? g
-                : variant == 1 ? g + r[t * N0 + o]
-                               : g / (1 + std::exp(-g)) * dot(w1, o, t);
+            ref0[t * N0 + o] = variant == 0 ? g
+                               : variant == 1
+                                   ? g + r[t * N0 + o]
+                                   : g / (1 + std::exp(-g)) * dot(w1, o, t);
           }
           for (int o = 0; variant == 0 && o < N1; ++o) {
             ref1[t * N1 + o] = dot(w1, o, t);
@@ -646,8 +654,7 @@ TEST(KernelTest, ProjectionF32) {
         auto w1B = toBuffer(w1, {K, N1});
         auto rB = toBuffer(r, {N0, T});
         Buffer<float> out0(N0, T), out1(N1, T);
-        const std::string what =
-            tag(spec.name(), {{"T", T}, {"bytes", bytes}});
+        const std::string what = tag(spec.name(), {{"T", T}, {"bytes", bytes}});
         if (variant == 0) {
           ASSERT_EQ(fn(xB, w0B, w1B, out0, out1), 0);
           expectClose(out1, ref1, kTol, what + " output 1");

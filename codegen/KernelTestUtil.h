@@ -28,9 +28,7 @@ public:
                     ? Halide::get_jit_target_from_environment().to_string()
                     : std::move(halide)),
         bytes_(bytes), dot_(dot) {}
-  std::string name() const override {
-    return "test" + std::to_string(bytes_);
-  }
+  std::string name() const override { return "test" + std::to_string(bytes_); }
   std::string description() const override { return "test target"; }
   std::vector<std::string> features() const override { return {}; }
   std::string halideTarget() const override { return halide_; }

@@ -17,8 +17,8 @@ Kernel buildLinear(int64_t k, int64_t n, const TargetInfo &target,
   ReductionSchedule sched = ReductionSchedule::forTarget(target);
 
   //--- Algorithm ------------------------------------------------------------
-  ImageParam x(Float(32), 2, "x");                   // (K, T)
-  ImageParam w(weightType(f16Weights), 2, "w");      // (K, N)
+  ImageParam x(Float(32), 2, "x");              // (K, T)
+  ImageParam w(weightType(f16Weights), 2, "w"); // (K, N)
   Var o("o"), t("t");
   LaneDot dot = laneDot("linear", k, sched.lanes, {o, t}, [&](Expr i) {
     return weightTimesAct(w(i, o), x(i, t));
@@ -45,17 +45,17 @@ Kernel buildLinear(int64_t k, int64_t n, const TargetInfo &target,
           {x, w}};
 }
 
-Kernel buildEmbedding(int64_t vocab, int64_t hidden,
-                      const TargetInfo &target, bool f16Weights) {
+Kernel buildEmbedding(int64_t vocab, int64_t hidden, const TargetInfo &target,
+                      bool f16Weights) {
   //--- Algorithm ------------------------------------------------------------
-  ImageParam tokens(Int(32), 1, "tokens");                 // (T)
-  ImageParam table(weightType(f16Weights), 2, "table");    // (H, V)
+  ImageParam tokens(Int(32), 1, "tokens");              // (T)
+  ImageParam table(weightType(f16Weights), 2, "table"); // (H, V)
   Var h("h"), t("t");
   Func y("embedding");
   // The runtime rejects out-of-vocabulary ids before calling; the clamp
   // only keeps the bounds analysis finite.
-  y(h, t) = cast<float>(
-      table(h, clamp(tokens(t), 0, static_cast<int>(vocab - 1))));
+  y(h, t) =
+      cast<float>(table(h, clamp(tokens(t), 0, static_cast<int>(vocab - 1))));
   constrainDim(table, 0, hidden);
   constrainDim(table, 1, vocab);
   y.output_buffer().dim(0).set_bounds(0, static_cast<int>(hidden));
@@ -64,8 +64,7 @@ Kernel buildEmbedding(int64_t vocab, int64_t hidden,
   y.vectorize(h, target.lanes(4), TailStrategy::GuardWithIf);
 
   return {std::string(f16Weights ? "embedding_f16_v" : "embedding_f32_v") +
-              std::to_string(vocab) + "_h" +
-              std::to_string(hidden),
+              std::to_string(vocab) + "_h" + std::to_string(hidden),
           Pipeline(y),
           {tokens, table}};
 }

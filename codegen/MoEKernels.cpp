@@ -92,26 +92,28 @@ Kernel buildMoEFFN(int64_t hidden, int64_t expertFFN, int64_t experts,
   const int E = static_cast<int>(experts);
 
   //--- Algorithm ------------------------------------------------------------
-  ImageParam x(Float(32), 2, "x");          // (H, T)
-  ImageParam wts(Float(32), 2, "weights");  // (K, T)
-  ImageParam idx(Int(32), 2, "indices");    // (K, T)
+  ImageParam x(Float(32), 2, "x");         // (H, T)
+  ImageParam wts(Float(32), 2, "weights"); // (K, T)
+  ImageParam idx(Int(32), 2, "indices");   // (K, T)
   const Type wt = weightType(f16Weights);
-  ImageParam gate(wt, 3, "gate");           // (H, F, E)
-  ImageParam up(wt, 3, "up");               // (H, F, E)
-  ImageParam down(wt, 3, "down");           // (F, H, E)
+  ImageParam gate(wt, 3, "gate"); // (H, F, E)
+  ImageParam up(wt, 3, "up");     // (H, F, E)
+  ImageParam down(wt, 3, "down"); // (F, H, E)
   Var f("f"), h("h"), s("s"), t("t");
   Expr ex = clamp(idx(s, t), 0, E - 1);
 
-  LaneDot g = laneDot("expert_gate", hidden, sched.lanes, {f, s, t},
-                      [&](Expr i) { return weightTimesAct(gate(i, f, ex), x(i, t)); });
-  LaneDot u = laneDot("expert_up", hidden, sched.lanes, {f, s, t},
-                      [&](Expr i) { return weightTimesAct(up(i, f, ex), x(i, t)); });
+  LaneDot g =
+      laneDot("expert_gate", hidden, sched.lanes, {f, s, t},
+              [&](Expr i) { return weightTimesAct(gate(i, f, ex), x(i, t)); });
+  LaneDot u = laneDot("expert_up", hidden, sched.lanes, {f, s, t}, [&](Expr i) {
+    return weightTimesAct(up(i, f, ex), x(i, t));
+  });
   Func act("expert_act");
   act(f, s, t) = silu(g.result(f, s, t)) * u.result(f, s, t);
-  LaneDot d = laneDot("expert_down", expertFFN, sched.lanes, {h, s, t},
-                      [&](Expr i) {
-                        return weightTimesAct(down(i, h, ex), act(i, s, t));
-                      });
+  LaneDot d =
+      laneDot("expert_down", expertFFN, sched.lanes, {h, s, t}, [&](Expr i) {
+        return weightTimesAct(down(i, h, ex), act(i, s, t));
+      });
   // Weighted outputs summed in slot order, as llama.cpp adds its views.
   Expr y = d.result(h, 0, t) * wts(0, t);
   for (int slot = 1; slot < topK; ++slot) {
@@ -150,15 +152,13 @@ Kernel buildMoEFFN(int64_t hidden, int64_t expertFFN, int64_t experts,
   out.vectorize(h, sched.lanes, TailStrategy::GuardWithIf);
 
   return {std::string(f16Weights ? "moe_ffn_f16_f32_h" : "moe_ffn_f32_h") +
-              std::to_string(hidden) + "_f" +
-              std::to_string(expertFFN) + "_e" + std::to_string(experts) +
-              "_k" + std::to_string(topK),
+              std::to_string(hidden) + "_f" + std::to_string(expertFFN) + "_e" +
+              std::to_string(experts) + "_k" + std::to_string(topK),
           Pipeline(out),
           {x, wts, idx, gate, up, down}};
 }
 
-Kernel buildMoECombine(int64_t hidden, int64_t topK,
-                       const TargetInfo &target) {
+Kernel buildMoECombine(int64_t hidden, int64_t topK, const TargetInfo &target) {
   const int lanes = target.lanes(4);
 
   //--- Algorithm ------------------------------------------------------------

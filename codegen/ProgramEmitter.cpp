@@ -1,4 +1,5 @@
-//===- ProgramEmitter.cpp ---------------------------------------------------===//
+//===- ProgramEmitter.cpp
+//---------------------------------------------------===//
 #include "codegen/ProgramEmitter.h"
 
 #include "ir/LFM2Ops.h"
@@ -81,8 +82,8 @@ private:
     return v;
   }
   // y [T, N] = x [T, K] times the weight w ([N, K], any stored format).
-  void linear(const Buf &x, const Buf &w, const Buf &out, int64_t k,
-              int64_t n, const std::string &where);
+  void linear(const Buf &x, const Buf &w, const Buf &out, int64_t k, int64_t n,
+              const std::string &where);
   // x quantized to Q8_0 (quants, scales), computed once per value.
   std::pair<Buf, Buf> quantized(const Buf &x, int64_t k,
                                 const std::string &where);
@@ -131,8 +132,8 @@ private:
   void appendWeight(std::vector<CallArg> &args, const Buf &w, int64_t n,
                     int64_t k);
   // x normalised by a fused RMSNorm, as an op temporary.
-  Buf normed(const Buf &x, Value scale, std::optional<APFloat> eps,
-             int64_t k, const std::string &where);
+  Buf normed(const Buf &x, Value scale, std::optional<APFloat> eps, int64_t k,
+             const std::string &where);
   // The C++ expression of an index value (only the position argument).
   std::string scalar(Value v) { return scalars_.lookup(v); }
 
@@ -250,8 +251,8 @@ StoredFormat Emitter::storedFormat(lfm2::WeightOp op) {
                       : format == lfm2::WeightFormat::q6_k ? StoredFormat::Q6_K
                       : format == lfm2::WeightFormat::f16  ? StoredFormat::F16
                                                            : StoredFormat::F32;
-  const bool block = want == StoredFormat::Q8_0 ||
-                     want == StoredFormat::Q4_0 || want == StoredFormat::Q6_K;
+  const bool block = want == StoredFormat::Q8_0 || want == StoredFormat::Q4_0 ||
+                     want == StoredFormat::Q6_K;
   if (want == StoredFormat::F32 ||
       (block && type.getShape().back() % blockValues(want) != 0)) {
     return StoredFormat::F32;
@@ -457,8 +458,8 @@ void Emitter::moeGroupedQuant(lfm2::MoEDispatchOp d, const Buf &xq,
   Buf rows = alloc({dyn, K, H});
   const std::string pairCount = "T * " + str(K);
   code_ << "    { // " << where << ": tokens grouped by expert\n"
-        << "    int32_t *offsets = reinterpret_cast<int32_t *>"
-        << offsets.ptr << ";\n"
+        << "    int32_t *offsets = reinterpret_cast<int32_t *>" << offsets.ptr
+        << ";\n"
         << "    int32_t *pairs = reinterpret_cast<int32_t *>" << pairs.ptr
         << ";\n"
         << "    int8_t *gxq = reinterpret_cast<int8_t *>" << gxq.ptr << ";\n"
@@ -477,8 +478,8 @@ void Emitter::moeGroupedQuant(lfm2::MoEDispatchOp d, const Buf &xq,
         << "    }\n"
         << "    gatherPairRows(" << xq.ptr << ", " << H << ", pairs, "
         << pairCount << ", " << K << ", gxq);\n"
-        << "    gatherPairRows(" << xd.ptr << ", " << H / 32 * 4
-        << ", pairs, " << pairCount << ", " << K << ", gxd);\n"
+        << "    gatherPairRows(" << xd.ptr << ", " << H / 32 * 4 << ", pairs, "
+        << pairCount << ", " << K << ", gxd);\n"
         << "    for (int64_t e = 0; e < " << E << "; ++e) {\n"
         << "    const int64_t first = offsets[e], n = offsets[e + 1] - first;\n"
         << "    if (n == 0)\n"
@@ -503,8 +504,8 @@ void Emitter::moeGroupedQuant(lfm2::MoEDispatchOp d, const Buf &xq,
   };
   const CallArg exq = CallArg::of(
       {"(gxq + first * " + str(H) + ")", {"n", str(H)}, "i8Type()"});
-  const CallArg exd = CallArg::of(
-      {"(gxd + first * " + str(H / 32) + ")", {"n", str(H / 32)}});
+  const CallArg exd =
+      CallArg::of({"(gxd + first * " + str(H / 32) + ")", {"n", str(H / 32)}});
   const CallArg eRows =
       CallArg::of({"(rows + first * " + str(H) + ")", {"n", str(H)}});
   // Experts with many tokens: three prefill GEMMs (weights regrouped once
@@ -711,7 +712,8 @@ LogicalResult Emitter::emit(Operation *op) {
       .Case<lfm2::RMSNormOp>([&](auto n) {
         auto type = cast<RankedTensorType>(n.getType());
         Buf out = alloc(type.getShape());
-        call({KernelKind::RmsNorm, {type.getDimSize(1)},
+        call({KernelKind::RmsNorm,
+              {type.getDimSize(1)},
               {n.getEpsilon().convertToFloat()}},
              {CallArg::of(buf(n.getInput())), CallArg::of(buf(n.getWeight())),
               CallArg::of(out)},
@@ -737,8 +739,7 @@ LogicalResult Emitter::emit(Operation *op) {
           [&](auto l) { return emitLinearSwiGLU(l, where); })
       .Case<lfm2::AttendOp>([&](auto a) { return emitAttend(a, where); })
       .Case<lfm2::SwiGLUOp>([&](auto a) {
-        const int64_t F =
-            cast<RankedTensorType>(a.getType()).getDimSize(1);
+        const int64_t F = cast<RankedTensorType>(a.getType()).getDimSize(1);
         Buf out = output(a.getResult());
         call({KernelKind::SwiGLU, {F}},
              {CallArg::of(buf(a.getGate())), CallArg::of(buf(a.getUp())),
@@ -879,7 +880,6 @@ LogicalResult Emitter::emit(Operation *op) {
       });
 }
 
-
 Buf Emitter::output(Value v) {
   auto it = placed_.find(v);
   if (it != placed_.end()) {
@@ -912,8 +912,7 @@ LogicalResult Emitter::placeCacheRows(Block &entry) {
         return a.emitOpError("keys and values must be produced by a kernel "
                              "of this function, for one attend only");
       }
-      placed_[rows] = {buf(cache).ptr + " + " + pos + " * " + row,
-                       {"T", row}};
+      placed_[rows] = {buf(cache).ptr + " + " + pos + " * " + row, {"T", row}};
     }
   }
   return success();
@@ -929,9 +928,9 @@ Buf Emitter::normed(const Buf &x, Value scale, std::optional<APFloat> eps,
 }
 
 std::vector<CallArg> Emitter::projectionInputs(const Buf &x, Value scale,
-                                                std::optional<APFloat> eps,
-                                                StoredFormat format, int64_t k,
-                                                const std::string &where) {
+                                               std::optional<APFloat> eps,
+                                               StoredFormat format, int64_t k,
+                                               const std::string &where) {
   if (format == StoredFormat::F32 || format == StoredFormat::F16) {
     return {CallArg::of(scale ? normed(x, scale, eps, k, where) : x)};
   }
@@ -950,8 +949,8 @@ std::vector<CallArg> Emitter::projectionInputs(const Buf &x, Value scale,
   return {CallArg::of(xq), CallArg::of(xd)};
 }
 
-void Emitter::appendWeight(std::vector<CallArg> &args, const Buf &w,
-                           int64_t n, int64_t k) {
+void Emitter::appendWeight(std::vector<CallArg> &args, const Buf &w, int64_t n,
+                           int64_t k) {
   // Row-interleaved: n / il groups of il rows, quants and scales alike.
   const int64_t il = std::max(w.interleave, 1);
   args.push_back(CallArg::of(view(w, {str(n / il), w.dims.back()})));
@@ -1001,8 +1000,8 @@ LogicalResult Emitter::emitLinear(lfm2::LinearOp l, const std::string &where) {
     }
     return success();
   }
-  std::vector<CallArg> args = projectionInputs(
-      x, l.getNormWeight(), l.getEpsilon(), format, K, where);
+  std::vector<CallArg> args =
+      projectionInputs(x, l.getNormWeight(), l.getEpsilon(), format, K, where);
   std::vector<int64_t> ints = {formatCode(format), K,
                                (l.getResidual() ? kProjectionResidual : 0) |
                                    (il ? kProjectionInterleaved : 0)};
@@ -1020,9 +1019,9 @@ LogicalResult Emitter::emitLinear(lfm2::LinearOp l, const std::string &where) {
   for (const Buf &o : outs) {
     args.push_back(CallArg::of(o));
   }
-  const bool prefill =
-      llvm::all_of(llvm::drop_begin(ints, 3),
-                   [&](int64_t n) { return hasPrefillKernel(format, n); });
+  const bool prefill = llvm::all_of(llvm::drop_begin(ints, 3), [&](int64_t n) {
+    return hasPrefillKernel(format, n);
+  });
   if (prefill) {
     // Batches: the fused kernel's outputs one prefill GEMM each (it reads
     // the quantized input from cache, so fusion buys nothing there), the
@@ -1062,8 +1061,7 @@ LogicalResult Emitter::emitLinearSwiGLU(lfm2::LinearSwiGLUOp l,
     return l.emitOpError("gate and up need one stored format and layout");
   }
   std::vector<CallArg> args = projectionInputs(
-      buf(l.getInput()), l.getNormWeight(), l.getEpsilon(), g.format, K,
-      where);
+      buf(l.getInput()), l.getNormWeight(), l.getEpsilon(), g.format, K, where);
   appendWeight(args, g, F, K);
   appendWeight(args, u, F, K);
   Buf out = output(l.getResult());
@@ -1140,7 +1138,8 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
   for (unsigned i = 2; i < func.getNumArguments(); ++i) {
     auto type = dyn_cast<RankedTensorType>(entry.getArgument(i).getType());
     if (!type || !type.getElementType().isF32()) {
-      return func.emitOpError("state argument ") << i << " is not an f32 tensor";
+      return func.emitOpError("state argument ")
+             << i << " is not an f32 tensor";
     }
     std::string name = "state" + std::to_string(i);
     if (auto attr = func.getArgAttrOfType<StringAttr>(i, "lfm2.state")) {
@@ -1210,17 +1209,17 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
   }
 
   std::ostringstream out;
-  out << "// Generated by lfm2c from " << modelName
-      << " for target " << target_.name() << ". Do not edit.\n"
+  out << "// Generated by lfm2c from " << modelName << " for target "
+      << target_.name() << ". Do not edit.\n"
       << "#include \"runtime/Program.h\"\n"
          "#include \"runtime/ExpertGroups.h\"\n\n#include <cstdio>\n#include "
          "<cstring>\n\nusing namespace lfm2c::rt;\n\nextern \"C\" {\n";
   for (size_t i = 0; i < kernels_.size(); ++i) {
     std::string params;
     for (KernelArg a : kernels_[i].signature()) {
-      params += (params.empty() ? "" : ", ") +
-                std::string(a == KernelArg::Int32 ? "int32_t"
-                                                  : "halide_buffer_t *");
+      params +=
+          (params.empty() ? "" : ", ") +
+          std::string(a == KernelArg::Int32 ? "int32_t" : "halide_buffer_t *");
     }
     out << "int " << symbols_[i] << "(" << params << ");\n";
   }

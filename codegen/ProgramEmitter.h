@@ -34,9 +34,9 @@ struct PlannedWeight {
   std::string name;           // source tensor name
   std::vector<int64_t> shape; // logical, row-major; K = the last dim
   StoredFormat format = StoredFormat::F32;
-  uint64_t offset = 0;        // values or quants, from the data start
+  uint64_t offset = 0; // values or quants, from the data start
   uint64_t bytes = 0;
-  uint64_t scaleOffset = 0;   // block (Q6_K: super-block) scales
+  uint64_t scaleOffset = 0; // block (Q6_K: super-block) scales
   uint64_t scaleBytes = 0;
   // Q4_0 rows interleaved in groups of this many (codegen/QuantLayout.h),
   // 0: rows as they are.

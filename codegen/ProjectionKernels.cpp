@@ -86,10 +86,9 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
       constrainDim(w, 0, k);
       constrainDim(w, 1, n);
       args.push_back(w);
-      LaneDot dot = laneDot("dot_" + tag, k, rs.lanes, {o, t},
-                            [&, w](Expr i) {
-                              return weightTimesAct(w(i, o), x(i, t));
-                            });
+      LaneDot dot = laneDot("dot_" + tag, k, rs.lanes, {o, t}, [&, w](Expr i) {
+        return weightTimesAct(w(i, o), x(i, t));
+      });
       return {dot.result, [dot](Func y, Var, Var ti, int) mutable {
                 dot.computeAt(y, ti);
               }};
@@ -240,15 +239,15 @@ Kernel buildRmsNormQuantizeQ8_0(int64_t k, float eps,
   ss.result.compute_at(scale, t);
   ss.computeAt(ss.result, t);
   normed.compute_root().parallel(t).vectorize(i, rs.lanes,
-                                               TailStrategy::GuardWithIf);
+                                              TailStrategy::GuardWithIf);
   qz.amax.compute_root().parallel(t);
   qz.amax.update().atomic().vectorize(qz.amax.rvars()[0]).parallel(t);
   Var ib("ib"), ii("ii");
   q.split(qz.i, ib, ii, kQuantBlock).vectorize(ii, qs.quantLanes).parallel(t);
   d.vectorize(qz.b, qs.quantLanes, TailStrategy::GuardWithIf).parallel(t);
 
-  return {"rms_norm_quantize_q8_0_k" + std::to_string(k), Pipeline({q, d}),
-          {x, w}};
+  return {
+      "rms_norm_quantize_q8_0_k" + std::to_string(k), Pipeline({q, d}), {x, w}};
 }
 
 } // namespace lfm2c

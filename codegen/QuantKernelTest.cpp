@@ -64,12 +64,11 @@ std::string describe(const QuantSchedule &s) {
   std::ostringstream o;
   o << "factor=" << s.dotFactor << (s.unsignedWeights ? " u8" : " i8")
     << (s.unpackInline ? " inline-unpack" : "")
-    << (s.q4PairSums ? " q4-pair-sums" : "")
-    << " rows=" << s.rowsPerTask << " tile=" << s.tokensPerTile
-    << " register tile " << s.tileRows << "x" << s.tileTokens;
+    << (s.q4PairSums ? " q4-pair-sums" : "") << " rows=" << s.rowsPerTask
+    << " tile=" << s.tokensPerTile << " register tile " << s.tileRows << "x"
+    << s.tileTokens;
   return o.str();
 }
-
 
 template <typename T>
 Buffer<T> toBuffer(const std::vector<T> &data, std::vector<int> sizes) {
@@ -287,7 +286,7 @@ void fillBlock(float *x, int kind, std::mt19937 &rng) {
   case 1:
     std::fill(x, x + 32, 0.0f);
     break;
-  case 2: // id = 1: values k + 0.5 are ties
+  case 2:   // id = 1: values k + 0.5 are ties
   case 3: { // id = 2: values (k + 0.5) / 2 are ties
     const float div = kind % 7 == 2 ? 1.0f : 2.0f;
     for (int j = 0; j < 32; ++j) {
@@ -354,8 +353,8 @@ TEST(QuantKernelTest, QuantizeQ8_0) {
           RefBlock ref = refQuantize(&x[size_t(blk) * 32]);
           const float dOut = d.data()[blk];
           ASSERT_EQ(bits(dOut), bits(ref.d))
-              << "K=" << K << " T=" << T << " block " << blk << " got "
-              << dOut << " want " << ref.d;
+              << "K=" << K << " T=" << T << " block " << blk << " got " << dOut
+              << " want " << ref.d;
           float amax = 0;
           for (int j = 0; j < 32; ++j) {
             amax = std::max(amax, std::fabs(x[size_t(blk) * 32 + j]));
@@ -699,8 +698,7 @@ TEST(QuantKernelTest, RowInterleaveRequirements) {
             std::string::npos);
   QuantSchedule vnni;
   vnni.prefillDot4 = true;
-  EXPECT_NE(message(QuantFormat::Q4_0, vnni, kRowLanes, {64})
-                .find("pair-sums"),
+  EXPECT_NE(message(QuantFormat::Q4_0, vnni, kRowLanes, {64}).find("pair-sums"),
             std::string::npos);
 }
 
@@ -732,8 +730,7 @@ TEST(QuantKernelTest, EmbeddingQuant) {
               float(weightValue(fmt, &q[size_t(row) * rowBytes], H, h)) *
               d[size_t(row) * nb + h / 32];
           ASSERT_EQ(bits(out(h, t)), bits(want))
-              << quantFormatName(fmt) << " H=" << H << " t=" << t
-              << " h=" << h;
+              << quantFormatName(fmt) << " H=" << H << " t=" << t << " h=" << h;
         }
       }
     }
@@ -843,7 +840,8 @@ TEST(QuantKernelTest, MoEExpertQuantGrouped) {
   std::vector<Case> cases;
   int n = 0;
   for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
-    for (auto [E, F, H, K] : {std::tuple{5, 64, 32, 2}, std::tuple{7, 32, 96, 3}}) {
+    for (auto [E, F, H, K] :
+         {std::tuple{5, 64, 32, 2}, std::tuple{7, 32, 96, 3}}) {
       cases.push_back({fmt, E, F, H, K, QuantSchedule::forTarget(target)});
       QuantSchedule other = variants[1 + n++ % 4];
       // Tiles of other shapes too: a single row, three tokens.
@@ -857,16 +855,15 @@ TEST(QuantKernelTest, MoEExpertQuantGrouped) {
   for (const Case &c : cases) {
     const int E = c.E, F = c.F, H = c.H, K = c.K;
     const QuantFormat fmt = c.fmt;
-    const std::string what = quantFormatName(fmt) + " E=" + std::to_string(E) +
-                             " F=" + std::to_string(F) + " H=" +
-                             std::to_string(H) + " K=" + std::to_string(K) +
-                             " " + describe(c.sched) + " tile " +
-                             std::to_string(c.sched.expertTileRows) + "x" +
-                             std::to_string(c.sched.expertTileTokens);
+    const std::string what =
+        quantFormatName(fmt) + " E=" + std::to_string(E) +
+        " F=" + std::to_string(F) + " H=" + std::to_string(H) +
+        " K=" + std::to_string(K) + " " + describe(c.sched) + " tile " +
+        std::to_string(c.sched.expertTileRows) + "x" +
+        std::to_string(c.sched.expertTileTokens);
     Kernel ek = buildMoEExpertQuant(fmt, H, F, target, c.sched);
-    Halide::Callable expert =
-        compile(ek, {"xq", "xd", "gate_q", "gate_d", "up_q", "up_d", "down_q",
-                     "down_d"});
+    Halide::Callable expert = compile(ek, {"xq", "xd", "gate_q", "gate_d",
+                                           "up_q", "up_d", "down_q", "down_d"});
     Halide::Callable combine =
         compile(buildMoECombine(H, K, target), {"rows", "row_of", "weights"});
     Halide::Callable fused =
@@ -895,8 +892,7 @@ TEST(QuantKernelTest, MoEExpertQuantGrouped) {
       std::vector<int8_t> gxq(size_t(pairs) * H);
       std::vector<float> gxd(size_t(pairs) * nh);
       rt::gatherPairRows(xq.data(), H, order.data(), pairs, K, gxq.data());
-      rt::gatherPairRows(xd.data(), nh * 4, order.data(), pairs, K,
-                         gxd.data());
+      rt::gatherPairRows(xd.data(), nh * 4, order.data(), pairs, K, gxd.data());
       Buffer<float> rows(H, pairs);
       for (int e = 0; e < E; ++e) {
         const int first = offsets[e], count = offsets[e + 1] - first;
@@ -909,8 +905,7 @@ TEST(QuantKernelTest, MoEExpertQuantGrouped) {
         // program's HBufs are.
         Buffer<int8_t> exq(gxq.data() + size_t(first) * H, H, count);
         Buffer<float> exd(gxd.data() + size_t(first) * nh, nh, count);
-        auto slab = [&](const std::vector<uint8_t> &q, int rowsPer,
-                        int bytes) {
+        auto slab = [&](const std::vector<uint8_t> &q, int rowsPer, int bytes) {
           const uint8_t *p = q.data() + size_t(e) * rowsPer * bytes;
           if (fmt == QuantFormat::Q8_0) {
             return Halide::Buffer<>(Buffer<int8_t>(
@@ -939,21 +934,19 @@ TEST(QuantKernelTest, MoEExpertQuantGrouped) {
       ASSERT_EQ(combine(rows, rowOfB, wB, out), 0) << what;
 
       Buffer<float> want(H, T);
-      ASSERT_EQ(fused(toBuffer(xq, {H, T}), toBuffer(xd, {nh, T}), wB,
-                      toBuffer(idx, {K, T}),
-                      weightBuffer(fmt, m.gq, {hb, F, E}),
-                      halfBuffer(m.gd, {nh, F, E}),
-                      weightBuffer(fmt, m.uq, {hb, F, E}),
-                      halfBuffer(m.ud, {nh, F, E}),
-                      weightBuffer(fmt, m.dq, {fb, H, E}),
-                      halfBuffer(m.dd, {nf, H, E}), want),
-                0);
+      ASSERT_EQ(
+          fused(
+              toBuffer(xq, {H, T}), toBuffer(xd, {nh, T}), wB,
+              toBuffer(idx, {K, T}), weightBuffer(fmt, m.gq, {hb, F, E}),
+              halfBuffer(m.gd, {nh, F, E}), weightBuffer(fmt, m.uq, {hb, F, E}),
+              halfBuffer(m.ud, {nh, F, E}), weightBuffer(fmt, m.dq, {fb, H, E}),
+              halfBuffer(m.dd, {nf, H, E}), want),
+          0);
       for (size_t i = 0; i < ref.value.size(); ++i) {
         ASSERT_LE(std::fabs(out.data()[i] - ref.value[i]), ref.tol[i] + 1e-30)
-            << what << " T=" << T << " flat " << i << " got "
-            << out.data()[i] << " want " << ref.value[i];
-        ASSERT_LE(std::fabs(out.data()[i] - want.data()[i]),
-                  ref.tol[i] + 1e-30)
+            << what << " T=" << T << " flat " << i << " got " << out.data()[i]
+            << " want " << ref.value[i];
+        ASSERT_LE(std::fabs(out.data()[i] - want.data()[i]), ref.tol[i] + 1e-30)
             << what << " T=" << T << " flat " << i << ": grouped "
             << out.data()[i] << ", per token " << want.data()[i];
         identical += bits(out.data()[i]) == bits(want.data()[i]);
@@ -1097,8 +1090,7 @@ RefDot refDotQ6K(int K, const uint8_t *wrow, const float *wd, const int8_t *x,
     int64_t sumi = 0, sumAbs = 0;
     for (int j = 0; j < 256; ++j) {
       const int i = b * 256 + j;
-      const int64_t p =
-          int64_t(q6SubScale(wrow, i)) * q6Value(wrow, i) * x[i];
+      const int64_t p = int64_t(q6SubScale(wrow, i)) * q6Value(wrow, i) * x[i];
       sumi += p;
       sumAbs += std::abs(p);
     }
@@ -1124,11 +1116,11 @@ TEST(QuantKernelTest, LinearQ6_K) {
         for (int T : {1, 3}) {
           const int nb = K / 256, rowBytes = nb * int(kQ6KBlockBytes);
           std::vector<uint8_t> wq = randomQ6K(N, K, rng);
-          std::vector<float> wd = randomScales(size_t(N) * nb, rng, 1e-4f,
-                                               2e-3f);
+          std::vector<float> wd =
+              randomScales(size_t(N) * nb, rng, 1e-4f, 2e-3f);
           std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
-          std::vector<float> xd = randomScales(size_t(T) * nb, rng, 1e-3f,
-                                               5e-2f);
+          std::vector<float> xd =
+              randomScales(size_t(T) * nb, rng, 1e-3f, 5e-2f);
           auto xqB = toBuffer(xq, {K, T});
           auto xdB = toBuffer(xd, {nb, T});
           auto wqB = toBuffer(wq, {rowBytes, N});
@@ -1137,14 +1129,14 @@ TEST(QuantKernelTest, LinearQ6_K) {
           ASSERT_EQ(fn(xqB, xdB, wqB, wdB, y), 0);
           for (int t = 0; t < T; ++t) {
             for (int n = 0; n < N; ++n) {
-              RefDot r = refDotQ6K(K, &wq[size_t(n) * rowBytes],
-                                   &wd[size_t(n) * nb], &xq[size_t(t) * K],
-                                   &xd[size_t(t) * nb]);
+              RefDot r =
+                  refDotQ6K(K, &wq[size_t(n) * rowBytes], &wd[size_t(n) * nb],
+                            &xq[size_t(t) * K], &xd[size_t(t) * nb]);
               const float got = y(n, t);
               ASSERT_LE(std::fabs(got - r.value), 1e-5 * r.absSum + 1e-30)
                   << "K=" << K << " N=" << N << " T=" << T << " n=" << n
-                  << " t=" << t << " rows=" << sched.rowsPerTask
-                  << " got " << got << " want " << r.value;
+                  << " t=" << t << " rows=" << sched.rowsPerTask << " got "
+                  << got << " want " << r.value;
             }
           }
         }
@@ -1177,8 +1169,8 @@ TEST(QuantKernelTest, EmbeddingQ6_K) {
       for (int h = 0; h < H; ++h) {
         const float want = d[size_t(tokens[t]) * nb + h / 256] *
                            float(q6SubScale(row, h)) * float(q6Value(row, h));
-        ASSERT_EQ(bits(out(h, t)), bits(want)) << "H=" << H << " t=" << t
-                                               << " h=" << h;
+        ASSERT_EQ(bits(out(h, t)), bits(want))
+            << "H=" << H << " t=" << t << " h=" << h;
       }
     }
   }
@@ -1194,10 +1186,10 @@ std::map<std::string, int> countInstructions(const Kernel &k,
   std::ifstream in(file);
   std::map<std::string, int> counts;
   std::string line;
-  const char *mnemonics[] = {"vpmaddwd", "vpmaddubsw", "vpdpbusd",
-                             "vpdpwssd", "vpmovsxbw", "vpmovzxbw",
-                             "vcvtdq2ps", "vfmadd",   "vpgather",
-                             "vcvtps2ph", "vroundps", "vrndscaleps"};
+  const char *mnemonics[] = {"vpmaddwd",  "vpmaddubsw", "vpdpbusd",
+                             "vpdpwssd",  "vpmovsxbw",  "vpmovzxbw",
+                             "vcvtdq2ps", "vfmadd",     "vpgather",
+                             "vcvtps2ph", "vroundps",   "vrndscaleps"};
   while (std::getline(in, line)) {
     std::istringstream ls(line);
     std::string op;
@@ -1241,28 +1233,28 @@ TEST(QuantKernelTest, DotInstructions) {
         // Halide 21 does not select AVX-VNNI's vpdpbusd for 8 lanes; the u8
         // layout then falls back to vpmovzxbw / vpmaddwd, Q4_0 to its pair
         // sums.
-        Case{"x86-64-linux-avx2-fma-f16c-sse41-avxvnni", 32, true,
-             "vpmaddwd", "vpmaddubsw"}}) {
+        Case{"x86-64-linux-avx2-fma-f16c-sse41-avxvnni", 32, true, "vpmaddwd",
+             "vpmaddubsw"}}) {
     TestTarget target(c.bytes, c.dot, c.halide);
     for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
       const char *expect = fmt == QuantFormat::Q8_0 ? c.expect : c.expectQ4;
       Kernel k = buildLinearQuant(fmt, 2048, 6144, target);
-      auto counts =
-          countInstructions(k, c.halide, dir + "/" + c.halide + "_" + k.name + ".s");
+      auto counts = countInstructions(
+          k, c.halide, dir + "/" + c.halide + "_" + k.name + ".s");
       std::cout << c.halide << " " << k.name << ":" << show(counts) << "\n";
       EXPECT_GT(counts[expect], 0) << c.halide << " " << k.name;
       EXPECT_EQ(counts["vpgather"], 0) << c.halide << " " << k.name;
       Kernel p = buildLinearQuantPrefill(fmt, 2048, 2048, target);
-      auto pc = countInstructions(
-          p, c.halide, dir + "/" + c.halide + "_" + p.name + ".s");
+      auto pc = countInstructions(p, c.halide,
+                                  dir + "/" + c.halide + "_" + p.name + ".s");
       std::cout << c.halide << " " << p.name << ":" << show(pc) << "\n";
       EXPECT_GT(pc[expect], 0) << c.halide << " " << p.name;
       EXPECT_EQ(pc["vpgather"], 0) << c.halide << " " << p.name;
     }
     Kernel q = buildQuantizeQ8_0(2048, target);
     std::cout << c.halide << " " << q.name << ":"
-              << show(countInstructions(q, c.halide,
-                                        dir + "/" + c.halide + "_" + q.name + ".s"))
+              << show(countInstructions(
+                     q, c.halide, dir + "/" + c.halide + "_" + q.name + ".s"))
               << "\n";
     Kernel m = buildMoEFFNQuant(QuantFormat::Q4_0, 256, 128, 8, 2, target);
     auto counts = countInstructions(m, c.halide,
@@ -1286,8 +1278,8 @@ TEST(QuantKernelTest, DotInstructions) {
     }
     for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
       Kernel x = buildMoEExpertQuant(fmt, 256, 128, target);
-      auto xc = countInstructions(
-          x, c.halide, dir + "/" + c.halide + "_" + x.name + ".s");
+      auto xc = countInstructions(x, c.halide,
+                                  dir + "/" + c.halide + "_" + x.name + ".s");
       std::cout << c.halide << " " << x.name << ":" << show(xc) << "\n";
       const char *expect = fmt == QuantFormat::Q8_0 ? c.expect : c.expectQ4;
       EXPECT_GT(xc[expect], 0) << c.halide << " " << x.name;
@@ -1317,40 +1309,43 @@ TEST(QuantKernelTest, DISABLED_LinearQ4_0Bandwidth) {
       }
     }
   }
-  for (QuantFormat fmt : {QuantFormat::Q4_0, QuantFormat::Q8_0})
-  for (const QuantSchedule &sched : scheds) {
-    Kernel k = buildLinearQuant(fmt, K, N, target, sched);
-    Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
-    const int rowBytes = fmt == QuantFormat::Q8_0 ? K : K / 2;
-    std::vector<uint8_t> wq = randomQuants(fmt, N, K, rng);
-    std::vector<float> wd = randomScales(size_t(N) * K / 32, rng, 1e-3f, 2e-2f);
-    std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
-    std::vector<float> xd = randomScales(size_t(T) * K / 32, rng, 1e-3f, 5e-2f);
-    auto xqB = toBuffer(xq, {K, T});
-    auto xdB = toBuffer(xd, {K / 32, T});
-    auto wqB = weightBuffer(fmt, wq, {rowBytes, N});
-    auto wdB = halfBuffer(wd, {K / 32, N});
-    Buffer<float> y(N, T);
-    ASSERT_EQ(fn(xqB, xdB, wqB, wdB, y), 0);
-    // 50 timed calls; the mean and the fastest (the machine may be shared).
-    const int calls = 50;
-    std::vector<double> times;
-    for (int i = 0; i < calls; ++i) {
-      auto t0 = std::chrono::steady_clock::now();
-      fn(xqB, xdB, wqB, wdB, y);
-      times.push_back(std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - t0)
-                          .count());
+  for (QuantFormat fmt : {QuantFormat::Q4_0, QuantFormat::Q8_0}) {
+    for (const QuantSchedule &sched : scheds) {
+      Kernel k = buildLinearQuant(fmt, K, N, target, sched);
+      Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
+      const int rowBytes = fmt == QuantFormat::Q8_0 ? K : K / 2;
+      std::vector<uint8_t> wq = randomQuants(fmt, N, K, rng);
+      std::vector<float> wd =
+          randomScales(size_t(N) * K / 32, rng, 1e-3f, 2e-2f);
+      std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
+      std::vector<float> xd =
+          randomScales(size_t(T) * K / 32, rng, 1e-3f, 5e-2f);
+      auto xqB = toBuffer(xq, {K, T});
+      auto xdB = toBuffer(xd, {K / 32, T});
+      auto wqB = weightBuffer(fmt, wq, {rowBytes, N});
+      auto wdB = halfBuffer(wd, {K / 32, N});
+      Buffer<float> y(N, T);
+      ASSERT_EQ(fn(xqB, xdB, wqB, wdB, y), 0);
+      // 50 timed calls; the mean and the fastest (the machine may be shared).
+      const int calls = 50;
+      std::vector<double> times;
+      for (int i = 0; i < calls; ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        fn(xqB, xdB, wqB, wdB, y);
+        times.push_back(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+                .count());
+      }
+      const double mean =
+          std::accumulate(times.begin(), times.end(), 0.0) / calls;
+      const double best = *std::min_element(times.begin(), times.end());
+      const double bytes = double(N) * rowBytes + double(N) * K / 32 * 4;
+      std::cout << k.name << " T=1 " << describe(sched) << ": mean "
+                << mean * 1e6 << " us (" << bytes / mean / 1e9
+                << " GB/s), best " << best * 1e6 << " us ("
+                << bytes / best / 1e9 << " GB/s); weights " << bytes / 1e6
+                << " MB\n";
     }
-    const double mean =
-        std::accumulate(times.begin(), times.end(), 0.0) / calls;
-    const double best = *std::min_element(times.begin(), times.end());
-    const double bytes = double(N) * rowBytes + double(N) * K / 32 * 4;
-    std::cout << k.name << " T=1 " << describe(sched) << ": mean "
-              << mean * 1e6 << " us (" << bytes / mean / 1e9
-              << " GB/s), best " << best * 1e6 << " us ("
-              << bytes / best / 1e9 << " GB/s); weights " << bytes / 1e6
-              << " MB\n";
   }
 }
 
@@ -1429,9 +1424,15 @@ TEST(QuantKernelTest, Projection) {
         std::vector<Halide::Buffer<>> &all = bufs;
         int rc = -1;
         switch (all.size()) {
-        case 5: rc = fn(all[0], all[1], all[2], all[3], all[4]); break;
-        case 6: rc = fn(all[0], all[1], all[2], all[3], all[4], all[5]); break;
-        case 7: rc = fn(all[0], all[1], all[2], all[3], all[4], all[5], all[6]); break;
+        case 5:
+          rc = fn(all[0], all[1], all[2], all[3], all[4]);
+          break;
+        case 6:
+          rc = fn(all[0], all[1], all[2], all[3], all[4], all[5]);
+          break;
+        case 7:
+          rc = fn(all[0], all[1], all[2], all[3], all[4], all[5], all[6]);
+          break;
         case 11:
           rc = fn(all[0], all[1], all[2], all[3], all[4], all[5], all[6],
                   all[7], all[8], all[9], all[10]);
@@ -1452,7 +1453,8 @@ TEST(QuantKernelTest, Projection) {
                 const double sg = g.value / (1.0 + std::exp(-g.value));
                 want = sg * u.value;
                 tol = 1e-5 * (g.absSum * std::fabs(u.value) +
-                              u.absSum * std::fabs(sg)) + 1e-6;
+                              u.absSum * std::fabs(sg)) +
+                      1e-6;
               } else {
                 RefDot d = dot(o, n, t);
                 want = d.value + (spec.residual ? r[size_t(t) * N0 + n] : 0.0);
@@ -1460,8 +1462,8 @@ TEST(QuantKernelTest, Projection) {
               }
               const float got = outs[o](n, t);
               ASSERT_NEAR(got, want, tol)
-                  << spec.name() << " output " << o << " T=" << T
-                  << " n=" << n << " t=" << t;
+                  << spec.name() << " output " << o << " T=" << T << " n=" << n
+                  << " t=" << t;
             }
           }
         }

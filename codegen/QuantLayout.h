@@ -150,8 +150,8 @@ inline int q6Value(const uint8_t *row, int64_t i) {
   return (low | ((qh >> (2 * g)) & 3) << 4) - 32;
 }
 inline int q6SubScale(const uint8_t *row, int64_t i) {
-  return static_cast<int8_t>(row[i / kQ6KBlock * kQ6KBlockBytes +
-                                 kQ6KScalesAt + i % kQ6KBlock / 16]);
+  return static_cast<int8_t>(
+      row[i / kQ6KBlock * kQ6KBlockBytes + kQ6KScalesAt + i % kQ6KBlock / 16]);
 }
 
 } // namespace lfm2c

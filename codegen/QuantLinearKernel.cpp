@@ -23,8 +23,8 @@ Kernel buildQuantizeQ8_0(int64_t k, const TargetInfo &target,
   //--- Algorithm ------------------------------------------------------------
   ImageParam x(Float(32), 2, "x"); // (K, T)
   Var t("t");
-  Q8Quantizer qz = quantizeQ8_0("quantize_q8_0", k, {t},
-                                [&](Expr i) { return x(i, t); });
+  Q8Quantizer qz =
+      quantizeQ8_0("quantize_q8_0", k, {t}, [&](Expr i) { return x(i, t); });
   Func q = qz.quant, d = qz.scale;
 
   constrainDim(x, 0, k);
@@ -107,10 +107,10 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
   const int64_t blocks = k / kQuantBlock;
 
   //--- Algorithm ------------------------------------------------------------
-  ImageParam xq(Int(8), 2, "xq");                     // (K, T)
-  ImageParam xd(Float(32), 2, "xd");                  // (K/32, T)
-  ImageParam wq(q4 ? UInt(8) : Int(8), 2, "wq");      // (K or K/2, N)
-  ImageParam wd(Float(16), 2, "wd");                  // (K/32, N)
+  ImageParam xq(Int(8), 2, "xq");                // (K, T)
+  ImageParam xd(Float(32), 2, "xd");             // (K/32, T)
+  ImageParam wq(q4 ? UInt(8) : Int(8), 2, "wq"); // (K or K/2, N)
+  ImageParam wd(Float(16), 2, "wd");             // (K/32, N)
   Var o("o"), t("t");
   QuantDotInputs in;
   in.format = format;
@@ -151,8 +151,8 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
   const int R = static_cast<int>(std::min<int64_t>(sched.tileRows, n));
   std::vector<std::pair<Var, int>> tile;
   if (R * C > 1) {
-    const int task = static_cast<int>(std::min<int64_t>(
-        std::max(R, sched.rowsPerTask / R * R), n));
+    const int task = static_cast<int>(
+        std::min<int64_t>(std::max(R, sched.rowsPerTask / R * R), n));
     y.specialize(xq.dim(1).extent() >= C)
         .split(o, oo, o1, task, TailStrategy::ShiftInwards)
         .split(o1, inner, oi, R, TailStrategy::ShiftInwards)
@@ -214,16 +214,15 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   enum class Dot { Dot4, Q4PairSums, I16Pairs };
   const bool q4 = format == QuantFormat::Q4_0;
   const Dot form = sched.prefillDot4 ? Dot::Dot4
-                   : q4                ? Dot::Q4PairSums
-                                       : Dot::I16Pairs;
+                   : q4              ? Dot::Q4PairSums
+                                     : Dot::I16Pairs;
   // Rows per vector: the i32 lanes of one (4-way dot) or 8 (pair forms,
   // whose i16 pairs fill a 256-bit vector).
   const int kRows = form == Dot::Dot4 ? target.lanes(4) : 8;
   if (interleave != 0) {
     requireRowInterleave("weights", format, sched, interleave, {n});
   }
-  if (format == QuantFormat::Q6_K || !sched.regroupPrefill ||
-      n % kRows != 0) {
+  if (format == QuantFormat::Q6_K || !sched.regroupPrefill || n % kRows != 0) {
     // No regrouped form for this format / target: the decode kernel's
     // algorithm (with its register-tiled prefill schedule).
     Kernel kernel = buildLinearQuant(format, k, n, target, sched);
@@ -260,10 +259,9 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
     in.length = k;
     in.weight = [&](Expr at) { return wq(at, row); };
     Expr nibble = q4Nibble(in, b, i, i < kQuantBlock / 2);
-    unpacked(i, r, b, rg) =
-        form == Dot::Dot4 && !unsignedDot
-            ? cast<int8_t>(nibble) - cast<int8_t>(8)
-            : nibble;
+    unpacked(i, r, b, rg) = form == Dot::Dot4 && !unsignedDot
+                                ? cast<int8_t>(nibble) - cast<int8_t>(8)
+                                : nibble;
   } else if (form == Dot::I16Pairs) {
     unpacked(i, r, b, rg) = cast<int16_t>(wq(b * kQuantBlock + i, row));
   } else {
@@ -289,8 +287,8 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   // The weights' offset times the block's activations, subtracted so that
   // the unsigned products sum to the signed ones.
   const int weightOffset = form == Dot::Q4PairSums ? 8
-                           : unsignedDot          ? (q4 ? 8 : 128)
-                                                  : 0;
+                           : unsignedDot           ? (q4 ? 8 : 128)
+                                                   : 0;
   if (weightOffset != 0) {
     offset(b, t) = 0;
     offset(b, t) += -weightOffset * cast<int32_t>(xq(b * kQuantBlock + rx, t));
@@ -319,8 +317,8 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   RDom rb(0, blocks, "rb");
   Func acc(name + "_acc");
   acc(r, rg, t) = 0.0f;
-  acc(r, rg, t) += cast<float>(blockSum(r, rb, rg, t)) *
-                   (scales(r, rb, rg) * xd(rb, t));
+  acc(r, rg, t) +=
+      cast<float>(blockSum(r, rb, rg, t)) * (scales(r, rb, rg) * xd(rb, t));
   Func y(name);
   y(o, t) = acc(o % kRows, o / kRows, t);
 
@@ -340,15 +338,14 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   // x C tokens: each weight vector serves C tokens, each broadcast
   // activation R row vectors. Tails shift inwards (N is a multiple of kRows
   // and at least a task; batches of fewer than C tokens take one at a time).
-  const int R = static_cast<int>(std::clamp<int64_t>(
-      sched.prefillTileRowGroups, 1, n / kRows));
+  const int R = static_cast<int>(
+      std::clamp<int64_t>(sched.prefillTileRowGroups, 1, n / kRows));
   const int tileRows = R * kRows;
   const int task = static_cast<int>(std::min<int64_t>(
-      std::max(tileRows, sched.prefillRowsPerTask / tileRows * tileRows),
-      n));
+      std::max(tileRows, sched.prefillRowsPerTask / tileRows * tileRows), n));
   const int C = sched.prefillTileTokens;
-  Var oo("oo"), o1("o1"), o2("o2"), rgt("rgt"), rgi("rgi"), oi("oi"),
-      t2("t2"), ti("ti");
+  Var oo("oo"), o1("o1"), o2("o2"), rgt("rgt"), rgi("rgi"), oi("oi"), t2("t2"),
+      ti("ti");
   auto loops = [&](Stage s, int tokens) {
     s.split(o, oo, o1, task, TailStrategy::ShiftInwards)
         .split(o1, rgi, o2, tileRows, TailStrategy::ShiftInwards)
@@ -394,8 +391,14 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
     if (form == Dot::I16Pairs) {
       act16.compute_root().vectorize(i, 16, TailStrategy::GuardWithIf);
     }
-    blockSum.update().reorder(rv.x, r, rg, t, rv.y).atomic().vectorize(rv.x)
-        .vectorize(r).unroll(rg).unroll(t).unroll(rv.y);
+    blockSum.update()
+        .reorder(rv.x, r, rg, t, rv.y)
+        .atomic()
+        .vectorize(rv.x)
+        .vectorize(r)
+        .unroll(rg)
+        .unroll(t)
+        .unroll(rv.y);
   }
 
   return {name + "_k" + std::to_string(k) + "_n" + std::to_string(n),

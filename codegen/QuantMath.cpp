@@ -77,8 +77,7 @@ Q8Quantizer quantizeQ8_0(const std::string &name, int64_t length,
   // The divisions stay divisions (no reciprocal rewrites): the scale is
   // rounded to f32 and then to fp16 (nearest-even), the inverse to f32.
   Expr amax = q.amax(bArgs);
-  q.scale(bArgs) =
-      cast<float>(cast(Float(16), strict_float(amax / 127.0f)));
+  q.scale(bArgs) = cast<float>(cast(Float(16), strict_float(amax / 127.0f)));
   Expr am = q.amax(ibArgs);
   Expr inv = select(am != 0.0f, strict_float(127.0f / am), 0.0f);
   // round() is nearest with ties to even, as _mm256_round_ps.
@@ -218,8 +217,7 @@ void requireRowInterleave(const std::string &what,
                        std::to_string(kRowLanes) +
                        " rows a group dividing every row count (found " +
                        (format ? quantFormatName(*format) : "f32") +
-                       ", groups of " +
-                       std::to_string(interleave) + ")");
+                       ", groups of " + std::to_string(interleave) + ")");
   }
 }
 int scheduleRowTiles(Func y, Var o, Var t, int64_t n, int tileGroups) {
@@ -277,10 +275,9 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
   d.i = Var(name + "_i");
   d.j = Var(name + "_j");
   d.r = RDom(0, factor, 0, sweeps, name + "_r");
-  const int chains =
-      sched.accumulators > 1 && blocks % sched.accumulators == 0
-          ? sched.accumulators
-          : 1;
+  const int chains = sched.accumulators > 1 && blocks % sched.accumulators == 0
+                         ? sched.accumulators
+                         : 1;
   d.chain = Var(name + "_chain");
   d.rb = RDom(0, blocks / chains, name + "_rb");
   d.scale = Func(name + "_scale");
@@ -312,8 +309,7 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
     Expr nibble = q4Nibble(in, d.b, e, d.j < kQuantBlock / 4);
     d.pairs(pArgs) = cast<int16_t>(0);
     d.pairs(pArgs) = saturating_add(
-        d.pairs(pArgs),
-        widening_mul(nibble, in.act(d.b * kQuantBlock + e)));
+        d.pairs(pArgs), widening_mul(nibble, in.act(d.b * kQuantBlock + e)));
   } else if (in.format == QuantFormat::Q4_0) {
     // Unpacked once per row; value nibble - 8.
     d.unpacked = Func(name + "_unpacked");
@@ -321,9 +317,8 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
     uArgs.insert(uArgs.end(), rowVars.begin(), rowVars.end());
     Expr e = d.i % kQuantBlock;
     Expr nibble = q4Nibble(in, d.i / kQuantBlock, e, e < kQuantBlock / 2);
-    d.unpacked(uArgs) = unsignedWeights
-                            ? nibble
-                            : cast<int8_t>(nibble) - cast<int8_t>(8);
+    d.unpacked(uArgs) =
+        unsignedWeights ? nibble : cast<int8_t>(nibble) - cast<int8_t>(8);
     offset = 8;
     weight = [&d, rowVars](Expr e) {
       std::vector<Expr> a = {e};
@@ -368,8 +363,8 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
     d.act16(aArgs) = cast<int16_t>(in.act(d.i));
     Expr e = element(d.b, d.lane);
     aArgs[0] = e;
-    d.blockSum(sumArgs) += cast<int32_t>(
-        widening_mul(cast<int16_t>(weight(e)), d.act16(aArgs)));
+    d.blockSum(sumArgs) +=
+        cast<int32_t>(widening_mul(cast<int16_t>(weight(e)), d.act16(aArgs)));
   } else {
     Expr e = element(d.b, d.lane);
     d.blockSum(sumArgs) += cast<int32_t>(widening_mul(weight(e), in.act(e)));
@@ -387,8 +382,7 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
   blockArgs.insert(blockArgs.end(), vars.begin(), vars.end());
   blkScaleArgs.insert(blkScaleArgs.end(), vars.begin(), vars.end());
   d.acc(accArgs) = 0.0f;
-  d.acc(accArgs) +=
-      cast<float>(d.blockSum(blockArgs)) * d.scale(blkScaleArgs);
+  d.acc(accArgs) += cast<float>(d.blockSum(blockArgs)) * d.scale(blkScaleArgs);
 
   std::vector<Expr> vArgs(vars.begin(), vars.end());
   Expr total;

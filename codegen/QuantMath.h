@@ -60,9 +60,9 @@ struct QuantSchedule {
   int prefillRowsPerTask = 32;
   int prefillTileTokens = 3;
   int prefillTileRowGroups = 3;
-  int dotFactor = 2;      // products summed per i32 lane per step (2 or 4)
+  int dotFactor = 2; // products summed per i32 lane per step (2 or 4)
   bool unsignedWeights = false; // feed weights as u8 (u8 x i8 dot products)
-  int quantLanes = 8;     // f32 lanes of the activation quantizer
+  int quantLanes = 8;           // f32 lanes of the activation quantizer
   // Q4_0: unpack nibbles inside the dot (per token) rather than once per
   // row into a stack buffer. Only the 2-way layout reads each half block
   // as one dense vector, so only it can unpack inline.
@@ -129,26 +129,26 @@ struct QuantDotInputs {
 // The nibble (0..15) of element e of block b of a Q4_0 row read through
 // `in.weight`, as QuantLayout.h packs it. `lowHalf` is e < 16, passed in so
 // a caller can state it in terms that stay uniform across its vectors.
-Halide::Expr q4Nibble(const QuantDotInputs &in, Halide::Expr b,
-                      Halide::Expr e, Halide::Expr lowHalf);
+Halide::Expr q4Nibble(const QuantDotInputs &in, Halide::Expr b, Halide::Expr e,
+                      Halide::Expr lowHalf);
 
 // result(vars...) = sum over blocks b of f32(int block dot) * (wd_b * xd_b).
 // `rowVars` are the variables the weight row depends on (the Q4_0 unpacking
 // is computed per row), `actVars` those the activation row depends on (the
 // u8 offset correction is computed per activation row).
 struct QuantDot {
-  Halide::Func result;     // (vars...) f32
-  Halide::Func acc;        // (lane, chain, vars...) f32 partial sums
-  Halide::Func scale;      // (b, vars...) f32 wd_b * xd_b
-  Halide::Func blockSum;   // (lane, b, vars...) i32 per-lane block sums
-  Halide::Func unpacked;   // Q4_0 only: (i, rowVars...) weight values
-  Halide::Func actOffset;  // unsigned only: (lane, b, actVars...) i32
-  Halide::Func pairs;      // q4PairSums only: (j, b, vars...) i16 pair sums
-  Halide::Func act16;      // 2-way signed only: (i, actVars...) i16
+  Halide::Func result;    // (vars...) f32
+  Halide::Func acc;       // (lane, chain, vars...) f32 partial sums
+  Halide::Func scale;     // (b, vars...) f32 wd_b * xd_b
+  Halide::Func blockSum;  // (lane, b, vars...) i32 per-lane block sums
+  Halide::Func unpacked;  // Q4_0 only: (i, rowVars...) weight values
+  Halide::Func actOffset; // unsigned only: (lane, b, actVars...) i32
+  Halide::Func pairs;     // q4PairSums only: (j, b, vars...) i16 pair sums
+  Halide::Func act16;     // 2-way signed only: (i, actVars...) i16
   Halide::Var lane, chain, b, i, j;
-  Halide::RDom r;          // blockSum's products: (within lane, sweep)
-  Halide::RDom rp, rq;     // q4PairSums: products per pair, pairs per lane
-  Halide::RDom rb;         // acc's blocks
+  Halide::RDom r;      // blockSum's products: (within lane, sweep)
+  Halide::RDom rp, rq; // q4PairSums: products per pair, pairs per lane
+  Halide::RDom rb;     // acc's blocks
   QuantSchedule sched;
   int64_t length = 0;
   std::vector<Halide::Var> vars; // the result's

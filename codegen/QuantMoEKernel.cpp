@@ -177,16 +177,16 @@ Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
   const Type wt = q4 ? UInt(8) : Int(8);
 
   //--- Algorithm ------------------------------------------------------------
-  ImageParam xq(Int(8), 2, "xq");             // (H, T)
-  ImageParam xd(Float(32), 2, "xd");          // (H/32, T)
-  ImageParam wts(Float(32), 2, "weights");    // (K, T)
-  ImageParam idx(Int(32), 2, "indices");      // (K, T)
-  ImageParam gateQ(wt, 3, "gate_q");          // (H or H/2, F, E)
-  ImageParam gateD(Float(16), 3, "gate_d");   // (H/32, F, E)
-  ImageParam upQ(wt, 3, "up_q");              // (H or H/2, F, E)
-  ImageParam upD(Float(16), 3, "up_d");       // (H/32, F, E)
-  ImageParam downQ(wt, 3, "down_q");          // (F or F/2, H, E)
-  ImageParam downD(Float(16), 3, "down_d");   // (F/32, H, E)
+  ImageParam xq(Int(8), 2, "xq");           // (H, T)
+  ImageParam xd(Float(32), 2, "xd");        // (H/32, T)
+  ImageParam wts(Float(32), 2, "weights");  // (K, T)
+  ImageParam idx(Int(32), 2, "indices");    // (K, T)
+  ImageParam gateQ(wt, 3, "gate_q");        // (H or H/2, F, E)
+  ImageParam gateD(Float(16), 3, "gate_d"); // (H/32, F, E)
+  ImageParam upQ(wt, 3, "up_q");            // (H or H/2, F, E)
+  ImageParam upD(Float(16), 3, "up_d");     // (H/32, F, E)
+  ImageParam downQ(wt, 3, "down_q");        // (F or F/2, H, E)
+  ImageParam downD(Float(16), 3, "down_d"); // (F/32, H, E)
   Var f("f"), h("h"), s("s"), t("t");
   Expr ex = clamp(idx(s, t), 0, E - 1);
 
@@ -307,14 +307,14 @@ Kernel buildMoEExpertQuant(QuantFormat format, int64_t hidden,
   //--- Algorithm ------------------------------------------------------------
   // buildMoEFFNQuant's per-expert computation with the expert fixed and the
   // (slot, token) pairs replaced by the batch's rows.
-  ImageParam xq(Int(8), 2, "xq");             // (H, n)
-  ImageParam xd(Float(32), 2, "xd");          // (H/32, n)
-  ImageParam gateQ(wt, 2, "gate_q");          // (H or H/2, F)
-  ImageParam gateD(Float(16), 2, "gate_d");   // (H/32, F)
-  ImageParam upQ(wt, 2, "up_q");              // (H or H/2, F)
-  ImageParam upD(Float(16), 2, "up_d");       // (H/32, F)
-  ImageParam downQ(wt, 2, "down_q");          // (F or F/2, H)
-  ImageParam downD(Float(16), 2, "down_d");   // (F/32, H)
+  ImageParam xq(Int(8), 2, "xq");           // (H, n)
+  ImageParam xd(Float(32), 2, "xd");        // (H/32, n)
+  ImageParam gateQ(wt, 2, "gate_q");        // (H or H/2, F)
+  ImageParam gateD(Float(16), 2, "gate_d"); // (H/32, F)
+  ImageParam upQ(wt, 2, "up_q");            // (H or H/2, F)
+  ImageParam upD(Float(16), 2, "up_d");     // (H/32, F)
+  ImageParam downQ(wt, 2, "down_q");        // (F or F/2, H)
+  ImageParam downD(Float(16), 2, "down_d"); // (F/32, H)
   Var f("f"), h("h"), t("t");
 
   auto inputRow = [&](ImageParam q, ImageParam d) {
@@ -329,8 +329,8 @@ Kernel buildMoEExpertQuant(QuantFormat format, int64_t hidden,
   };
   QuantDot g = quantDot("expert_gate_" + fmt, inputRow(gateQ, gateD), sched,
                         {f, t}, {f}, {t});
-  QuantDot u = quantDot("expert_up_" + fmt, inputRow(upQ, upD), sched,
-                        {f, t}, {f}, {t});
+  QuantDot u =
+      quantDot("expert_up_" + fmt, inputRow(upQ, upD), sched, {f, t}, {f}, {t});
   Func act("expert_act");
   act(f, t) = silu(g.result(f, t)) * u.result(f, t);
 
@@ -343,8 +343,7 @@ Kernel buildMoEExpertQuant(QuantFormat format, int64_t hidden,
   downIn.weightScale = [&](Expr b) { return cast<float>(downD(b, h)); };
   downIn.act = [&](Expr i) { return aq.quant(i, t); };
   downIn.actScale = [&](Expr b) { return aq.scale(b, t); };
-  QuantDot d = quantDot("expert_down_" + fmt, downIn, sched, {h, t}, {h},
-                        {t});
+  QuantDot d = quantDot("expert_down_" + fmt, downIn, sched, {h, t}, {h}, {t});
   Func out("moe_expert_" + fmt);
   out(h, t) = d.result(h, t);
 
@@ -374,16 +373,17 @@ Kernel buildMoEExpertQuant(QuantFormat format, int64_t hidden,
   // Both projections are GEMMs (weight rows x batch tokens). Rows go in
   // parallel tasks of whole register tiles; inside a task, each tile of
   // expertTileRows rows is unpacked once and then meets every token,
-  // expertTileTokens at a time, so a weight row is read from memory once per call and its
-  // blocks once per register tile of tokens. The batch's activations
-  // (n x H bytes) are re-read per row tile from L2.
-  // Batches smaller than a token tile (an expert few tokens chose) run
-  // token by token; the others shift the last token tile inwards,
-  // recomputing a few outputs rather than running a partial tile.
+  // expertTileTokens at a time, so a weight row is read from memory once per
+  // call and its blocks once per register tile of tokens. The batch's
+  // activations (n x H bytes) are re-read per row tile from L2. Batches smaller
+  // than a token tile (an expert few tokens chose) run token by token; the
+  // others shift the last token tile inwards, recomputing a few outputs rather
+  // than running a partial tile.
   const int rowsTile = sched.expertTileRows;
   const int tokensTile = sched.expertTileTokens;
   const int tilesPerTask = std::max(1, sched.rowsPerTask / rowsTile);
-  auto tileGemm = [&](Func stage, Var row, const std::vector<QuantDot *> &dots) {
+  auto tileGemm = [&](Func stage, Var row,
+                      const std::vector<QuantDot *> &dots) {
     Var ro("ro"), ri("ri"), task("task"), rt("rt"), to("to"), ti("ti");
     stage.split(row, ro, ri, rowsTile, TailStrategy::ShiftInwards)
         .split(ro, task, rt, tilesPerTask, TailStrategy::GuardWithIf);

@@ -42,8 +42,8 @@ Expr q6Unsigned(const std::function<Expr(Expr)> &byte, Expr b, Expr e) {
 }
 
 Expr subScale(const std::function<Expr(Expr)> &byte, Expr b, Expr e) {
-  return reinterpret(Int(8), byte(b * kBlockBytes + static_cast<int>(kQ6KScalesAt) +
-                                  e / 16));
+  return reinterpret(
+      Int(8), byte(b * kBlockBytes + static_cast<int>(kQ6KScalesAt) + e / 16));
 }
 
 } // namespace
@@ -63,8 +63,8 @@ Kernel buildQuantizeQ8_K(int64_t k, const TargetInfo &target,
   // The reference keeps the first value of largest magnitude (a strict >
   // scan), whose sign decides the sign of the scale.
   first(b, t) = kBlock;
-  first(b, t) =
-      min(first(b, t), select(abs(x(b * kBlock + r, t)) == amax(b, t), r, kBlock));
+  first(b, t) = min(first(b, t),
+                    select(abs(x(b * kBlock + r, t)) == amax(b, t), r, kBlock));
   Expr signedMax = x(b * kBlock + clamp(first(b, t), 0, kBlock - 1), t);
   iscale(b, t) = strict_float(-127.0f / signedMax);
 
@@ -73,8 +73,7 @@ Kernel buildQuantizeQ8_K(int64_t k, const TargetInfo &target,
   // round() is nearest with ties to even, as nearest_int's 1.5 * 2^23 trick.
   Expr v = strict_float(iscale(i / kBlock, t) * x(i, t));
   q(i, t) = cast<int8_t>(select(zero, 0.0f, min(round(v), 127.0f)));
-  d(b, t) = select(amax(b, t) == 0.0f, 0.0f,
-                   strict_float(1.0f / iscale(b, t)));
+  d(b, t) = select(amax(b, t) == 0.0f, 0.0f, strict_float(1.0f / iscale(b, t)));
 
   constrainDim(x, 0, k);
   q.output_buffer().dim(0).set_bounds(0, static_cast<int>(k));
@@ -103,10 +102,10 @@ Kernel buildLinearQ6_K(int64_t k, int64_t n, const TargetInfo &target,
   const int blocks = static_cast<int>(k / kBlock);
 
   //--- Algorithm ------------------------------------------------------------
-  ImageParam xq(Int(8), 2, "xq");     // (K, T) Q8_K quants
-  ImageParam xd(Float(32), 2, "xd");  // (K/256, T)
-  ImageParam wq(UInt(8), 2, "wq");    // (K/256 * 208, N)
-  ImageParam wd(Float(32), 2, "wd");  // (K/256, N)
+  ImageParam xq(Int(8), 2, "xq");    // (K, T) Q8_K quants
+  ImageParam xd(Float(32), 2, "xd"); // (K/256, T)
+  ImageParam wq(UInt(8), 2, "wq");   // (K/256 * 208, N)
+  ImageParam wd(Float(32), 2, "wd"); // (K/256, N)
   Var o("o"), t("t"), j("j"), vec("vec"), b("b"), lane("lane");
   auto byte = [&](Expr at) { return wq(at, o); };
 
@@ -132,9 +131,9 @@ Kernel buildLinearQ6_K(int64_t k, int64_t n, const TargetInfo &target,
   Func sums("linear_q6_k_block");
   Expr pj = 2 * lane + rs.x, pv = rs.y;
   sums(lane, b, o, t) = 0;
-  sums(lane, b, o, t) += cast<int32_t>(widening_mul(
-      pairs(pj, pv, b, o, t) - offset(pj, pv, b, t),
-      cast<int16_t>(subScale(byte, b, 32 * pv + 2 * pj))));
+  sums(lane, b, o, t) += cast<int32_t>(
+      widening_mul(pairs(pj, pv, b, o, t) - offset(pj, pv, b, t),
+                   cast<int16_t>(subScale(byte, b, 32 * pv + 2 * pj))));
 
   // f32(lane sum) * (d6 * d8), accumulated over the super-blocks per lane.
   RDom rb(0, blocks, "rb");

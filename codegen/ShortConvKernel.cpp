@@ -27,7 +27,8 @@ Kernel buildShortConv(int64_t hidden, int64_t lCache,
   // The conv input over the window: the state's rows, then this batch.
   Func v("conv_input");
   Expr tok = max(s - S, 0);
-  v(h, s) = select(s < S, state(h, min(s, S - 1)), z(h, tok) * z(2 * H + h, tok));
+  v(h, s) =
+      select(s < S, state(h, min(s, S - 1)), z(h, tok) * z(2 * H + h, tok));
 
   // Cross-correlation: tap L-1 multiplies the current token. Summed from
   // tap 0 upward in f32, as ggml_ssm_conv does.

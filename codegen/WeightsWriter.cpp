@@ -1,4 +1,5 @@
-//===- WeightsWriter.cpp ----------------------------------------------------===//
+//===- WeightsWriter.cpp
+//----------------------------------------------------===//
 #include "codegen/WeightsWriter.h"
 
 #include "codegen/QuantLayout.h"
@@ -75,7 +76,6 @@ uint16_t floatToHalf(float f) {
   return h;
 }
 
-
 // One tensor as fp16: a file's F16 bits as they are, anything else through
 // f32 and rounded to nearest even.
 Status packF16(const GGUFTensorInfo &src, int64_t count,
@@ -122,7 +122,8 @@ void quantizeQ4_0(const float *x, uint8_t *q, uint16_t *d) {
   const float id = scale != 0.0f ? 1.0f / scale : 0.0f;
   *d = floatToHalf(scale);
   for (int j = 0; j < 16; ++j) {
-    const int8_t lo = std::min<int8_t>(15, static_cast<int8_t>(x[j] * id + 8.5f));
+    const int8_t lo =
+        std::min<int8_t>(15, static_cast<int8_t>(x[j] * id + 8.5f));
     const int8_t hi =
         std::min<int8_t>(15, static_cast<int8_t>(x[j + 16] * id + 8.5f));
     q[j] = static_cast<uint8_t>(lo | (hi << 4));
@@ -161,8 +162,8 @@ Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
     // The file's blocks minus their fp16 scale, which goes to the f32
     // array; the program emitter stores only Q6_K sources as Q6_K.
     if (src.type != GGMLType::Q6_K) {
-      return Status::error("tensor '" + src.name + "': " +
-                           ggmlTypeName(src.type) +
+      return Status::error("tensor '" + src.name +
+                           "': " + ggmlTypeName(src.type) +
                            " cannot be stored as Q6_K (no Q6_K quantizer)");
     }
     const int64_t superBlocks = count / kQ6KBlock;

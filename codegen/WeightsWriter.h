@@ -29,8 +29,7 @@ writeWeights(const std::string &path, const std::vector<PlannedWeight> &plan,
              const std::function<void(size_t, size_t)> &progress);
 
 // Expands `count` values of a source tensor to f32 (exposed for tests).
-Status dequantizeToF32(const GGUFTensorInfo &tensor, float *out,
-                       int64_t count);
+Status dequantizeToF32(const GGUFTensorInfo &tensor, float *out, int64_t count);
 
 } // namespace lfm2c
 

@@ -1,4 +1,5 @@
-//===- GenerationConfig.cpp -------------------------------------------------===//
+//===- GenerationConfig.cpp
+//-------------------------------------------------===//
 #include "frontend/GenerationConfig.h"
 
 #include <nlohmann/json.hpp>
@@ -31,10 +32,10 @@ StatusOr<GenerationConfig> generationConfigFromHF(const std::string &dir) {
     field = j[key].get<std::decay_t<decltype(field)>>();
     return Status::ok();
   };
-  for (Status st : {number("temperature", g.temperature),
-                    number("top_k", g.topK), number("top_p", g.topP),
-                    number("min_p", g.minP),
-                    number("repetition_penalty", g.repeatPenalty)}) {
+  for (Status st :
+       {number("temperature", g.temperature), number("top_k", g.topK),
+        number("top_p", g.topP), number("min_p", g.minP),
+        number("repetition_penalty", g.repeatPenalty)}) {
     if (!st) {
       return st;
     }

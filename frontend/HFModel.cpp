@@ -73,8 +73,8 @@ public:
   }
   Status toInt(const std::string &field, const json &v, int64_t &out,
                int64_t lo, int64_t hi) const {
-    const std::string range =
-        "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    const std::string range = "an integer in [" + std::to_string(lo) + ", " +
+                              std::to_string(hi) + "]";
     if (v.is_number_unsigned()) {
       uint64_t u = v.get<uint64_t>();
       if (u > static_cast<uint64_t>(hi)) {
@@ -179,8 +179,8 @@ Status readLayerTypes(const ConfigReader &r, int64_t numLayers,
       if (s == "full_attention") {
         attention[i] = true;
       } else if (s != "conv") {
-        return r.error(field, "is \"" + s +
-                                  "\", expected \"conv\" or \"full_attention\"");
+        return r.error(
+            field, "is \"" + s + "\", expected \"conv\" or \"full_attention\"");
       }
     }
   }
@@ -243,9 +243,9 @@ Status readDenseLFM2Width(const ConfigReader &r, int64_t &width) {
       }
       double scaled = std::floor(mult * static_cast<double>(f));
       if (!(scaled >= 1 && scaled <= static_cast<double>(kMaxDim))) {
-        return r.error("block_ffn_dim_multiplier",
-                       "gives an FFN width of " + std::to_string(scaled) +
-                           ", out of range");
+        return r.error("block_ffn_dim_multiplier", "gives an FFN width of " +
+                                                       std::to_string(scaled) +
+                                                       ", out of range");
       }
       f = static_cast<int64_t>(scaled);
     }
@@ -350,9 +350,9 @@ StatusOr<HFConfig> parseHFConfig(const std::string &text,
   }
 
   // rope_theta; transformers v5 configs nest it in rope_parameters.
-  if (const json *rp = r.find("rope_parameters");
-      !r.has("rope_theta") && rp && rp->is_object() &&
-      rp->contains("rope_theta")) {
+  if (const json *rp = r.find("rope_parameters"); !r.has("rope_theta") && rp &&
+                                                  rp->is_object() &&
+                                                  rp->contains("rope_theta")) {
     if (Status s = r.toPositive("rope_parameters.rope_theta",
                                 (*rp)["rope_theta"], c.ropeTheta);
         !s) {
@@ -393,8 +393,8 @@ StatusOr<HFConfig> parseHFConfig(const std::string &text,
                          ", expected at most num_experts = " +
                          std::to_string(c.numExperts));
     }
-    if (Status s = r.getInt("num_dense_layers", c.numDenseLayers, 0,
-                            c.numLayers);
+    if (Status s =
+            r.getInt("num_dense_layers", c.numDenseLayers, 0, c.numLayers);
         !s) {
       return s;
     }
@@ -630,9 +630,8 @@ Status HFModelLoader::openShards(const std::string &indexPath) {
   std::unordered_map<std::string, size_t> shardIndex;
   for (const auto &[name, shard] : map.items()) {
     if (!shard.is_string()) {
-      return Status::error(indexPath + ": weight_map entry '" + name +
-                           "' is " + describe(shard) +
-                           ", expected a file name");
+      return Status::error(indexPath + ": weight_map entry '" + name + "' is " +
+                           describe(shard) + ", expected a file name");
     }
     const std::string file = shard.get<std::string>();
     fs::path p(file);
@@ -654,9 +653,9 @@ Status HFModelLoader::openShards(const std::string &indexPath) {
   for (const std::string &shard : shards) {
     auto f = SafetensorsFile::open(joinPath(m_.dir_, shard));
     if (!f) {
-      return Status::error(indexPath + ": shard '" + shard +
-                           "' listed in weight_map cannot be read: " +
-                           f.status().message());
+      return Status::error(
+          indexPath + ": shard '" + shard +
+          "' listed in weight_map cannot be read: " + f.status().message());
     }
     m_.files_.push_back(std::move(*f));
   }
@@ -691,9 +690,8 @@ Status HFModelLoader::openFiles() {
     }
     m_.files_.push_back(std::move(*f));
   } else {
-    return Status::error(m_.dir_ +
-                         ": found neither model.safetensors nor "
-                         "model.safetensors.index.json");
+    return Status::error(m_.dir_ + ": found neither model.safetensors nor "
+                                   "model.safetensors.index.json");
   }
   for (const auto &file : m_.files_) {
     for (const SafetensorsTensor &t : file->tensors()) {
@@ -749,9 +747,8 @@ Status HFModelLoader::addPlain(const TensorRequirement &req) {
   // HF order is ggml order reversed; the conv kernel has an extra unit axis:
   // ggml [L, H] is HF [H, 1, L].
   std::vector<int64_t> shape(req.ne.rbegin(), req.ne.rend());
-  if (req.name.size() >= 21 &&
-      req.name.compare(req.name.size() - 21, 21, "shortconv.conv.weight") ==
-          0) {
+  if (req.name.size() >= 21 && req.name.compare(req.name.size() - 21, 21,
+                                                "shortconv.conv.weight") == 0) {
     shape = {req.ne[1], 1, req.ne[0]};
   }
   Source src{};

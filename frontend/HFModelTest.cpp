@@ -9,8 +9,8 @@
 // with SafetensorsFile), so reader bugs cannot cancel out.
 //
 //===----------------------------------------------------------------------===//
-#include "frontend/GGUF.h"
 #include "frontend/HFModel.h"
+#include "frontend/GGUF.h"
 #include "frontend/ModelConfig.h"
 #include "frontend/ModelSource.h"
 #include "frontend/Safetensors.h"
@@ -140,8 +140,7 @@ void editST(const std::string &path, const std::function<void(STFile &)> &fn,
   writeST(path, f, patch);
 }
 
-void editJSON(const std::string &path,
-              const std::function<void(ojson &)> &fn) {
+void editJSON(const std::string &path, const std::function<void(ojson &)> &fn) {
   std::ifstream in(path);
   ojson j = ojson::parse(in);
   in.close();
@@ -283,14 +282,13 @@ TEST_P(TwinTest, OpenModelDispatchesOnPathKind) {
 
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, TwinTest,
-    ::testing::Values(Twin{"tiny-lfm2moe/hf", "tiny-lfm2moe/model-f32.gguf",
-                           // 44 GGUF tensors, of which 6 are stacked from 8
-                           // experts each: 44 - 6 + 48.
-                           86},
-                      Twin{"tiny-lfm2moe/hf-sharded",
-                           "tiny-lfm2moe/model-f32.gguf", 86},
-                      Twin{"tiny-lfm2-dense/hf",
-                           "tiny-lfm2-dense/model-f32.gguf", 56}),
+    ::testing::Values(
+        Twin{"tiny-lfm2moe/hf", "tiny-lfm2moe/model-f32.gguf",
+             // 44 GGUF tensors, of which 6 are stacked from 8
+             // experts each: 44 - 6 + 48.
+             86},
+        Twin{"tiny-lfm2moe/hf-sharded", "tiny-lfm2moe/model-f32.gguf", 86},
+        Twin{"tiny-lfm2-dense/hf", "tiny-lfm2-dense/model-f32.gguf", 56}),
     [](const ::testing::TestParamInfo<Twin> &p) {
       std::string n = p.param.hfDir;
       for (char &c : n) {
@@ -380,14 +378,14 @@ std::string configError(const std::string &fixtureDir,
 
 TEST(HFConfig, DenseFFNWidthRule) {
   // LFM2-350M: block_ff_dim 6656 auto-adjusted -> 4608 (reference section 1).
-  auto c = configFromHFConfigText(
-      configText(kDense + "/hf",
-                 [](ojson &j) {
-                   j["block_ff_dim"] = 6656;
-                   j["intermediate_size"] = 6656;
-                   j["block_auto_adjust_ff_dim"] = true;
-                 }),
-      "config.json");
+  auto c = configFromHFConfigText(configText(kDense + "/hf",
+                                             [](ojson &j) {
+                                               j["block_ff_dim"] = 6656;
+                                               j["intermediate_size"] = 6656;
+                                               j["block_auto_adjust_ff_dim"] =
+                                                   true;
+                                             }),
+                                  "config.json");
   ASSERT_TRUE(c.isOk()) << c.status().message();
   EXPECT_EQ(c->denseFFNSize, 4608);
   // The fixture with auto-adjust on: floor(2*192/3) = 128 -> 256.
@@ -417,9 +415,8 @@ TEST(HFConfig, FullAttnIdxsInsteadOfLayerTypes) {
                                   "config.json");
   ASSERT_TRUE(c.isOk()) << c.status().message();
   EXPECT_EQ(c->kvHeads, (std::vector<int64_t>{0, 0, 1, 0, 0, 1}));
-  std::string msg = configError(kDense + "/hf", [](ojson &j) {
-    j["full_attn_idxs"] = {2, 4};
-  });
+  std::string msg = configError(kDense + "/hf",
+                                [](ojson &j) { j["full_attn_idxs"] = {2, 4}; });
   EXPECT_HAS(msg, "x/config.json: field 'full_attn_idxs' disagrees");
   msg = configError(kDense + "/hf", [](ojson &j) {
     j.erase("layer_types");
@@ -430,14 +427,14 @@ TEST(HFConfig, FullAttnIdxsInsteadOfLayerTypes) {
 }
 
 TEST(HFConfig, RopeParametersFallback) {
-  auto c = configFromHFConfigText(
-      configText(kMoE + "/hf",
-                 [](ojson &j) {
-                   j.erase("rope_theta");
-                   j["rope_parameters"] = {{"rope_type", "default"},
-                                           {"rope_theta", 5000000.0}};
-                 }),
-      "config.json");
+  auto c = configFromHFConfigText(configText(kMoE + "/hf",
+                                             [](ojson &j) {
+                                               j.erase("rope_theta");
+                                               j["rope_parameters"] = {
+                                                   {"rope_type", "default"},
+                                                   {"rope_theta", 5000000.0}};
+                                             }),
+                                  "config.json");
   ASSERT_TRUE(c.isOk()) << c.status().message();
   EXPECT_EQ(c->ropeTheta, 5e6);
 }
@@ -600,8 +597,7 @@ TEST(Safetensors, BrokenHeaders) {
     // A truncated file: the last tensor's data runs past the end.
     Bytes b(good.begin(), good.end() - 100);
     STFile st = readST(kMoE + "/hf/model.safetensors");
-    expectError(b, "tensor '" + st.entries.back().name +
-                       "' has data_offsets");
+    expectError(b, "tensor '" + st.entries.back().name + "' has data_offsets");
     expectError(b, "out of bounds: the data section holds");
   }
   {
@@ -748,7 +744,7 @@ TEST(HFModel, ExpertShapeMismatch) {
   const std::string path = t.file("model.safetensors");
   editST(path, [](STFile &f) {
     f.find("model.layers.3.feed_forward.experts.5.w2.weight")->shape = {32,
-                                                                       256};
+                                                                        256};
   });
   EXPECT_HAS(openError(t.dir()),
              path + ": tensor 'model.layers.3.feed_forward.experts.5.w2.weight'"
@@ -810,8 +806,8 @@ TEST(HFModel, UnexpectedTensor) {
   TempCopy t(kMoE + "/hf");
   const std::string path = t.file("model.safetensors");
   editST(path, [](STFile &f) {
-    f.entries.push_back({"model.layers.0.conv.conv.bias", "F32", {256},
-                         Bytes(1024)});
+    f.entries.push_back(
+        {"model.layers.0.conv.conv.bias", "F32", {256}, Bytes(1024)});
   });
   EXPECT_HAS(openError(t.dir()),
              path + ": tensor 'model.layers.0.conv.conv.bias' is not part of "
@@ -847,7 +843,8 @@ TEST(HFModel, UntiedOutput) {
   EXPECT_EQ(std::memcmp(out->data, head.data(), head.size()), 0);
   EXPECT_EQ((*m)->tensors().back().name, "output.weight");
 
-  editST(path, [](STFile &f) { f.find("lm_head.weight")->shape = {256, 1024}; });
+  editST(path,
+         [](STFile &f) { f.find("lm_head.weight")->shape = {256, 1024}; });
   EXPECT_HAS(openError(t.dir()), path + ": tensor 'lm_head.weight' has shape "
                                         "[256,1024], expected [1024,256]");
 }
@@ -863,8 +860,7 @@ TEST(HFModel, MissingShard) {
   EXPECT_HAS(msg, t.file("model.safetensors.index.json") +
                       ": shard 'model-00002-of-00002.safetensors' listed in "
                       "weight_map cannot be read");
-  EXPECT_HAS(msg, t.file("model-00002-of-00002.safetensors") +
-                      ": cannot open");
+  EXPECT_HAS(msg, t.file("model-00002-of-00002.safetensors") + ": cannot open");
 }
 
 TEST(HFModel, ShardedWeightMapProblems) {

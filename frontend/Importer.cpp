@@ -102,9 +102,9 @@ Value ModelImporter::layer(int64_t i, Value h, Value pos,
     Value inProj = weight(p + "shortconv.in_proj.weight", {3 * H, H});
     Value kernel = weight(p + "shortconv.conv.weight", {H, L});
     Value outProj = weight(p + "shortconv.out_proj.weight", {H, H});
-    auto op = lfm2::ShortConvOp::create(b_, loc(p + "shortconv"),
-                                        activation(H), state.getType(), u,
-                                        state, inProj, kernel, outProj);
+    auto op = lfm2::ShortConvOp::create(b_, loc(p + "shortconv"), activation(H),
+                                        state.getType(), u, state, inProj,
+                                        kernel, outProj);
     mixed = op.getOutput();
     states.push_back(op.getNewConvState());
   } else {

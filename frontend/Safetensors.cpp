@@ -24,7 +24,8 @@ std::string shapeString(const std::vector<int64_t> &shape) {
 
 // A short, printable rendering of a JSON value for error messages.
 std::string brief(const nlohmann::ordered_json &v) {
-  std::string s = v.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+  std::string s =
+      v.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
   if (s.size() > 60) {
     s = s.substr(0, 57) + "...";
   }
@@ -35,10 +36,9 @@ std::string brief(const nlohmann::ordered_json &v) {
 
 int64_t safetensorsDtypeSize(const std::string &dtype) {
   static const std::pair<const char *, int64_t> kSizes[] = {
-      {"BOOL", 1},    {"U8", 1},      {"I8", 1},  {"F8_E4M3", 1},
-      {"F8_E5M2", 1}, {"I16", 2},     {"U16", 2}, {"F16", 2},
-      {"BF16", 2},    {"I32", 4},     {"U32", 4}, {"F32", 4},
-      {"I64", 8},     {"U64", 8},     {"F64", 8},
+      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E4M3", 1}, {"F8_E5M2", 1},
+      {"I16", 2},  {"U16", 2}, {"F16", 2}, {"BF16", 2},    {"I32", 4},
+      {"U32", 4},  {"F32", 4}, {"I64", 8}, {"U64", 8},     {"F64", 8},
   };
   for (const auto &[name, size] : kSizes) {
     if (dtype == name) {

@@ -30,7 +30,7 @@ struct SafetensorsTensor {
   // dtypes of the safetensors format are accepted by the reader; which ones a
   // model may use is the caller's decision.
   std::string dtype;
-  std::vector<int64_t> shape; // row-major (PyTorch) order
+  std::vector<int64_t> shape;    // row-major (PyTorch) order
   const uint8_t *data = nullptr; // points into the mapping; may be unaligned
   uint64_t nbytes = 0;
 };

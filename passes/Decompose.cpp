@@ -1,4 +1,5 @@
-//===- Decompose.cpp - lfm2-decompose ---------------------------------------===//
+//===- Decompose.cpp - lfm2-decompose
+//---------------------------------------===//
 #include "passes/PassUtils.h"
 #include "passes/Passes.h"
 
@@ -23,8 +24,8 @@ struct DecomposeShortConv : OpRewritePattern<ShortConvOp> {
   LogicalResult matchAndRewrite(ShortConvOp op,
                                 PatternRewriter &rw) const override {
     Location loc = op.getLoc();
-    Value z = linear(rw, roleLoc(rw, loc, "in_proj"), op.getInput(),
-                     op.getInProj());
+    Value z =
+        linear(rw, roleLoc(rw, loc, "in_proj"), op.getInput(), op.getInProj());
     auto mix = ConvMixOp::create(rw, roleLoc(rw, loc, "conv"),
                                  op.getOutput().getType(),
                                  op.getNewConvState().getType(), z,
@@ -57,8 +58,8 @@ struct DecomposeAttention : OpRewritePattern<AttentionOp> {
     auto attend = AttendOp::create(
         rw, roleLoc(rw, loc, "attention"), qr.getType(),
         op.getNewKCache().getType(), op.getNewVCache().getType(), qr, kr, v,
-        op.getKCache(), op.getVCache(), op.getPosition(),
-        op.getNumHeadsAttr(), op.getNumKvHeadsAttr(), op.getHeadDimAttr());
+        op.getKCache(), op.getVCache(), op.getPosition(), op.getNumHeadsAttr(),
+        op.getNumKvHeadsAttr(), op.getHeadDimAttr());
     Value out = linear(rw, roleLoc(rw, loc, "out_proj"), attend.getResult(),
                        op.getOutProj());
     rw.replaceOp(op, {out, attend.getNewKCache(), attend.getNewVCache()});
@@ -74,8 +75,8 @@ struct DecomposeSwiGLUFFN : OpRewritePattern<SwiGLUFFNOp> {
     Value x = op.getInput();
     Value g = linear(rw, roleLoc(rw, loc, "gate"), x, op.getGate());
     Value u = linear(rw, roleLoc(rw, loc, "up"), x, op.getUp());
-    Value a = SwiGLUOp::create(rw, roleLoc(rw, loc, "swiglu"), g.getType(), g,
-                               u);
+    Value a =
+        SwiGLUOp::create(rw, roleLoc(rw, loc, "swiglu"), g.getType(), g, u);
     Value out = linear(rw, roleLoc(rw, loc, "down"), a, op.getDown());
     rw.replaceOp(op, out);
     return success();

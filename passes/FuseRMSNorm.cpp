@@ -1,4 +1,5 @@
-//===- FuseRMSNorm.cpp - lfm2-fuse-rms-norm ---------------------------------===//
+//===- FuseRMSNorm.cpp - lfm2-fuse-rms-norm
+//---------------------------------===//
 #include "passes/PassUtils.h"
 #include "passes/Passes.h"
 
@@ -37,9 +38,9 @@ struct FuseRMSNorm : OpRewritePattern<RMSNormOp> {
     for (Operation *user : llvm::make_early_inc_range(norm->getUsers())) {
       rw.setInsertionPoint(user);
       if (auto l = dyn_cast<LinearOp>(user)) {
-        auto fused = LinearOp::create(rw, l.getLoc(), l.getResultTypes(), x,
-                                      l.getWeights(), scale, l.getResidual(),
-                                      eps);
+        auto fused =
+            LinearOp::create(rw, l.getLoc(), l.getResultTypes(), x,
+                             l.getWeights(), scale, l.getResidual(), eps);
         rw.replaceOp(l, fused.getResults());
       } else {
         auto s = cast<LinearSwiGLUOp>(user);

@@ -1,4 +1,5 @@
-//===- FuseResidual.cpp - lfm2-fuse-residual --------------------------------===//
+//===- FuseResidual.cpp - lfm2-fuse-residual
+//--------------------------------===//
 #include "passes/PassUtils.h"
 #include "passes/Passes.h"
 
@@ -16,8 +17,8 @@ struct FuseResidual : OpRewritePattern<AddOp> {
   LogicalResult matchAndRewrite(AddOp op, PatternRewriter &rw) const override {
     // The block output is usually the right-hand side (h + block(h)); try it
     // first so the skip connection becomes the residual.
-    for (auto [produced, skip] :
-         {std::pair(op.getRhs(), op.getLhs()), std::pair(op.getLhs(), op.getRhs())}) {
+    for (auto [produced, skip] : {std::pair(op.getRhs(), op.getLhs()),
+                                  std::pair(op.getLhs(), op.getRhs())}) {
       auto l = produced.getDefiningOp<LinearOp>();
       if (!l || l.getResults().size() != 1 || l.getResidual() ||
           !produced.hasOneUse() || produced == skip) {
@@ -25,10 +26,9 @@ struct FuseResidual : OpRewritePattern<AddOp> {
       }
       // The fused op sits where the add was, after both of its inputs.
       rw.setInsertionPoint(op);
-      auto fused = LinearOp::create(rw, l.getLoc(), TypeRange{op.getType()},
-                                    l.getInput(), l.getWeights(),
-                                    l.getNormWeight(), skip,
-                                    l.getEpsilonAttr());
+      auto fused = LinearOp::create(
+          rw, l.getLoc(), TypeRange{op.getType()}, l.getInput(), l.getWeights(),
+          l.getNormWeight(), skip, l.getEpsilonAttr());
       rw.replaceOp(op, fused.getResult(0));
       rw.eraseOp(l);
       return success();

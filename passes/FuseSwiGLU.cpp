@@ -1,4 +1,5 @@
-//===- FuseSwiGLU.cpp - lfm2-fuse-swiglu ------------------------------------===//
+//===- FuseSwiGLU.cpp - lfm2-fuse-swiglu
+//------------------------------------===//
 #include "passes/PassUtils.h"
 #include "passes/Passes.h"
 
@@ -40,8 +41,8 @@ struct FuseSwiGLU : OpRewritePattern<SwiGLUOp> {
       return rw.notifyMatchFailure(op, "weights differ in stored format");
     }
     // Both projections dominate the SwiGLU, so their operands do too.
-    rw.replaceOpWithNewOp<LinearSwiGLUOp>(op, op.getType(), gate.getInput(),
-                                          wg, wu, gate.getNormWeight(),
+    rw.replaceOpWithNewOp<LinearSwiGLUOp>(op, op.getType(), gate.getInput(), wg,
+                                          wu, gate.getNormWeight(),
                                           gate.getEpsilonAttr());
     rw.eraseOp(gate);
     rw.eraseOp(up);

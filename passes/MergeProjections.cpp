@@ -1,4 +1,5 @@
-//===- MergeProjections.cpp - lfm2-merge-projections ------------------------===//
+//===- MergeProjections.cpp - lfm2-merge-projections
+//------------------------===//
 #include "passes/PassUtils.h"
 #include "passes/Passes.h"
 
@@ -34,8 +35,7 @@ struct MergeProjectionsPass
     getOperation().walk([&](Block *block) {
       // Projections of one input, fused norm and weight format, in block
       // order (keys compare the input value, the norm and the format).
-      std::map<std::tuple<void *, void *, uint32_t, int>,
-               SmallVector<LinearOp>>
+      std::map<std::tuple<void *, void *, uint32_t, int>, SmallVector<LinearOp>>
           groups;
       for (Operation &op : *block) {
         auto l = dyn_cast<LinearOp>(&op);
@@ -46,11 +46,11 @@ struct MergeProjectionsPass
         if (!format) {
           continue;
         }
-        uint32_t epsBits = l.getEpsilon()
-                               ? static_cast<uint32_t>(l.getEpsilon()
-                                                           ->bitcastToAPInt()
-                                                           .getZExtValue())
-                               : 0;
+        uint32_t epsBits =
+            l.getEpsilon()
+                ? static_cast<uint32_t>(
+                      l.getEpsilon()->bitcastToAPInt().getZExtValue())
+                : 0;
         groups[{l.getInput().getAsOpaquePointer(),
                 l.getNormWeight().getAsOpaquePointer(), epsBits,
                 static_cast<int>(*format)}]

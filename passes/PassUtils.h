@@ -14,8 +14,8 @@ namespace mlir::lfm2 {
 // kernel call by its block plus its role ("blk.3.attn.q_proj").
 inline Location roleLoc(OpBuilder &b, Location base, StringRef role) {
   if (auto name = dyn_cast<NameLoc>(base)) {
-    return NameLoc::get(b.getStringAttr(name.getName().str() + "." + role.str()),
-                        base);
+    return NameLoc::get(
+        b.getStringAttr(name.getName().str() + "." + role.str()), base);
   }
   return NameLoc::get(b.getStringAttr(role), base);
 }
@@ -45,8 +45,7 @@ inline std::optional<WeightFormat> weightFormat(Value w) {
 }
 
 // Runs `Patterns` greedily over `op`: the body of each pattern-based pass.
-template <typename... Patterns>
-LogicalResult applyPassPatterns(Operation *op) {
+template <typename... Patterns> LogicalResult applyPassPatterns(Operation *op) {
   RewritePatternSet patterns(op->getContext());
   patterns.add<Patterns...>(op->getContext());
   return applyPatternsGreedily(op, std::move(patterns));

@@ -33,8 +33,7 @@ struct PipelineCLOptions : PassPipelineOptions<PipelineCLOptions> {
                             llvm::cl::desc("Stored format of projection "
                                            "weights (q8_0, q4_0, f16, f32)"),
                             llvm::cl::init("")};
-  Option<bool> fuse{*this, "fuse",
-                    llvm::cl::desc("Run the fusion passes"),
+  Option<bool> fuse{*this, "fuse", llvm::cl::desc("Run the fusion passes"),
                     llvm::cl::init(true)};
 };
 } // namespace
@@ -42,8 +41,9 @@ struct PipelineCLOptions : PassPipelineOptions<PipelineCLOptions> {
 void registerLFM2PassesAndPipelines() {
   registerLFM2Passes();
   PassPipelineRegistration<PipelineCLOptions>(
-      "lfm2-compile", "The passes lfm2c compile runs between import and code "
-                      "generation",
+      "lfm2-compile",
+      "The passes lfm2c compile runs between import and code "
+      "generation",
       [](OpPassManager &pm, const PipelineCLOptions &cl) {
         CompilePipelineOptions options;
         options.quant = cl.quant;

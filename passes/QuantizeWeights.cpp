@@ -1,4 +1,5 @@
-//===- QuantizeWeights.cpp - lfm2-quantize ----------------------------------===//
+//===- QuantizeWeights.cpp - lfm2-quantize
+//----------------------------------===//
 #include "passes/Passes.h"
 
 #include "ir/LFM2Ops.h"
@@ -23,10 +24,9 @@ struct QuantizeWeightsPass
 
   void runOnOperation() override {
     std::optional<WeightFormat> target = symbolizeWeightFormat(format);
-    if (!target || (*target != WeightFormat::q8_0 &&
-                    *target != WeightFormat::q4_0 &&
-                    *target != WeightFormat::f16 &&
-                    *target != WeightFormat::f32)) {
+    if (!target ||
+        (*target != WeightFormat::q8_0 && *target != WeightFormat::q4_0 &&
+         *target != WeightFormat::f16 && *target != WeightFormat::f32)) {
       getOperation().emitError("lfm2-quantize: format '")
           << format << "' is not one of q8_0, q4_0, f16, f32";
       return signalPassFailure();

@@ -1,4 +1,5 @@
-//===- ChatTest.cpp ---------------------------------------------------------===//
+//===- ChatTest.cpp
+//---------------------------------------------------------===//
 #include "runtime/Chat.h"
 
 #include <gtest/gtest.h>
@@ -20,14 +21,17 @@ TEST(Chat, AppendsToolListToTheSystemPrompt) {
   const std::string tool = R"({"name": "get_weather", "parameters": {}})";
   EXPECT_EQ(renderChat({{"system", "S"}, {"user", "U"}}, {tool, tool}, true),
             "<|startoftext|><|im_start|>system\nS\nList of tools: "
-            "<|tool_list_start|>[" + tool + ", " + tool +
+            "<|tool_list_start|>[" +
+                tool + ", " + tool +
                 "]<|tool_list_end|><|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
                 "<|im_start|>assistant\n");
   // Without a system message the list stands alone.
-  EXPECT_EQ(renderChat({{"user", "U"}}, {tool}, false),
-            "<|startoftext|><|im_start|>system\nList of tools: "
-            "<|tool_list_start|>[" + tool +
-                "]<|tool_list_end|><|im_end|>\n<|im_start|>user\nU<|im_end|>\n");
+  EXPECT_EQ(
+      renderChat({{"user", "U"}}, {tool}, false),
+      "<|startoftext|><|im_start|>system\nList of tools: "
+      "<|tool_list_start|>[" +
+          tool +
+          "]<|tool_list_end|><|im_end|>\n<|im_start|>user\nU<|im_end|>\n");
 }
 
 TEST(Chat, ToolResultsAreWrapped) {
@@ -40,8 +44,8 @@ TEST(Chat, ContinuationExtendsTheFullRendering) {
   std::vector<ChatMessage> turn1 = {{"user", "A"}};
   std::string prefix = renderChat(turn1, {}, true);
   std::string reply = "B";
-  std::vector<ChatMessage> all = {{"user", "A"}, {"assistant", reply},
-                                  {"user", "C"}};
+  std::vector<ChatMessage> all = {
+      {"user", "A"}, {"assistant", reply}, {"user", "C"}};
   EXPECT_EQ(prefix + reply + renderContinuation({{"user", "C"}}),
             renderChat(all, {}, true));
 }
@@ -79,12 +83,11 @@ TEST(Chat, ParsesJsonToolCalls) {
 }
 
 TEST(Chat, MalformedCallsGiveErrors) {
-  for (const char *bad :
-       {"<|tool_call_start|>[f(a=)]<|tool_call_end|>",
-        "<|tool_call_start|>[f(a=\"x)]<|tool_call_end|>",
-        "<|tool_call_start|>[f(a=1]<|tool_call_end|>",
-        "<|tool_call_start|>f()<|tool_call_end|>",
-        "<|tool_call_start|>[f()]"}) {
+  for (const char *bad : {"<|tool_call_start|>[f(a=)]<|tool_call_end|>",
+                          "<|tool_call_start|>[f(a=\"x)]<|tool_call_end|>",
+                          "<|tool_call_start|>[f(a=1]<|tool_call_end|>",
+                          "<|tool_call_start|>f()<|tool_call_end|>",
+                          "<|tool_call_start|>[f()]"}) {
     auto calls = parseToolCalls(bad);
     EXPECT_FALSE(calls.isOk()) << bad;
     if (!calls.isOk()) {

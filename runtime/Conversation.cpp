@@ -1,4 +1,5 @@
-//===- Conversation.cpp -----------------------------------------------------===//
+//===- Conversation.cpp
+//-----------------------------------------------------===//
 #include "runtime/Conversation.h"
 
 #include <chrono>
@@ -76,9 +77,10 @@ Status Conversation::sendRaw(const std::string &text) {
   return feed(ids);
 }
 
-StatusOr<Reply> Conversation::reply(
-    int64_t maxTokens, const std::function<void(std::string_view)> &onText,
-    const std::atomic<bool> *stop) {
+StatusOr<Reply>
+Conversation::reply(int64_t maxTokens,
+                    const std::function<void(std::string_view)> &onText,
+                    const std::atomic<bool> *stop) {
   if (!unsent_.empty() || !started_) {
     if (Status st = feedText(pendingText()); !st) {
       return st;

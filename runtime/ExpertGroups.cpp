@@ -1,4 +1,5 @@
-//===- ExpertGroups.cpp -----------------------------------------------------===//
+//===- ExpertGroups.cpp
+//-----------------------------------------------------===//
 #include "runtime/ExpertGroups.h"
 
 #include <cstring>

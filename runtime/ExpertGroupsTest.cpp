@@ -1,4 +1,5 @@
-//===- ExpertGroupsTest.cpp -------------------------------------------------===//
+//===- ExpertGroupsTest.cpp
+//-------------------------------------------------===//
 #include "runtime/ExpertGroups.h"
 
 #include <gtest/gtest.h>
@@ -41,8 +42,7 @@ void checkGrouping(const std::vector<int32_t> &idx, int64_t T, int64_t K,
     const int64_t count = std::count(idx.begin(), idx.end(), int32_t(e));
     ASSERT_EQ(g.offsets[size_t(e + 1)] - g.offsets[size_t(e)], count)
         << "expert " << e;
-    for (int32_t r = g.offsets[size_t(e)]; r < g.offsets[size_t(e + 1)];
-         ++r) {
+    for (int32_t r = g.offsets[size_t(e)]; r < g.offsets[size_t(e + 1)]; ++r) {
       ASSERT_EQ(idx[size_t(g.pairs[size_t(r)])], e) << "row " << r;
       if (r > g.offsets[size_t(e)]) {
         // Stable: pairs (hence tokens) ascending within an expert.
@@ -102,15 +102,15 @@ TEST(ExpertGroups, RejectsBadRoutingWithoutWriting) {
     EXPECT_EQ(pairs, std::vector<int32_t>(4, -7));
   }
   std::vector<int32_t> o(2);
-  EXPECT_FALSE(groupByExpert(nullptr, -1, 1, 1, o.data(), nullptr, nullptr)
-                   .isOk());
+  EXPECT_FALSE(
+      groupByExpert(nullptr, -1, 1, 1, o.data(), nullptr, nullptr).isOk());
   EXPECT_FALSE(
       groupByExpert(nullptr, 1, 0, 1, o.data(), nullptr, nullptr).isOk());
   EXPECT_FALSE(
       groupByExpert(nullptr, 1, 1, 0, o.data(), nullptr, nullptr).isOk());
-  EXPECT_FALSE(groupByExpert(nullptr, int64_t(1) << 30, 4, 1, o.data(),
-                             nullptr, nullptr)
-                   .isOk());
+  EXPECT_FALSE(
+      groupByExpert(nullptr, int64_t(1) << 30, 4, 1, o.data(), nullptr, nullptr)
+          .isOk());
 }
 
 TEST(ExpertGroups, GatherCopiesEachPairsTokenRow) {

@@ -21,9 +21,9 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -45,7 +45,7 @@ void onSigint(int) { gInterrupted.store(true); }
 
 // Ctrl-C stops the current generation; the session goes on.
 void installSigint() {
-  struct sigaction sa {};
+  struct sigaction sa{};
   sa.sa_handler = onSigint;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
@@ -378,9 +378,8 @@ StatusOr<std::vector<BenchTest>> parseBenchList(const std::string &text) {
     BenchTest t{item, false, 0, 0};
     const std::string kind = item.substr(0, 2);
     const size_t at = item.find('@');
-    const std::string n = item.substr(2, at == std::string::npos
-                                             ? std::string::npos
-                                             : at - 2);
+    const std::string n =
+        item.substr(2, at == std::string::npos ? std::string::npos : at - 2);
     bool ok = (kind == "pp" || kind == "tg") && number(n, t.n) && t.n > 0;
     if (ok && at != std::string::npos) {
       ok = number(item.substr(at + 1), t.depth);
@@ -524,14 +523,19 @@ int runBench(const Options &o, const BenchOptions &b) {
         samples.size() > 1 ? std::sqrt(var / (samples.size() - 1)) : 0.0;
     const int64_t rss = peakRssBytes();
     if (b.json) {
-      nlohmann::json j = {
-          {"model", info.modelName}, {"target", info.targetName},
-          {"test", t.name},          {"n_prompt", t.prompt ? t.n : 0},
-          {"n_gen", t.prompt ? 0 : t.n}, {"n_depth", t.depth},
-          {"reps", b.reps},          {"threads", threads},
-          {"ctx_size", s.contextSize()},
-          {"tokens_per_second", mean}, {"stddev", stddev},
-          {"samples_ts", samples},   {"peak_rss_bytes", rss}};
+      nlohmann::json j = {{"model", info.modelName},
+                          {"target", info.targetName},
+                          {"test", t.name},
+                          {"n_prompt", t.prompt ? t.n : 0},
+                          {"n_gen", t.prompt ? 0 : t.n},
+                          {"n_depth", t.depth},
+                          {"reps", b.reps},
+                          {"threads", threads},
+                          {"ctx_size", s.contextSize()},
+                          {"tokens_per_second", mean},
+                          {"stddev", stddev},
+                          {"samples_ts", samples},
+                          {"peak_rss_bytes", rss}};
       std::printf("%s\n", j.dump().c_str());
     } else {
       char rssText[32] = "n/a";
@@ -539,9 +543,9 @@ int runBench(const Options &o, const BenchOptions &b) {
         std::snprintf(rssText, sizeof(rssText), "%.1f MiB",
                       rss / (1024.0 * 1024.0));
       }
-      std::printf("| %s | %s | %s | %.2f ± %.2f | %d | %s |\n",
-                  info.modelName, info.targetName, t.name.c_str(), mean,
-                  stddev, threads, rssText);
+      std::printf("| %s | %s | %s | %.2f ± %.2f | %d | %s |\n", info.modelName,
+                  info.targetName, t.name.c_str(), mean, stddev, threads,
+                  rssText);
     }
     std::fflush(stdout);
   }
@@ -574,10 +578,10 @@ int main(int argc, char **argv) {
   app.add_option("--system", o.system, "System prompt");
   app.add_option("--tools", o.toolsPath,
                  "File with one JSON tool definition per line");
-  app.add_flag("--raw", o.raw, "Treat -p as plain text, without the chat "
-                               "format");
-  app.add_option("--temp", o.sampling.temperature,
-                 "Temperature (0: greedy)")
+  app.add_flag("--raw", o.raw,
+               "Treat -p as plain text, without the chat "
+               "format");
+  app.add_option("--temp", o.sampling.temperature, "Temperature (0: greedy)")
       ->capture_default_str();
   app.add_option("--top-k", o.sampling.topK, "Top-k (0: off)")
       ->capture_default_str();
@@ -618,8 +622,8 @@ int main(int argc, char **argv) {
   chat->fallthrough();
   CLI11_PARSE(app, argc, argv);
 
-  const int modes = !o.tokensText.empty() + !o.prompt.empty() + !!*chat +
-                    !bench.list.empty();
+  const int modes =
+      !o.tokensText.empty() + !o.prompt.empty() + !!*chat + !bench.list.empty();
   if (modes != 1) {
     std::fprintf(stderr, "error: give exactly one of -p TEXT, chat, "
                          "--tokens IDS or --bench TESTS (see --help)\n");
@@ -644,8 +648,8 @@ int main(int argc, char **argv) {
     return fail(Status::error("this model was compiled without a tokenizer; "
                               "use --tokens"));
   }
-  auto data = TokenizerData::deserialize(
-      s.weightsData() + info.tokenizerOffset, info.tokenizerBytes);
+  auto data = TokenizerData::deserialize(s.weightsData() + info.tokenizerOffset,
+                                         info.tokenizerBytes);
   if (!data) {
     return fail(data.status());
   }

@@ -10,7 +10,8 @@
 
 namespace lfm2c {
 
-StatusOr<std::unique_ptr<MappedFile>> MappedFile::open(const std::string &path) {
+StatusOr<std::unique_ptr<MappedFile>>
+MappedFile::open(const std::string &path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return Status::error(path + ": cannot open: " + std::strerror(errno));

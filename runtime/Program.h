@@ -24,8 +24,8 @@ enum class StateKind : int32_t { ConvState = 0, KeyCache = 1, ValueCache = 2 };
 struct StateDesc {
   const char *name;
   StateKind kind;
-  int64_t rows;       // fixed row count; for caches, 0 (= context size)
-  int64_t rowFloats;  // floats per row
+  int64_t rows;      // fixed row count; for caches, 0 (= context size)
+  int64_t rowFloats; // floats per row
 };
 
 // Sampling defaults of the model (generation_config.json), else LiquidAI's
@@ -59,9 +59,9 @@ struct ProgramInfo {
 struct ForwardArgs {
   const int32_t *tokens;
   int64_t numTokens;
-  int64_t position;    // position of tokens[0]
-  bool allLogits;      // logits for every token, else only the last
-  float *logits;       // numTokens (or 1) rows of vocabSize
+  int64_t position;       // position of tokens[0]
+  bool allLogits;         // logits for every token, else only the last
+  float *logits;          // numTokens (or 1) rows of vocabSize
   const uint8_t *weights; // mapped weights, past the header
   float *const *states;   // one per StateDesc
   int64_t contextSize;    // rows of each cache

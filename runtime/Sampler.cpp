@@ -1,4 +1,5 @@
-//===- Sampler.cpp ----------------------------------------------------------===//
+//===- Sampler.cpp
+//----------------------------------------------------------===//
 #include "runtime/Sampler.h"
 
 #include <algorithm>
@@ -19,10 +20,10 @@ int32_t Sampler::sample(const float *logits,
   }
 
   if (params_.repeatPenalty != 1.0f && params_.repeatLastN != 0) {
-    size_t n = params_.repeatLastN < 0
-                   ? recent.size()
-                   : std::min(recent.size(),
-                              static_cast<size_t>(params_.repeatLastN));
+    size_t n =
+        params_.repeatLastN < 0
+            ? recent.size()
+            : std::min(recent.size(), static_cast<size_t>(params_.repeatLastN));
     std::unordered_set<int32_t> seen(recent.end() - n, recent.end());
     for (int32_t t : seen) {
       if (t < 0 || t >= vocab_) {
@@ -83,8 +84,9 @@ int32_t Sampler::sample(const float *logits,
 
   std::vector<double> weights(keep);
   for (size_t i = 0; i < keep; ++i) {
-    weights[i] = std::exp((static_cast<double>(candidates_[i].first) - maxLogit) /
-                          params_.temperature);
+    weights[i] =
+        std::exp((static_cast<double>(candidates_[i].first) - maxLogit) /
+                 params_.temperature);
   }
   std::discrete_distribution<size_t> pick(weights.begin(), weights.end());
   return candidates_[pick(rng_)].second;

@@ -18,9 +18,9 @@ namespace lfm2c::rt {
 struct SamplingParams {
   // LiquidAI's recommendation for LFM2 when the model states none.
   float temperature = 0.3f;
-  int32_t topK = 0;    // 0: off
-  float topP = 1.0f;   // 1: off
-  float minP = 0.15f;  // 0: off
+  int32_t topK = 0;            // 0: off
+  float topP = 1.0f;           // 1: off
+  float minP = 0.15f;          // 0: off
   float repeatPenalty = 1.05f; // 1: off
   int32_t repeatLastN = 64;    // how many recent tokens the penalty sees
   uint64_t seed = 0;           // 0: a random seed

@@ -1,4 +1,5 @@
-//===- SamplerTest.cpp ------------------------------------------------------===//
+//===- SamplerTest.cpp
+//------------------------------------------------------===//
 #include "runtime/Sampler.h"
 
 #include <gtest/gtest.h>
@@ -48,8 +49,8 @@ TEST(Sampler, TopKOneIsGreedy) {
   p.topK = 1;
   auto l = randomLogits(500, 1);
   Sampler s(p, 500);
-  int32_t best = static_cast<int32_t>(
-      std::max_element(l.begin(), l.end()) - l.begin());
+  int32_t best =
+      static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
   for (int i = 0; i < 20; ++i) {
     EXPECT_EQ(s.sample(l.data(), {}), best);
   }

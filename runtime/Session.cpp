@@ -1,4 +1,5 @@
-//===- Session.cpp ----------------------------------------------------------===//
+//===- Session.cpp
+//----------------------------------------------------------===//
 #include "runtime/Session.h"
 #include "runtime/WeightsFormat.h"
 
@@ -41,10 +42,9 @@ Status checkWeights(const MappedFile &file, const ProgramInfo &info) {
   }
   if (header.dataBytes != info.weightsBytes ||
       file.size() != sizeof(WeightsHeader) + header.dataBytes) {
-    return Status::error(path + ": size " + std::to_string(file.size()) +
-                         " bytes, expected " +
-                         std::to_string(sizeof(WeightsHeader) +
-                                        info.weightsBytes));
+    return Status::error(
+        path + ": size " + std::to_string(file.size()) + " bytes, expected " +
+        std::to_string(sizeof(WeightsHeader) + info.weightsBytes));
   }
   return Status::ok();
 }
@@ -79,10 +79,9 @@ StatusOr<std::unique_ptr<Session>> Session::create(const std::string &path,
     const size_t floats = static_cast<size_t>(rows * d.rowFloats);
     float *p = static_cast<float *>(std::calloc(floats, sizeof(float)));
     if (!p) {
-      return Status::error("cannot allocate the decode state " +
-                           std::string(d.name) + " (" +
-                           std::to_string(floats * sizeof(float)) +
-                           " bytes); lower --ctx-size");
+      return Status::error(
+          "cannot allocate the decode state " + std::string(d.name) + " (" +
+          std::to_string(floats * sizeof(float)) + " bytes); lower --ctx-size");
     }
     s->states_.emplace_back(p);
     s->stateFloats_.push_back(floats);
@@ -105,11 +104,10 @@ Status Session::eval(const std::vector<int32_t> &tokens, bool allLogits,
     }
   }
   if (position_ + n > contextSize_) {
-    return Status::error("context full: " + std::to_string(position_) +
-                         " + " + std::to_string(n) +
+    return Status::error("context full: " + std::to_string(position_) + " + " +
+                         std::to_string(n) +
                          " tokens exceed the context size " +
-                         std::to_string(contextSize_) +
-                         " (raise --ctx-size)");
+                         std::to_string(contextSize_) + " (raise --ctx-size)");
   }
   arena_.resize(static_cast<size_t>(info_->arenaFloatsPerToken * n +
                                     info_->arenaFloatsFixed));

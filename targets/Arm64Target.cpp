@@ -48,7 +48,6 @@ public:
     return out;
   }
 
-
   int vectorBytes() const override {
     return isSve() ? target_.vector_bits / 8 : 16;
   }

@@ -53,7 +53,6 @@ public:
            (!target_.has_feature(Halide::Target::AVX2) ||
             host.has_feature(Halide::Target::AVX2));
   }
-
 };
 
 // AMD Ryzen AI (Strix Point and later): Zen 5 cores with AVX-512 plus an
@@ -95,11 +94,10 @@ std::unique_ptr<TargetInfo> createX86Avx512Target() {
   return std::make_unique<X86Target>(
       "x86-64-avx512", "x86-64 with the AVX-512 of AMD Zen 4/5 (VNNI, BF16)",
       linuxX86({Halide::Target::SSE41, Halide::Target::AVX,
-                Halide::Target::AVX2, Halide::Target::FMA,
-                Halide::Target::F16C, Halide::Target::AVX512,
-                Halide::Target::AVX512_Skylake,
-                Halide::Target::AVX512_Cannonlake,
-                Halide::Target::AVX512_Zen4, Halide::Target::AVX512_Zen5}));
+                Halide::Target::AVX2, Halide::Target::FMA, Halide::Target::F16C,
+                Halide::Target::AVX512, Halide::Target::AVX512_Skylake,
+                Halide::Target::AVX512_Cannonlake, Halide::Target::AVX512_Zen4,
+                Halide::Target::AVX512_Zen5}));
 }
 
 std::unique_ptr<TargetInfo> createRyzenAITarget() {
@@ -107,12 +105,10 @@ std::unique_ptr<TargetInfo> createRyzenAITarget() {
       "ryzen-ai",
       "AMD Ryzen AI: Zen 5 CPU (AVX-512, VNNI); NPU partition not built yet",
       linuxX86({Halide::Target::SSE41, Halide::Target::AVX,
-                Halide::Target::AVX2, Halide::Target::FMA,
-                Halide::Target::F16C, Halide::Target::AVX512,
-                Halide::Target::AVX512_Skylake,
-                Halide::Target::AVX512_Cannonlake,
-                Halide::Target::AVX512_Zen4, Halide::Target::AVX512_Zen5,
-                Halide::Target::AVXVNNI}));
+                Halide::Target::AVX2, Halide::Target::FMA, Halide::Target::F16C,
+                Halide::Target::AVX512, Halide::Target::AVX512_Skylake,
+                Halide::Target::AVX512_Cannonlake, Halide::Target::AVX512_Zen4,
+                Halide::Target::AVX512_Zen5, Halide::Target::AVXVNNI}));
 }
 
 } // namespace lfm2c

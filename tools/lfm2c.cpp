@@ -53,30 +53,37 @@ int main(int argc, char **argv) {
   std::string importPath;
   CLI::App *import =
       app.add_subcommand("import", "Print a model as lfm2-dialect IR");
-  import->add_option("model", importPath, "GGUF model file or Hugging Face folder")
+  import
+      ->add_option("model", importPath,
+                   "GGUF model file or Hugging Face folder")
       ->required()
       ->check(CLI::ExistingPath);
 
   lfm2c::CompileOptions opt;
   CLI::App *compile = app.add_subcommand(
       "compile", "Compile a model into an executable and its weights file");
-  compile->add_option("model", opt.modelPath, "GGUF model file or Hugging Face folder")
+  compile
+      ->add_option("model", opt.modelPath,
+                   "GGUF model file or Hugging Face folder")
       ->required()
       ->check(CLI::ExistingPath);
-  compile->add_option("-o,--output", opt.outputPath,
-                      "Executable to write (weights go to OUTPUT.weights)")
+  compile
+      ->add_option("-o,--output", opt.outputPath,
+                   "Executable to write (weights go to OUTPUT.weights)")
       ->required();
-  compile->add_option("--target", opt.targetName,
-                      "Target to compile for (see --list-targets)")
+  compile
+      ->add_option("--target", opt.targetName,
+                   "Target to compile for (see --list-targets)")
       ->capture_default_str();
   compile->add_option("--cc", opt.compilerDriver,
                       "C++ driver that compiles and links the executable "
                       "(default: the target's, e.g. c++ or "
                       "aarch64-linux-gnu-g++ / $LFM2C_CC_ARM64)");
-  compile->add_option("--quant", opt.quant,
-                      "Store projection weights as q8_0, q4_0 or f16 "
-                      "(routers, norms and conv kernels stay f32), or expand "
-                      "all to f32; default: as in the file")
+  compile
+      ->add_option("--quant", opt.quant,
+                   "Store projection weights as q8_0, q4_0 or f16 "
+                   "(routers, norms and conv kernels stay f32), or expand "
+                   "all to f32; default: as in the file")
       ->check(CLI::IsMember({"q8_0", "q4_0", "f16", "f32"}));
   bool noFuse = false;
   compile->add_flag("--no-fuse", noFuse,
