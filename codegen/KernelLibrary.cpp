@@ -39,7 +39,7 @@ int interleave(const KernelRequest &r, size_t at) {
   return r.ints.size() > at ? static_cast<int>(r.ints[at]) : 0;
 }
 
-// The symbol's format part: q4_0, or q4_0x8 for row-interleaved weights.
+// The symbol's format part: q4_0, or q4_0xR for weights row-interleaved by R.
 std::string layoutName(const KernelRequest &r, size_t at) {
   const int rows = interleave(r, at);
   return quantName(r.ints[0]) + (rows ? "x" + std::to_string(rows) : "");
@@ -54,8 +54,8 @@ ProjectionSpec projectionSpec(const KernelRequest &r) {
   spec.k = r.ints[1];
   spec.swiglu = (r.ints[2] & kProjectionSwiGLU) != 0;
   spec.residual = (r.ints[2] & kProjectionResidual) != 0;
-  spec.interleave = (r.ints[2] & kProjectionInterleaved) != 0 ? kRowLanes : 0;
-  spec.rows.assign(r.ints.begin() + 3, r.ints.end());
+  spec.interleave = static_cast<int>(r.ints[3]);
+  spec.rows.assign(r.ints.begin() + kProjectionRowsAt, r.ints.end());
   return spec;
 }
 

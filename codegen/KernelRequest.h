@@ -45,7 +45,9 @@ enum class KernelKind {
   LinearQuantPrefill, // ints: format, k, n [, interleaved rows per group]
                       // (batches of kPrefillMinTokens+; interleaved: any)
   // Fused kernels of the fusion passes.
-  Projection,          // ints: format (-1: f32, -2: f16), k, flags, rows...
+  Projection, // ints: format (-1: f32, -2: f16), k, flags, interleave, rows...
+              //   (interleave: rows a group of row-interleaved Q4_0 weights,
+              //   0: none)
   RmsNormQuantizeQ8_0, // ints: k;  floats: eps
 };
 
@@ -54,8 +56,8 @@ constexpr int64_t kF16WeightsCode = -2;
 // KernelKind::Projection flags.
 constexpr int64_t kProjectionSwiGLU = 1;   // rows {F}; gate and up weights
 constexpr int64_t kProjectionResidual = 2; // one output, plus a residual
-// Q4_0 weights row-interleaved (rowInterleaveFor rows a group).
-constexpr int64_t kProjectionInterleaved = 4;
+// Where a Projection request's row counts start.
+constexpr size_t kProjectionRowsAt = 4;
 
 // Programs call the LinearQuantPrefill kernel instead of LinearQuant for
 // Q8_0 / Q4_0 weights of a multiple of 8 rows when a batch has at least

@@ -509,8 +509,9 @@ void Emitter::moeGroupedQuant(lfm2::MoEDispatchOp d, const Buf &xq,
   const CallArg eRows =
       CallArg::of({"(rows + first * " + str(H) + ")", {"n", str(H)}});
   // Experts with many tokens: three prefill GEMMs (weights regrouped once
-  // per task, then 8 rows per vector), the SwiGLU and its Q8_0 quantization
-  // between them, as the fused expert kernel computes them.
+  // per task unless interleaved, then rows as vector lanes), the SwiGLU and
+  // its Q8_0 quantization between them, as the fused expert kernel computes
+  // them.
   auto gemms = [&] {
     Buf g = view(alloc({dyn, F}), {"n", str(F)});
     Buf u = view(alloc({dyn, F}), {"n", str(F)});
@@ -1003,8 +1004,7 @@ LogicalResult Emitter::emitLinear(lfm2::LinearOp l, const std::string &where) {
   std::vector<CallArg> args =
       projectionInputs(x, l.getNormWeight(), l.getEpsilon(), format, K, where);
   std::vector<int64_t> ints = {formatCode(format), K,
-                               (l.getResidual() ? kProjectionResidual : 0) |
-                                   (il ? kProjectionInterleaved : 0)};
+                               l.getResidual() ? kProjectionResidual : 0, il};
   std::vector<Buf> outs;
   for (auto [w, result] : llvm::zip_equal(weights, l.getResults())) {
     const int64_t N = cast<RankedTensorType>(result.getType()).getDimSize(1);
@@ -1019,16 +1019,16 @@ LogicalResult Emitter::emitLinear(lfm2::LinearOp l, const std::string &where) {
   for (const Buf &o : outs) {
     args.push_back(CallArg::of(o));
   }
-  const bool prefill = llvm::all_of(llvm::drop_begin(ints, 3), [&](int64_t n) {
-    return hasPrefillKernel(format, n);
-  });
+  const bool prefill =
+      llvm::all_of(llvm::drop_begin(ints, kProjectionRowsAt),
+                   [&](int64_t n) { return hasPrefillKernel(format, n); });
   if (prefill) {
     // Batches: the fused kernel's outputs one prefill GEMM each (it reads
     // the quantized input from cache, so fusion buys nothing there), the
     // residual added after.
     code_ << "  if (T >= " << kPrefillMinTokens << ") {\n";
     for (size_t i = 0; i < outs.size(); ++i) {
-      const int64_t N = ints[3 + i];
+      const int64_t N = ints[kProjectionRowsAt + i];
       Buf o = outs[i];
       if (l.getResidual()) {
         o = alloc({ShapedType::kDynamic, N});
@@ -1082,8 +1082,7 @@ LogicalResult Emitter::emitLinearSwiGLU(lfm2::LinearSwiGLUOp l,
     code_ << "  } else {\n";
   }
   call({KernelKind::Projection,
-        {formatCode(g.format), K,
-         kProjectionSwiGLU | (g.interleave ? kProjectionInterleaved : 0), F}},
+        {formatCode(g.format), K, kProjectionSwiGLU, g.interleave, F}},
        args, where);
   if (prefill) {
     code_ << "  }\n";

@@ -103,7 +103,7 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
       args.push_back(wq);
       args.push_back(wd);
       Q4RowsDot dot = q4RowsDot(
-          "dot_" + tag, k, [=](Expr at, Expr g) { return wq(at, g); },
+          "dot_" + tag, k, qs, [=](Expr at, Expr g) { return wq(at, g); },
           [=](Expr j, Expr g) { return wd(j, g); },
           [=](Expr i) { return xq(i, t); }, [=](Expr b) { return xd(b, t); },
           [=](Expr b) { return xOffset(b, t); }, {t});
@@ -183,7 +183,7 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
     Func y = outputs[i];
     if (R != 0) {
       const int tile =
-          scheduleRowTiles(y, o, t, spec.rows[i], qs.rowTileGroups);
+          scheduleRowTiles(y, o, t, spec.rows[i], R, qs.rowTileGroups);
       for (ProjectionDot &d : dots[i]) {
         d.schedule(y, o, t, tile);
       }

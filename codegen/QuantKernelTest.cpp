@@ -230,26 +230,46 @@ Halide::Buffer<> weightBuffer(QuantFormat fmt, const std::vector<uint8_t> &q,
 }
 
 // Q4_0 quants and scales of `rows` rows of K values, as QuantLayout.h
-// packs rows, moved to the row-interleaved layout (kRowLanes rows a group).
+// packs rows, moved to the row-interleaved layout (R rows a group).
 struct Interleaved {
   std::vector<uint8_t> q;
   std::vector<float> d;
 };
 Interleaved interleaveRows(const std::vector<uint8_t> &q,
-                           const std::vector<float> &d, size_t rows, int K) {
+                           const std::vector<float> &d, size_t rows, int K,
+                           int R) {
   Interleaved out{std::vector<uint8_t>(q.size()), std::vector<float>(d.size())};
   for (size_t row = 0; row < rows; ++row) {
     for (int i = 0; i < K; ++i) {
       const int nibble = q4Value(&q[row * (K / 2)], K, i) + 8;
-      const Q4Position p = q4InterleavedPosition(K, kRowLanes, row, i);
+      const Q4Position p = q4InterleavedPosition(K, R, row, i);
       uint8_t &byte = out.q[size_t(p.byte)];
       byte = p.high ? uint8_t((byte & 15) | nibble << 4)
                     : uint8_t((byte & 0xF0) | nibble);
-      out.d[size_t(q4InterleavedScale(K, kRowLanes, row, i))] =
+      out.d[size_t(q4InterleavedScale(K, R, row, i))] =
           d[row * (K / 32) + i / 32];
     }
   }
   return out;
+}
+
+// The two row-lane forms: the host's (AVX2 pair sums, 8 rows a group) and
+// AVX-512 VNNI's 4-way dots (16 rows), the latter run in whatever
+// instructions the host has.
+struct RowLaneForm {
+  TestTarget target;
+  int rows;
+  std::string what;
+};
+std::vector<RowLaneForm> rowLaneForms() {
+  std::vector<RowLaneForm> forms;
+  for (TestTarget t : {hostTarget(), TestTarget(64, true)}) {
+    const int rows = QuantSchedule::forTarget(t).q4RowInterleave;
+    if (rows != 0) {
+      forms.push_back({t, rows, "x" + std::to_string(rows)});
+    }
+  }
+  return forms;
 }
 
 //===----------------------------------------------------------------------===//
@@ -384,10 +404,11 @@ TEST(QuantKernelTest, QuantizeQ8_0) {
 
 // A quantized projection kernel (xq, xd, wq, wd -> y) of T tokens and N
 // rows on random inputs, against refDot.
-// interleaved: the kernel takes Q4_0 rows interleaved (interleaveRows).
+// interleave: the kernel takes Q4_0 rows interleaved in groups of this many
+// (interleaveRows).
 void checkLinearQuant(Halide::Callable &fn, QuantFormat fmt, int K, int N,
                       int T, std::mt19937 &rng, const std::string &what,
-                      bool interleaved = false) {
+                      int interleave = 0) {
   const int nb = K / 32;
   const int rowBytes = fmt == QuantFormat::Q8_0 ? K : K / 2;
   std::vector<uint8_t> wq = randomQuants(fmt, N, K, rng);
@@ -395,9 +416,9 @@ void checkLinearQuant(Halide::Callable &fn, QuantFormat fmt, int K, int N,
   std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
   std::vector<float> xd = randomScales(size_t(T) * nb, rng, 1e-3f, 5e-2f);
   Buffer<float> y(N, T);
-  if (interleaved) {
-    Interleaved il = interleaveRows(wq, wd, N, K);
-    const int R = kRowLanes;
+  if (interleave) {
+    const int R = interleave;
+    Interleaved il = interleaveRows(wq, wd, N, K, R);
     ASSERT_EQ(fn(toBuffer(xq, {K, T}), toBuffer(xd, {nb, T}),
                  toBuffer(il.q, {rowBytes * R, N / R}),
                  halfBuffer(il.d, {nb * R, N / R}), y),
@@ -442,18 +463,22 @@ TEST(QuantKernelTest, LinearQuant) {
       }
     }
   }
-  // Row-interleaved Q4_0: tiles of 1 to 4 row vectors, some shifted.
-  for (int K : {32, 96, 256}) {
-    for (int N : {8, 24, 40}) {
-      for (int tile : {1, 3, 4}) {
-        QuantSchedule sched = QuantSchedule::forTarget(target);
-        sched.rowTileGroups = tile;
-        Kernel k =
-            buildLinearQuant(QuantFormat::Q4_0, K, N, target, sched, kRowLanes);
-        Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
-        for (int T : {1, 3}) {
-          checkLinearQuant(fn, QuantFormat::Q4_0, K, N, T, rng,
-                           "interleaved, tile " + std::to_string(tile), true);
+  // Row-interleaved Q4_0 in both row-lane forms: tiles of 1 to 4 row
+  // vectors, some shifted.
+  for (const RowLaneForm &form : rowLaneForms()) {
+    const int R = form.rows;
+    for (int K : {32, 96, 256}) {
+      for (int N : {R, 3 * R, 5 * R}) {
+        for (int tile : {1, 3, 4}) {
+          QuantSchedule sched = QuantSchedule::forTarget(form.target);
+          sched.rowTileGroups = tile;
+          Kernel k =
+              buildLinearQuant(QuantFormat::Q4_0, K, N, form.target, sched, R);
+          Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
+          for (int T : {1, 3}) {
+            checkLinearQuant(fn, QuantFormat::Q4_0, K, N, T, rng,
+                             form.what + ", tile " + std::to_string(tile), R);
+          }
         }
       }
     }
@@ -515,16 +540,25 @@ TEST(QuantKernelTest, LinearQuantPrefill) {
       }
     }
   }
-  // Row-interleaved Q4_0 (the MoE expert stacks on AVX2).
-  for (const QuantSchedule &sched : {QuantSchedule::forTarget(host), small}) {
-    for (int K : {64, 96, 256}) {
-      for (int N : {8, 24, 40}) {
-        Kernel k = buildLinearQuantPrefill(QuantFormat::Q4_0, K, N, host, sched,
-                                           kRowLanes);
-        Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
-        for (int T : {1, 2, 17, 20}) {
-          checkLinearQuant(fn, QuantFormat::Q4_0, K, N, T, rng,
-                           "interleaved, " + describe(sched), true);
+  // Row-interleaved Q4_0 in both row-lane forms, with the target's
+  // schedule and a small one (task of 2 register tiles, tile 2 x 4).
+  for (const RowLaneForm &form : rowLaneForms()) {
+    const int R = form.rows;
+    QuantSchedule small = QuantSchedule::forTarget(form.target);
+    small.prefillRowsPerTask = 4 * R;
+    small.prefillTileTokens = 4;
+    small.prefillTileRowGroups = 2;
+    for (const QuantSchedule &sched :
+         {QuantSchedule::forTarget(form.target), small}) {
+      for (int K : {64, 96, 256}) {
+        for (int N : {R, 3 * R, 5 * R}) {
+          Kernel k = buildLinearQuantPrefill(QuantFormat::Q4_0, K, N,
+                                             form.target, sched, R);
+          Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
+          for (int T : {1, 2, 17, 20}) {
+            checkLinearQuant(fn, QuantFormat::Q4_0, K, N, T, rng,
+                             form.what + ", " + describe(sched), R);
+          }
         }
       }
     }
@@ -646,25 +680,29 @@ TEST(QuantKernelTest, Q4LayoutFromLlamaOrder) {
 // the tests' definition) find them.
 TEST(QuantKernelTest, Q4InterleaveFromLlamaOrder) {
   std::mt19937 rng(18);
-  for (int K : {32, 64, 96, 256}) {
-    const int rows = 3 * kRowLanes;
-    std::vector<uint8_t> llama = randomQuants(QuantFormat::Q4_0, rows, K, rng);
-    std::vector<uint16_t> scales(size_t(rows) * K / 32);
-    std::iota(scales.begin(), scales.end(), uint16_t(1));
-    std::vector<uint8_t> packed = llama;
-    std::vector<uint16_t> packedScales = scales;
-    q4InterleaveFromLlamaOrder(packed.data(), packedScales.data(), rows, K,
-                               kRowLanes);
-    for (int r = 0; r < rows; ++r) {
-      for (int i = 0; i < K; ++i) {
-        const uint8_t byte = llama[size_t(r) * K / 2 + i / 32 * 16 + i % 16];
-        const int want = i % 32 < 16 ? byte & 15 : byte >> 4;
-        const Q4Position p = q4InterleavedPosition(K, kRowLanes, r, i);
-        const int got = p.high ? packed[p.byte] >> 4 : packed[p.byte] & 15;
-        ASSERT_EQ(got, want) << "K=" << K << " row " << r << " i=" << i;
-        ASSERT_EQ(packedScales[q4InterleavedScale(K, kRowLanes, r, i)],
-                  scales[size_t(r) * K / 32 + i / 32])
-            << "K=" << K << " row " << r << " i=" << i;
+  for (int R : {kRowLanes, 16}) {
+    for (int K : {32, 64, 96, 256}) {
+      const int rows = 3 * R;
+      std::vector<uint8_t> llama =
+          randomQuants(QuantFormat::Q4_0, rows, K, rng);
+      std::vector<uint16_t> scales(size_t(rows) * K / 32);
+      std::iota(scales.begin(), scales.end(), uint16_t(1));
+      std::vector<uint8_t> packed = llama;
+      std::vector<uint16_t> packedScales = scales;
+      q4InterleaveFromLlamaOrder(packed.data(), packedScales.data(), rows, K,
+                                 R);
+      for (int r = 0; r < rows; ++r) {
+        for (int i = 0; i < K; ++i) {
+          const uint8_t byte = llama[size_t(r) * K / 2 + i / 32 * 16 + i % 16];
+          const int want = i % 32 < 16 ? byte & 15 : byte >> 4;
+          const Q4Position p = q4InterleavedPosition(K, R, r, i);
+          const int got = p.high ? packed[p.byte] >> 4 : packed[p.byte] & 15;
+          ASSERT_EQ(got, want)
+              << "R=" << R << " K=" << K << " row " << r << " i=" << i;
+          ASSERT_EQ(packedScales[q4InterleavedScale(K, R, r, i)],
+                    scales[size_t(r) * K / 32 + i / 32])
+              << "R=" << R << " K=" << K << " row " << r << " i=" << i;
+        }
       }
     }
   }
@@ -675,8 +713,13 @@ TEST(QuantKernelTest, Q4InterleaveFromLlamaOrder) {
 TEST(QuantKernelTest, RowInterleaveRequirements) {
   QuantSchedule pairs;
   pairs.q4PairSums = true;
+  pairs.q4RowInterleave = kRowLanes;
   EXPECT_NO_THROW(requireRowInterleave("experts", QuantFormat::Q4_0, pairs,
                                        kRowLanes, {2048, 1536}));
+  const QuantSchedule vnni = QuantSchedule::forTarget(TestTarget(64, true));
+  ASSERT_EQ(vnni.q4RowInterleave, 16);
+  EXPECT_NO_THROW(
+      requireRowInterleave("experts", QuantFormat::Q4_0, vnni, 16, {2048}));
   auto message = [&](std::optional<QuantFormat> f, const QuantSchedule &s,
                      int groups, std::vector<int64_t> rows) {
     try {
@@ -696,10 +739,13 @@ TEST(QuantKernelTest, RowInterleaveRequirements) {
   EXPECT_NE(message(QuantFormat::Q4_0, pairs, kRowLanes, {64, 36})
                 .find("row-interleaved experts"),
             std::string::npos);
-  QuantSchedule vnni;
-  vnni.prefillDot4 = true;
-  EXPECT_NE(message(QuantFormat::Q4_0, vnni, kRowLanes, {64}).find("pair-sums"),
+  EXPECT_NE(message(QuantFormat::Q4_0, vnni, 16, {40}).find("16 rows a group"),
             std::string::npos);
+  QuantSchedule signedDots = vnni;
+  signedDots.unsignedWeights = false; // i8 x i8 (Arm's sdot form)
+  EXPECT_NE(
+      message(QuantFormat::Q4_0, signedDots, 16, {64}).find("row-lane kernels"),
+      std::string::npos);
 }
 
 // Rows of a quantized table expanded exactly: f32(value) * scale.
@@ -741,14 +787,20 @@ TEST(QuantKernelTest, MoEFFNQuant) {
   std::mt19937 rng(13);
   TestTarget target = hostTarget();
   const std::vector<QuantSchedule> variants = scheduleVariants();
+  const std::vector<RowLaneForm> forms = rowLaneForms();
   int shape = 0, ambiguous = 0;
   for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
     for (int E : {3, 8}) {
       for (int F : {32, 64}) {
         for (int H : {32, 64}) {
           for (int K : {1, 2}) {
-            for (int il : {0, kRowLanes}) {
-              if (il && fmt != QuantFormat::Q4_0) {
+            // Rows as they are, then each row-lane form (16-row groups
+            // where F and H allow).
+            for (int layout = 0; layout <= int(forms.size()); ++layout) {
+              const RowLaneForm *form =
+                  layout ? &forms[size_t(layout - 1)] : nullptr;
+              const int il = form ? form->rows : 0;
+              if (il && (fmt != QuantFormat::Q4_0 || F % il || H % il)) {
                 continue;
               }
               QuantSchedule sched = shape % 2
@@ -757,10 +809,11 @@ TEST(QuantKernelTest, MoEFFNQuant) {
               ++shape;
               if (il) {
                 // Tiles of 1 to 4 row vectors (3 leaves a shifted tail).
-                sched = QuantSchedule::forTarget(target);
+                sched = QuantSchedule::forTarget(form->target);
                 sched.rowTileGroups = 1 + shape % 4;
               }
-              Kernel k = buildMoEFFNQuant(fmt, H, F, E, K, target, sched, il);
+              Kernel k = buildMoEFFNQuant(
+                  fmt, H, F, E, K, form ? form->target : target, sched, il);
               Halide::Callable fn =
                   compile(k, {"xq", "xd", "weights", "indices", "gate_q",
                               "gate_d", "up_q", "up_d", "down_q", "down_d"});
@@ -785,10 +838,13 @@ TEST(QuantKernelTest, MoEFFNQuant) {
                 auto udB = halfBuffer(m.ud, {nh, F, E});
                 auto ddB = halfBuffer(m.dd, {nf, H, E});
                 if (il) {
-                  const int R = kRowLanes;
-                  Interleaved g = interleaveRows(m.gq, m.gd, size_t(E) * F, H);
-                  Interleaved u = interleaveRows(m.uq, m.ud, size_t(E) * F, H);
-                  Interleaved d = interleaveRows(m.dq, m.dd, size_t(E) * H, F);
+                  const int R = il;
+                  Interleaved g =
+                      interleaveRows(m.gq, m.gd, size_t(E) * F, H, R);
+                  Interleaved u =
+                      interleaveRows(m.uq, m.ud, size_t(E) * F, H, R);
+                  Interleaved d =
+                      interleaveRows(m.dq, m.dd, size_t(E) * H, F, R);
                   gqB = toBuffer(g.q, {m.hBytes() * R, F / R, E});
                   uqB = toBuffer(u.q, {m.hBytes() * R, F / R, E});
                   dqB = toBuffer(d.q, {m.fBytes() * R, H / R, E});
@@ -1261,9 +1317,9 @@ TEST(QuantKernelTest, DotInstructions) {
                                     dir + "/" + c.halide + "_" + m.name + ".s");
     std::cout << c.halide << " " << m.name << ":" << show(counts) << "\n";
     EXPECT_GT(counts[c.expectQ4], 0) << c.halide << " " << m.name;
-    if (!c.dot || c.bytes == 32) {
-      // The row-interleaved (AVX2) kernels: pair sums, no gathers.
-      const int il = kRowLanes;
+    // The row-interleaved kernels: AVX2's pair sums or AVX-512's vpdpbusd,
+    // no gathers.
+    if (const int il = QuantSchedule::forTarget(target).q4RowInterleave) {
       for (const Kernel &r :
            {buildMoEFFNQuant(QuantFormat::Q4_0, 256, 128, 8, 2, target, il),
             buildLinearQuant(QuantFormat::Q4_0, 2048, 6144, target, il),
@@ -1272,7 +1328,7 @@ TEST(QuantKernelTest, DotInstructions) {
         auto rc = countInstructions(r, c.halide,
                                     dir + "/" + c.halide + "_" + r.name + ".s");
         std::cout << c.halide << " " << r.name << ":" << show(rc) << "\n";
-        EXPECT_GT(rc["vpmaddubsw"], 0) << c.halide << " " << r.name;
+        EXPECT_GT(rc[c.expectQ4], 0) << c.halide << " " << r.name;
         EXPECT_EQ(rc["vpgather"], 0) << c.halide << " " << r.name;
       }
     }
@@ -1356,12 +1412,17 @@ TEST(QuantKernelTest, DISABLED_LinearQ4_0Bandwidth) {
 // odd row counts and token counts.
 TEST(QuantKernelTest, Projection) {
   std::mt19937 rng(21);
-  TestTarget target = hostTarget();
+  const TestTarget host = hostTarget();
   std::uniform_real_distribution<float> res(-2.0f, 2.0f);
-  // Q8_0, Q4_0, Q4_0 row-interleaved (row counts multiples of 8).
-  for (int layout = 0; layout < 3; ++layout) {
+  // Q8_0, Q4_0, Q4_0 row-interleaved in each row-lane form (row counts
+  // multiples of 8 or 16).
+  const std::vector<RowLaneForm> forms = rowLaneForms();
+  for (int layout = 0; layout < 2 + int(forms.size()); ++layout) {
     const QuantFormat fmt = layout == 0 ? QuantFormat::Q8_0 : QuantFormat::Q4_0;
-    const int il = layout == 2 ? kRowLanes : 0;
+    const RowLaneForm *form =
+        layout >= 2 ? &forms[size_t(layout - 2)] : nullptr;
+    const int il = form ? form->rows : 0;
+    const TestTarget &target = form ? form->target : host;
     const int K = 96, nb = K / 32;
     const int rowBytes = fmt == QuantFormat::Q8_0 ? K : K / 2;
     for (int variant = 0; variant < 3; ++variant) {
@@ -1369,9 +1430,9 @@ TEST(QuantKernelTest, Projection) {
       spec.format = fmt;
       spec.k = K;
       spec.interleave = il;
-      spec.rows = variant == 0 ? (il ? std::vector<int64_t>{40, 8, 16}
+      spec.rows = variant == 0 ? (il ? std::vector<int64_t>{5 * il, il, 2 * il}
                                      : std::vector<int64_t>{37, 5, 9})
-                               : std::vector<int64_t>{il ? 24 : 33};
+                               : std::vector<int64_t>{il ? 3 * il : 33};
       spec.residual = variant == 1;
       spec.swiglu = variant == 2;
       Kernel k = buildProjection(spec, target);
@@ -1400,7 +1461,7 @@ TEST(QuantKernelTest, Projection) {
           wq.push_back(randomQuants(fmt, N, K, rng));
           wd.push_back(randomScales(size_t(N) * nb, rng, 1e-3f, 2e-2f));
           if (il) {
-            Interleaved v = interleaveRows(wq.back(), wd.back(), N, K);
+            Interleaved v = interleaveRows(wq.back(), wd.back(), N, K, il);
             bufs.push_back(toBuffer(v.q, {rowBytes * il, N / il}));
             bufs.push_back(halfBuffer(v.d, {nb * il, N / il}));
             continue;

@@ -19,16 +19,18 @@
 // a cross-lane shuffle per block on AVX2. Rows of an odd number of blocks
 // keep llama.cpp's order.
 //
-// Q4_0 row-interleaved by R (rowInterleave; R = 8 on AVX2, for the MoE
-// expert stacks): rows in groups of R, a group's K/2 * R bytes block by
-// block, 16R bytes a block: for q = 0..3, for each row r of the group, bytes
-// 4q..4q+3 of row r's block in llama.cpp's order (byte j: element j in the
-// low nibble, j + 16 in the high). One 32-byte load then holds 4 values of
-// each of 8 rows (elements 4q.. low, 16 + 4q.. high), so the vector lanes of
-// a dot are rows, not partial sums of one row: no horizontal sums, no
-// per-row scale broadcasts, no per-task regrouping in prefill (as
-// llama.cpp's block_q4_0x8, but packed at compile time). The scales
-// follow the same order: per group, per block, R fp16s.
+// Q4_0 row-interleaved by R (rowInterleave; R = the rows of one vector of
+// the target's row-lane kernels: 8 on AVX2, 16 on AVX-512 VNNI), for the
+// MoE expert stacks and the weights of linear ops: rows in groups of R, a
+// group's K/2 * R bytes block by block, 16R bytes a block: for q = 0..3,
+// for each row r of the group, bytes 4q..4q+3 of row r's block in
+// llama.cpp's order (byte j: element j in the low nibble, j + 16 in the
+// high). One 4R-byte load (a ymm for 8 rows, a zmm for 16) then holds 4
+// values of each row (elements 4q.. low, 16 + 4q.. high), so the vector
+// lanes of a dot are rows, not partial sums of one row: no horizontal sums,
+// no per-row scale broadcasts, no per-task regrouping in prefill (as
+// llama.cpp's block_q4_0x8, but packed at compile time). The scales follow
+// the same order: per group, per block, R fp16s.
 //
 // Q6_K (K a multiple of 256): per row, K/256 super-blocks of 208 bytes --
 // GGUF's block_q6_K without its fp16 scale: ql[128] (low 4 bits), qh[64]

@@ -51,10 +51,11 @@ Kernel buildQuantizeQ8_0(int64_t k, const TargetInfo &target) {
 
 namespace {
 
-// buildLinearQuant on Q4_0 rows interleaved by kRowLanes: rows as vector
-// lanes (q4RowsDot), a task per register tile, its tokens inside.
+// buildLinearQuant on Q4_0 rows interleaved by R: rows as vector lanes
+// (q4RowsDot), a task per register tile, its tokens inside.
 Kernel buildLinearQ4Rows(int64_t k, int64_t n, const QuantSchedule &sched) {
-  const int R = kRowLanes;
+  const int R = sched.q4RowInterleave;
+  const std::string name = "linear_q4_0x" + std::to_string(R);
   const int blocks = static_cast<int>(k / kQuantBlock);
 
   //--- Algorithm ------------------------------------------------------------
@@ -63,14 +64,14 @@ Kernel buildLinearQ4Rows(int64_t k, int64_t n, const QuantSchedule &sched) {
   ImageParam wq(UInt(8), 2, "wq");   // (R * K/2, N/R)
   ImageParam wd(Float(16), 2, "wd"); // (K/32 * R, N/R)
   Var o("o"), t("t");
-  Func offset = q4ActOffset("linear_q4_0x8_x_offset",
-                            [&](Expr i) { return xq(i, t); }, {t});
+  Func offset =
+      q4ActOffset(name + "_x_offset", [&](Expr i) { return xq(i, t); }, {t});
   Q4RowsDot dot = q4RowsDot(
-      "linear_q4_0x8", k, [&](Expr at, Expr g) { return wq(at, g); },
+      name, k, sched, [&](Expr at, Expr g) { return wq(at, g); },
       [&](Expr j, Expr g) { return wd(j, g); },
       [&](Expr i) { return xq(i, t); }, [&](Expr b) { return xd(b, t); },
       [&](Expr b) { return offset(b, t); }, {t});
-  Func y("linear_q4_0x8");
+  Func y(name);
   y(o, t) = dot.acc(o % R, o / R, t);
 
   constrainDim(xq, 0, k);
@@ -82,11 +83,11 @@ Kernel buildLinearQ4Rows(int64_t k, int64_t n, const QuantSchedule &sched) {
   y.output_buffer().dim(0).set_bounds(0, static_cast<int>(n));
 
   //--- Schedule -------------------------------------------------------------
-  const int tile = scheduleRowTiles(y, o, t, n, sched.rowTileGroups);
+  const int tile = scheduleRowTiles(y, o, t, n, R, sched.rowTileGroups);
   dot.schedule(LoopLevel(y, t), tile);
   vectorizeOffset(offset);
 
-  return {"linear_q4_0x8_k" + std::to_string(k) + "_n" + std::to_string(n),
+  return {name + "_k" + std::to_string(k) + "_n" + std::to_string(n),
           Pipeline(y),
           {xq, xd, wq, wd}};
 }
@@ -221,6 +222,11 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   const int kRows = form == Dot::Dot4 ? target.lanes(4) : 8;
   if (interleave != 0) {
     requireRowInterleave("weights", format, sched, interleave, {n});
+    if (interleave != kRows) {
+      throw CompileError("row-interleaved prefill weights need groups of " +
+                         std::to_string(kRows) + " rows on this target, " +
+                         "found " + std::to_string(interleave));
+    }
   }
   if (format == QuantFormat::Q6_K || !sched.regroupPrefill || n % kRows != 0) {
     // No regrouped form for this format / target: the decode kernel's
@@ -273,7 +279,7 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   if (interleave) {
     // The file's order is the regrouped order, nibbles still packed.
     regrouped(e, r, g, b, rg) = q4InterleavedNibble(
-        [&](Expr at, Expr grp) { return wq(at, grp); }, e, r, g, b, rg);
+        [&](Expr at, Expr grp) { return wq(at, grp); }, kRows, e, r, g, b, rg);
     scales(r, b, rg) = cast<float>(wd(b * kRows + r, rg));
   } else {
     regrouped(e, r, g, b, rg) = unpacked(g * group + e, r, b, rg);

@@ -29,8 +29,10 @@ QuantSchedule QuantSchedule::forTarget(const TargetInfo &target) {
   }
   if (ht.arch == Halide::Target::X86 && target.vectorBytes() == 64 &&
       target.hasInt8DotProduct()) {
+    // vpdpbusd on zmm: Q4_0 rows interleaved by its 16 i32 lanes.
     s.regroupPrefill = true;
     s.prefillDot4 = true;
+    s.q4RowInterleave = target.lanes(4);
   }
   return s;
 }
@@ -94,11 +96,11 @@ Expr q4Nibble(const QuantDotInputs &in, Expr b, Expr e, Expr lowHalf) {
   return select(lowHalf, byte & 15, byte >> 4);
 }
 
-Expr q4InterleavedNibble(const std::function<Expr(Expr, Expr)> &byte, Expr v,
-                         Expr r, Expr g, Expr b, Expr rg) {
-  // Groups 0-3 in the low nibbles of the block's four 32-byte quarters,
-  // groups 4-7 in the high ones.
-  Expr at = b * (16 * kRowLanes) + g % 4 * (4 * kRowLanes) + r * 4 + v;
+Expr q4InterleavedNibble(const std::function<Expr(Expr, Expr)> &byte, int rows,
+                         Expr v, Expr r, Expr g, Expr b, Expr rg) {
+  // Groups 0-3 in the low nibbles of the block's four quarters (4 bytes a
+  // row), groups 4-7 in the high ones.
+  Expr at = b * (16 * rows) + g % 4 * (4 * rows) + r * 4 + v;
   Expr x = byte(at, rg);
   return select(g < 4, x & 15, x >> 4);
 }
@@ -167,10 +169,14 @@ void Q4RowPairSums::schedule(Func sums, const LoopLevel &block, Var r,
 }
 
 Q4RowsDot q4RowsDot(const std::string &name, int64_t length,
-                    const Expr2Fn &byte, const Expr2Fn &scale,
-                    const ExprFn &act, const ExprFn &actScale,
-                    const ExprFn &offset, const std::vector<Var> &vars) {
+                    const QuantSchedule &sched, const Expr2Fn &byte,
+                    const Expr2Fn &scale, const ExprFn &act,
+                    const ExprFn &actScale, const ExprFn &offset,
+                    const std::vector<Var> &vars) {
   Q4RowsDot d;
+  d.rows = sched.q4RowInterleave;
+  d.pairSums = sched.q4PairSums;
+  const int rows = d.rows;
   d.r = Var(name + "_r");
   d.b = Var(name + "_b");
   d.rg = Var(name + "_rg");
@@ -181,16 +187,23 @@ Q4RowsDot q4RowsDot(const std::string &name, int64_t length,
   };
   d.sums = Func(name + "_block");
   d.sums(args({r, b, rg})) = offset(b);
-  d.ps = addQ4RowPairSums(
-      name, d.sums,
-      [=](Expr v, Expr g) { return q4InterleavedNibble(byte, v, r, g, b, rg); },
-      act, r, b, rg, vars);
+  auto nibble = [=](Expr v, Expr g) {
+    return q4InterleavedNibble(byte, rows, v, r, g, b, rg);
+  };
+  if (d.pairSums) {
+    d.ps = addQ4RowPairSums(name, d.sums, nibble, act, r, b, rg, vars);
+  } else {
+    // 4-way u8 x i8 dot products (vpdpbusd): 4 values of a row per i32 lane.
+    d.rv = RDom(0, 4, 0, kQuantBlock / 4, name + "_rv");
+    d.sums(args({r, b, rg})) += cast<int32_t>(widening_mul(
+        nibble(d.rv.x, d.rv.y), act(b * kQuantBlock + d.rv.y * 4 + d.rv.x)));
+  }
   RDom rb(0, static_cast<int>(length / kQuantBlock), name + "_rb");
   d.acc = Func(name + "_acc");
   d.acc(args({r, rg})) = 0.0f;
   d.acc(args({r, rg})) +=
       cast<float>(d.sums(args({r, rb, rg}))) *
-      (cast<float>(scale(rb * kRowLanes + r, rg)) * actScale(rb));
+      (cast<float>(scale(rb * rows + r, rg)) * actScale(rb));
   return d;
 }
 
@@ -199,33 +212,51 @@ void Q4RowsDot::schedule(const LoopLevel &at, int tileGroups) {
   acc.compute_at(at).bound_storage(rg, tileGroups).vectorize(r).unroll(rg);
   acc.update().reorder(r, rg, rb).vectorize(r).unroll(rg);
   sums.compute_at(acc, rb).vectorize(r).unroll(rg);
-  ps.schedule(sums, LoopLevel(acc, rb), r, {rg});
+  if (pairSums) {
+    ps.schedule(sums, LoopLevel(acc, rb), r, {rg});
+  } else {
+    sums.update()
+        .reorder(rv.x, r, rg, rv.y)
+        .atomic()
+        .vectorize(rv.x)
+        .vectorize(r)
+        .unroll(rg)
+        .unroll(rv.y);
+  }
 }
 
 void requireRowInterleave(const std::string &what,
                           std::optional<QuantFormat> format,
                           const QuantSchedule &sched, int interleave,
                           const std::vector<int64_t> &rows) {
-  bool ok = format == QuantFormat::Q4_0 && sched.q4PairSums &&
-            !sched.prefillDot4 && interleave == kRowLanes;
+  // The row-lane forms: pair sums (8 rows of i16 pairs a 256-bit vector)
+  // or u8 x i8 4-way dot products (a row per i32 lane, prefill too).
+  const int want = sched.q4RowInterleave;
+  const bool form =
+      sched.q4PairSums
+          ? !sched.prefillDot4 && want == kRowLanes
+          : sched.prefillDot4 && sched.unsignedWeights && sched.dotFactor == 4;
+  bool ok =
+      format == QuantFormat::Q4_0 && form && want != 0 && interleave == want;
   for (int64_t n : rows) {
-    ok = ok && n % kRowLanes == 0;
+    ok = ok && n % want == 0;
   }
   if (!ok) {
     throw CompileError("row-interleaved " + what +
-                       " need Q4_0 on a target with the pair-sums kernels, " +
-                       std::to_string(kRowLanes) +
+                       " need Q4_0 on a target with row-lane " + "kernels, " +
+                       std::to_string(want) +
                        " rows a group dividing every row count (found " +
                        (format ? quantFormatName(*format) : "f32") +
                        ", groups of " + std::to_string(interleave) + ")");
   }
 }
-int scheduleRowTiles(Func y, Var o, Var t, int64_t n, int tileGroups) {
+int scheduleRowTiles(Func y, Var o, Var t, int64_t n, int rows,
+                     int tileGroups) {
   const int tile =
-      static_cast<int>(std::clamp<int64_t>(tileGroups, 1, n / kRowLanes));
+      static_cast<int>(std::clamp<int64_t>(tileGroups, 1, n / rows));
   Var oo("oo"), o2("o2"), rgt("rgt"), oi("oi");
-  y.split(o, oo, o2, tile * kRowLanes, TailStrategy::ShiftInwards)
-      .split(o2, rgt, oi, kRowLanes, TailStrategy::ShiftInwards)
+  y.split(o, oo, o2, tile * rows, TailStrategy::ShiftInwards)
+      .split(o2, rgt, oi, rows, TailStrategy::ShiftInwards)
       .reorder(oi, rgt, t, oo)
       .vectorize(oi)
       .unroll(rgt)

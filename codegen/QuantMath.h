@@ -85,8 +85,9 @@ struct QuantSchedule {
   // ignores it (its u8 values would saturate the i16 pairs).
   bool q4PairSums = false;
   // Rows per group of the row-interleaved Q4_0 layout (QuantLayout.h) the
-  // compiler packs MoE expert stacks in for this target; 0: rows as they
-  // are. Set with q4PairSums, whose row-lane kernels read it.
+  // compiler packs Q4_0 projection weights in for this target, the rows of
+  // one vector of the row-lane kernels (8 for the pair sums of AVX2, 16 for
+  // AVX-512 VNNI); 0: rows as they are.
   int q4RowInterleave = 0;
   // The row-lane decode kernels: row vectors per register tile (and
   // parallel task).
@@ -204,17 +205,22 @@ Q4RowPairSums addQ4RowPairSums(
     const std::string &name, Halide::Func sums, const NibbleFn &nibble,
     const std::function<Halide::Expr(Halide::Expr)> &act, Halide::Var r,
     Halide::Var b, Halide::Var rg, const std::vector<Halide::Var> &vars);
-// The f32 dots of Q4_0 rows row-interleaved by kRowLanes with Q8_0
-// activations, rows as vector lanes: acc(r, rg, vars...) is the dot of row
-// rg * kRowLanes + r, the blocks' exact i32 sums (sums) converted and
+// The f32 dots of Q4_0 rows row-interleaved by R = sched.q4RowInterleave
+// with Q8_0 activations, rows as vector lanes: acc(r, rg, vars...) is the
+// dot of row rg * R + r, the blocks' exact i32 sums (sums) converted and
 // scaled by wd * xd in block order. byte(i, rg): byte i of row group rg;
-// scale(j, rg): its fp16 scale j (block j / kRowLanes, row j % kRowLanes);
-// offset(b): -8 times block b's activation sum (q4ActOffset).
+// scale(j, rg): its fp16 scale j (block j / R, row j % R); offset(b): -8
+// times block b's activation sum (q4ActOffset). The block sums are the
+// schedule's form: pair sums (AVX2, R = 8) or u8 x i8 4-way dot products
+// (AVX-512 VNNI's vpdpbusd, R = 16).
 struct Q4RowsDot {
   Halide::Func sums; // (r, b, rg, vars...) i32
   Halide::Func acc;  // (r, rg, vars...) f32
-  Q4RowPairSums ps;
+  Q4RowPairSums ps;  // pair sums
+  Halide::RDom rv;   // 4-way dots: (value in group, group)
   Halide::Var r, b, rg;
+  int rows = kRowLanes;
+  bool pairSums = true;
   // acc at `at`, a register tile of `tileGroups` row groups (the
   // consumer's unrolled row vectors), all blocks inside.
   void schedule(const Halide::LoopLevel &at, int tileGroups);
@@ -222,36 +228,37 @@ struct Q4RowsDot {
 using ExprFn = std::function<Halide::Expr(Halide::Expr)>;
 using Expr2Fn = std::function<Halide::Expr(Halide::Expr, Halide::Expr)>;
 Q4RowsDot q4RowsDot(const std::string &name, int64_t length,
-                    const Expr2Fn &byte, const Expr2Fn &scale,
-                    const ExprFn &act, const ExprFn &actScale,
-                    const ExprFn &offset, const std::vector<Halide::Var> &vars);
+                    const QuantSchedule &sched, const Expr2Fn &byte,
+                    const Expr2Fn &scale, const ExprFn &act,
+                    const ExprFn &actScale, const ExprFn &offset,
+                    const std::vector<Halide::Var> &vars);
 // Throws Halide::CompileError unless the row-lane kernels of `sched` can read
-// weights packed in groups of `interleave` rows (QuantLayout.h): Q4_0, the
-// pair-sums kernels, kRowLanes rows a group, each count in `rows` a
-// multiple of it. `what` names the weights in the message.
+// weights packed in groups of `interleave` rows (QuantLayout.h): Q4_0, a
+// row-lane form (pair sums or 4-way u8 dots), sched.q4RowInterleave rows a
+// group, each count in `rows` a multiple of it. `what` names the weights.
 // (`format` empty: float weights.)
 void requireRowInterleave(const std::string &what,
                           std::optional<QuantFormat> format,
                           const QuantSchedule &sched, int interleave,
                           const std::vector<int64_t> &rows);
 // Schedules y(o, t) for q4RowsDots: a parallel task per register tile of
-// tileGroups row vectors (kRowLanes rows, vectorized; clamped to the n
-// rows, the last tile shifted inwards), its tokens inside. Returns the
-// tile; compute the dots at LoopLevel(y, t).
+// tileGroups row vectors (`rows` rows, vectorized; clamped to the n rows,
+// the last tile shifted inwards), its tokens inside. Returns the tile;
+// compute the dots at LoopLevel(y, t).
 int scheduleRowTiles(Halide::Func y, Halide::Var o, Halide::Var t, int64_t n,
-                     int tileGroups);
+                     int rows, int tileGroups);
 // offset(b, vars...) = -8 * (sum of act(32 b + i), i < 32), for q4RowsDot;
 // compute it once per activation row (vectorizeOffset).
 Halide::Func q4ActOffset(const std::string &name, const ExprFn &act,
                          const std::vector<Halide::Var> &vars);
 void vectorizeOffset(Halide::Func offset);
 
-// A byte-level accessor of Q4_0 weights row-interleaved by kRowLanes
+// A byte-level accessor of Q4_0 weights row-interleaved by `rows`
 // (QuantLayout.h): byte(i, rg) is byte i of row group rg. Returns the
 // nibble of value v of group g of block b, row r of the group.
 Halide::Expr q4InterleavedNibble(
     const std::function<Halide::Expr(Halide::Expr, Halide::Expr)> &byte,
-    Halide::Expr v, Halide::Expr r, Halide::Expr g, Halide::Expr b,
+    int rows, Halide::Expr v, Halide::Expr r, Halide::Expr g, Halide::Expr b,
     Halide::Expr rg);
 
 // The builders of Kernel.h with explicit schedules (Kernel.h's use
@@ -261,9 +268,9 @@ Kernel buildQuantizeQ8_0(int64_t k, const TargetInfo &target,
 Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                         const TargetInfo &target, const QuantSchedule &sched,
                         int interleave = 0);
-// interleave: 0, or kRowLanes for Q4_0 weights row-interleaved as
-// QuantLayout.h says (then wq is (kRowLanes * K/2, N/kRowLanes) and wd
-// (K/32 * kRowLanes, N/kRowLanes); the schedule must have q4PairSums).
+// interleave: 0, or R = sched.q4RowInterleave for Q4_0 weights
+// row-interleaved as QuantLayout.h says (then wq is (R * K/2, N/R) and wd
+// (K/32 * R, N/R)); requireRowInterleave states what else it needs.
 Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
                                const TargetInfo &target,
                                const QuantSchedule &sched, int interleave = 0);

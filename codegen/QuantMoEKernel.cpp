@@ -26,14 +26,16 @@ namespace lfm2c {
 namespace {
 
 // buildMoEFFNQuant with Q4_0 stacks row-interleaved (QuantLayout.h): the
-// vector lanes of every dot are 8 rows, so a block of 8 rows costs ~34 ops
-// (4 loads, 12 unpacking, 8 pmaddubsw, 7 paddw, the i32 sum, offset,
-// conversion and scaling) against ~66 for 8 rows of lane partial sums; and
-// no row needs a horizontal sum.
+// vector lanes of every dot are rows. With AVX2's pair sums a block of 8
+// rows costs ~34 ops (4 loads, 12 unpacking, 8 pmaddubsw, 7 paddw, the i32
+// sum, offset, conversion and scaling) against ~66 for 8 rows of lane
+// partial sums; with AVX-512 VNNI, 8 vpdpbusd per block of 16 rows. No row
+// needs a horizontal sum.
 Kernel buildMoEFFNQ4Rows(int64_t hidden, int64_t expertFFN, int64_t experts,
                          int64_t topK, const QuantSchedule &sched) {
   const int E = static_cast<int>(experts);
-  const int R = kRowLanes;
+  const int R = sched.q4RowInterleave;
+  const std::string layout = "q4_0x" + std::to_string(R);
   const int hb = static_cast<int>(hidden / kQuantBlock);
   const int fb = static_cast<int>(expertFFN / kQuantBlock);
 
@@ -59,16 +61,16 @@ Kernel buildMoEFFNQ4Rows(int64_t hidden, int64_t expertFFN, int64_t experts,
                     int64_t k, const ExprFn &act, const ExprFn &actScale,
                     const ExprFn &offset) {
     return q4RowsDot(
-        name, k, [=](Expr at, Expr grp) { return q(at, grp, ex); },
+        name, k, sched, [=](Expr at, Expr grp) { return q(at, grp, ex); },
         [=](Expr j, Expr grp) { return d(j, grp, ex); }, act, actScale, offset,
         {s, t});
   };
   Q4RowsDot g = rowDot(
-      "expert_gate_q4_0x8", gateQ, gateD, hidden,
+      "expert_gate_" + layout, gateQ, gateD, hidden,
       [&](Expr i) { return xq(i, t); }, [&](Expr bb) { return xd(bb, t); },
       [&](Expr bb) { return xOffset(bb, t); });
   Q4RowsDot u = rowDot(
-      "expert_up_q4_0x8", upQ, upD, hidden, [&](Expr i) { return xq(i, t); },
+      "expert_up_" + layout, upQ, upD, hidden, [&](Expr i) { return xq(i, t); },
       [&](Expr bb) { return xd(bb, t); },
       [&](Expr bb) { return xOffset(bb, t); });
   Func act("expert_act");
@@ -80,7 +82,7 @@ Kernel buildMoEFFNQ4Rows(int64_t hidden, int64_t expertFFN, int64_t experts,
   Func aOffset = q4ActOffset("expert_act_offset",
                              [&](Expr i) { return aq.quant(i, s, t); }, {s, t});
   Q4RowsDot d = rowDot(
-      "expert_down_q4_0x8", downQ, downD, expertFFN,
+      "expert_down_" + layout, downQ, downD, expertFFN,
       [&](Expr i) { return aq.quant(i, s, t); },
       [&](Expr bb) { return aq.scale(bb, s, t); },
       [&](Expr bb) { return aOffset(bb, s, t); });
@@ -92,7 +94,7 @@ Kernel buildMoEFFNQ4Rows(int64_t hidden, int64_t expertFFN, int64_t experts,
   for (int slot = 1; slot < topK; ++slot) {
     y = y + down(h, slot, t) * wts(slot, t);
   }
-  Func out("moe_ffn_q4_0x8");
+  Func out("moe_ffn_" + layout);
   out(h, t) = y;
 
   constrainDim(xq, 0, hidden);
@@ -151,7 +153,7 @@ Kernel buildMoEFFNQ4Rows(int64_t hidden, int64_t expertFFN, int64_t experts,
   d.schedule(LoopLevel(down, task), downTile);
   out.vectorize(h, sched.quantLanes, TailStrategy::GuardWithIf);
 
-  return {"moe_ffn_q4_0x8_h" + std::to_string(hidden) + "_f" +
+  return {"moe_ffn_" + layout + "_h" + std::to_string(hidden) + "_f" +
               std::to_string(expertFFN) + "_e" + std::to_string(experts) +
               "_k" + std::to_string(topK),
           Pipeline(out),

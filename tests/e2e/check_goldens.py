@@ -8,7 +8,8 @@ teacher-forced and held to README section 3, checks 2 and 3: top-1 agreement
 with the goldens >= 75% per prompt, and mean KL(our F32 || our quantized) no
 more than 5% above llama.cpp's own. Also checks that the compiled binary
 refuses a weights file from another compilation and that a failed compile
-leaves no output behind.
+leaves no output behind, and that the Q4_0 fixture compiles for AVX-512 (which
+this machine may not run) with its row-lane kernels.
 
 Usage: check_goldens.py LFM2C FIXTURES_DIR WORK_DIR
 """
@@ -169,6 +170,29 @@ def run_quantized(lfm2c, fixtures, work, name, quant, target="host",
         check(kl <= 1.05 * ref,
               f"{name}/{quant}/{prompt}: mean KL(F32 || {quant}) {kl:.4f} "
               f"<= 1.05 x llama.cpp's {ref:.4f}")
+
+
+def run_compile_only(lfm2c, fixtures, work, name, quant, target, kernels):
+    """A target this machine cannot run (AVX-512 on an AVX2 host): the
+    program compiles and links, its weights file holds as many bytes as the
+    host's (row interleaving moves bytes, never adds any), and it calls the
+    kernels named in `kernels` (the target's row-lane Q4_0 kernels, whose
+    numerics the kernel tests check on this host)."""
+    folder = os.path.join(fixtures, name)
+    exe = os.path.join(work, f"{name}-{quant}-{target}")
+    proc = compile_model(lfm2c, os.path.join(folder, f"model-{quant}.gguf"),
+                         exe, target)
+    label = f"{target}/{name}/{quant}"
+    if not check(proc.returncode == 0 and os.path.exists(exe),
+                 f"{label}: compiles and links"):
+        return
+    host = os.path.join(work, f"{name}-{quant}-host.weights")
+    check(os.path.getsize(exe + ".weights") == os.path.getsize(host),
+          f"{label}: weights file the size of the host's")
+    symbols = subprocess.run(["nm", exe], capture_output=True,
+                             text=True).stdout
+    for kernel in kernels:
+        check(kernel in symbols, f"{label}: calls {kernel}")
 
 
 def run_f16(lfm2c, fixtures, work, name):
@@ -338,6 +362,11 @@ def main():
     for quant in ("q8_0", "q4_0"):
         run_quantized(lfm2c, fixtures, work, "tiny-lfm2moe", quant)
         run_batch_agreement(work, "tiny-lfm2moe", quant)
+    # Zen 4/5: Q4_0 weights interleaved by 16 rows for vpdpbusd.
+    run_compile_only(lfm2c, fixtures, work, "tiny-lfm2moe", "q4_0",
+                     "x86-64-avx512",
+                     ["moe_ffn_q4_0x16", "linear_prefill_q4_0x16",
+                      "linear_q4_0x16", "linear_swiglu_q4_0x16"])
     # lfm2c's own quantization follows llama.cpp's definition of the format:
     # the F32 model quantized to Q8_0 by lfm2c stores exactly the bytes of
     # llama-quantize's Q8_0 file (every matrix is Q8_0 there).
