@@ -110,8 +110,10 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
 
 } // namespace
 
-int rowInterleaveFor(const TargetInfo &target) {
-  return QuantSchedule::forTarget(target).q4RowInterleave;
+int rowInterleaveFor(const TargetInfo &target, int64_t formatCode) {
+  return formatCode < 0 ? 0
+                        : rowInterleave(QuantSchedule::forTarget(target),
+                                        quantFormat(formatCode));
 }
 
 std::string KernelRequest::symbol() const {

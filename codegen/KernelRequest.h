@@ -65,11 +65,12 @@ constexpr size_t kProjectionRowsAt = 4;
 // here.
 constexpr int64_t kPrefillMinTokens = 16;
 
-// Rows per group in which Q4_0 projection weights (MoE expert stacks and
-// the weights of linear ops) are row-interleaved for `target`
+// Rows per group in which projection weights of a format (its request code,
+// ints[0] above; MoE expert stacks and the weights of linear ops) are
+// row-interleaved for `target`
 // (codegen/QuantLayout.h), 0 for rows as they are: the weights writer packs
 // them so, and their kernels are requested with it.
-int rowInterleaveFor(const TargetInfo &target);
+int rowInterleaveFor(const TargetInfo &target, int64_t formatCode);
 
 enum class KernelArg { Buffer, Int32 };
 

@@ -298,8 +298,8 @@ int Emitter::rowInterleave(lfm2::WeightOp op, StoredFormat format) {
   // whose lookups and tied head read rows), when all the op's weights
   // have a multiple of the group of rows (storedFormat gives them one
   // format); an expert stack also needs H a multiple of it.
-  const int r = rowInterleaveFor(target_);
-  if (r == 0 || format != StoredFormat::Q4_0 || op->use_empty()) {
+  const int r = rowInterleaveFor(target_, formatCode(format));
+  if (r == 0 || op->use_empty()) {
     return 0;
   }
   auto rowsDivide = [&](ValueRange ws) {
@@ -401,11 +401,12 @@ Buf Emitter::weight(lfm2::WeightOp op) {
                              : "reinterpret_cast<const uint16_t *>") +
              "(W + " + std::to_string(w.scaleOffset) + ") /* " + name +
              " scales */";
-  if (w.format == StoredFormat::Q4_0 && w.rowInterleave) {
+  if (w.rowInterleave) {
     const int64_t rows = type.getShape()[type.getRank() - 2];
+    const int64_t rowBytes = w.format == StoredFormat::Q4_0 ? k / 2 : k;
     b.interleave = w.rowInterleave;
     b.dims[b.dims.size() - 2] = str(rows / w.rowInterleave);
-    b.dims.back() = str(k / 2 * w.rowInterleave);
+    b.dims.back() = str(rowBytes * w.rowInterleave);
   } else if (w.format == StoredFormat::Q4_0) {
     b.dims.back() = str(k / 2);
   } else if (w.format == StoredFormat::Q6_K) {

@@ -75,9 +75,10 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
   if (R != 0) {
     requireRowInterleave("projections", spec.format, qs, R, spec.rows);
   }
-  Func xOffset; // row-interleaved: -8 x the input's block sums, once
+  Func xOffset; // row-interleaved: the input's block sums' offset, once
   if (R != 0) {
-    xOffset = q4ActOffset("x_offset", [&](Expr i) { return xq(i, t); }, {t});
+    xOffset = rowLaneOffset("x_offset", *spec.format,
+                            [&](Expr i) { return xq(i, t); }, {t});
   }
   // Weight inputs: one per output, or gate and up for SwiGLU.
   auto dotWith = [&](const std::string &tag, int64_t n) -> ProjectionDot {
@@ -94,16 +95,18 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
               }};
     }
     if (R != 0) {
-      ImageParam wq(UInt(8), 2, "wq_" + tag);   // (R * K/2, N/R)
-      ImageParam wd(Float(16), 2, "wd_" + tag); // (K/32 * R, N/R)
-      constrainDim(wq, 0, k / 2 * R);
+      // (R * K/2 or R * K, N/R), (K/32 * R, N/R)
+      ImageParam wq(q4 ? UInt(8) : Int(8), 2, "wq_" + tag);
+      ImageParam wd(Float(16), 2, "wd_" + tag);
+      constrainDim(wq, 0, (q4 ? k / 2 : k) * R);
       constrainDim(wq, 1, n / R);
       constrainDim(wd, 0, blocks * R);
       constrainDim(wd, 1, n / R);
       args.push_back(wq);
       args.push_back(wd);
-      Q4RowsDot dot = q4RowsDot(
-          "dot_" + tag, k, qs, [=](Expr at, Expr g) { return wq(at, g); },
+      RowLaneDot dot = rowLaneDot(
+          "dot_" + tag, *spec.format, k, qs,
+          [=](Expr at, Expr g) { return wq(at, g); },
           [=](Expr j, Expr g) { return wd(j, g); },
           [=](Expr i) { return xq(i, t); }, [=](Expr b) { return xd(b, t); },
           [=](Expr b) { return xOffset(b, t); }, {t});

@@ -229,23 +229,28 @@ Halide::Buffer<> weightBuffer(QuantFormat fmt, const std::vector<uint8_t> &q,
   return toBuffer(q, sizes);
 }
 
-// Q4_0 quants and scales of `rows` rows of K values, as QuantLayout.h
-// packs rows, moved to the row-interleaved layout (R rows a group).
+// Q4_0 / Q8_0 quants and scales of `rows` rows of K values, as
+// QuantLayout.h packs rows, moved to the row-interleaved layout (R rows a
+// group).
 struct Interleaved {
   std::vector<uint8_t> q;
   std::vector<float> d;
 };
-Interleaved interleaveRows(const std::vector<uint8_t> &q,
+Interleaved interleaveRows(QuantFormat fmt, const std::vector<uint8_t> &q,
                            const std::vector<float> &d, size_t rows, int K,
                            int R) {
   Interleaved out{std::vector<uint8_t>(q.size()), std::vector<float>(d.size())};
   for (size_t row = 0; row < rows; ++row) {
     for (int i = 0; i < K; ++i) {
-      const int nibble = q4Value(&q[row * (K / 2)], K, i) + 8;
-      const Q4Position p = q4InterleavedPosition(K, R, row, i);
-      uint8_t &byte = out.q[size_t(p.byte)];
-      byte = p.high ? uint8_t((byte & 15) | nibble << 4)
-                    : uint8_t((byte & 0xF0) | nibble);
+      if (fmt == QuantFormat::Q8_0) {
+        out.q[size_t(q8InterleavedPosition(K, R, row, i))] = q[row * K + i];
+      } else {
+        const int nibble = q4Value(&q[row * (K / 2)], K, i) + 8;
+        const Q4Position p = q4InterleavedPosition(K, R, row, i);
+        uint8_t &byte = out.q[size_t(p.byte)];
+        byte = p.high ? uint8_t((byte & 15) | nibble << 4)
+                      : uint8_t((byte & 0xF0) | nibble);
+      }
       out.d[size_t(q4InterleavedScale(K, R, row, i))] =
           d[row * (K / 32) + i / 32];
     }
@@ -253,20 +258,24 @@ Interleaved interleaveRows(const std::vector<uint8_t> &q,
   return out;
 }
 
-// The two row-lane forms: the host's (AVX2 pair sums, 8 rows a group) and
-// AVX-512 VNNI's 4-way dots (16 rows), the latter run in whatever
-// instructions the host has.
+// The row-lane forms: the host's (Q4_0 in AVX2 pair sums, 8 rows a group)
+// and AVX-512 VNNI's 4-way dots (Q4_0 and Q8_0, 16 rows), the latter run
+// in whatever instructions the host has.
 struct RowLaneForm {
+  QuantFormat format;
   TestTarget target;
   int rows;
   std::string what;
 };
 std::vector<RowLaneForm> rowLaneForms() {
   std::vector<RowLaneForm> forms;
-  for (TestTarget t : {hostTarget(), TestTarget(64, true)}) {
-    const int rows = QuantSchedule::forTarget(t).q4RowInterleave;
-    if (rows != 0) {
-      forms.push_back({t, rows, "x" + std::to_string(rows)});
+  for (QuantFormat f : {QuantFormat::Q4_0, QuantFormat::Q8_0}) {
+    for (TestTarget t : {hostTarget(), TestTarget(64, true)}) {
+      const int rows = rowInterleave(QuantSchedule::forTarget(t), f);
+      if (rows != 0) {
+        forms.push_back(
+            {f, t, rows, quantFormatName(f) + "x" + std::to_string(rows)});
+      }
     }
   }
   return forms;
@@ -418,9 +427,9 @@ void checkLinearQuant(Halide::Callable &fn, QuantFormat fmt, int K, int N,
   Buffer<float> y(N, T);
   if (interleave) {
     const int R = interleave;
-    Interleaved il = interleaveRows(wq, wd, N, K, R);
+    Interleaved il = interleaveRows(fmt, wq, wd, N, K, R);
     ASSERT_EQ(fn(toBuffer(xq, {K, T}), toBuffer(xd, {nb, T}),
-                 toBuffer(il.q, {rowBytes * R, N / R}),
+                 weightBuffer(fmt, il.q, {rowBytes * R, N / R}),
                  halfBuffer(il.d, {nb * R, N / R}), y),
               0);
   } else {
@@ -463,7 +472,7 @@ TEST(QuantKernelTest, LinearQuant) {
       }
     }
   }
-  // Row-interleaved Q4_0 in both row-lane forms: tiles of 1 to 4 row
+  // Row-interleaved weights in each row-lane form: tiles of 1 to 4 row
   // vectors, some shifted.
   for (const RowLaneForm &form : rowLaneForms()) {
     const int R = form.rows;
@@ -472,11 +481,10 @@ TEST(QuantKernelTest, LinearQuant) {
         for (int tile : {1, 3, 4}) {
           QuantSchedule sched = QuantSchedule::forTarget(form.target);
           sched.rowTileGroups = tile;
-          Kernel k =
-              buildLinearQuant(QuantFormat::Q4_0, K, N, form.target, sched, R);
+          Kernel k = buildLinearQuant(form.format, K, N, form.target, sched, R);
           Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
           for (int T : {1, 3}) {
-            checkLinearQuant(fn, QuantFormat::Q4_0, K, N, T, rng,
+            checkLinearQuant(fn, form.format, K, N, T, rng,
                              form.what + ", tile " + std::to_string(tile), R);
           }
         }
@@ -540,7 +548,7 @@ TEST(QuantKernelTest, LinearQuantPrefill) {
       }
     }
   }
-  // Row-interleaved Q4_0 in both row-lane forms, with the target's
+  // Row-interleaved weights in each row-lane form, with the target's
   // schedule and a small one (task of 2 register tiles, tile 2 x 4).
   for (const RowLaneForm &form : rowLaneForms()) {
     const int R = form.rows;
@@ -552,11 +560,11 @@ TEST(QuantKernelTest, LinearQuantPrefill) {
          {QuantSchedule::forTarget(form.target), small}) {
       for (int K : {64, 96, 256}) {
         for (int N : {R, 3 * R, 5 * R}) {
-          Kernel k = buildLinearQuantPrefill(QuantFormat::Q4_0, K, N,
-                                             form.target, sched, R);
+          Kernel k =
+              buildLinearQuantPrefill(form.format, K, N, form.target, sched, R);
           Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
           for (int T : {1, 2, 17, 20}) {
-            checkLinearQuant(fn, QuantFormat::Q4_0, K, N, T, rng,
+            checkLinearQuant(fn, form.format, K, N, T, rng,
                              form.what + ", " + describe(sched), R);
           }
         }
@@ -708,6 +716,32 @@ TEST(QuantKernelTest, Q4InterleaveFromLlamaOrder) {
   }
 }
 
+// q8Interleave puts every value and scale where q8InterleavedPosition /
+// q4InterleavedScale find them.
+TEST(QuantKernelTest, Q8Interleave) {
+  std::mt19937 rng(19);
+  const int R = 16;
+  for (int K : {32, 96, 256}) {
+    const int rows = 2 * R;
+    std::vector<uint8_t> raw = randomQuants(QuantFormat::Q8_0, rows, K, rng);
+    std::vector<int8_t> values(raw.begin(), raw.end());
+    std::vector<uint16_t> scales(size_t(rows) * K / 32);
+    std::iota(scales.begin(), scales.end(), uint16_t(1));
+    std::vector<int8_t> packed = values;
+    std::vector<uint16_t> packedScales = scales;
+    q8Interleave(packed.data(), packedScales.data(), rows, K, R);
+    for (int r = 0; r < rows; ++r) {
+      for (int i = 0; i < K; ++i) {
+        ASSERT_EQ(packed[size_t(q8InterleavedPosition(K, R, r, i))],
+                  values[size_t(r) * K + i])
+            << "K=" << K << " row " << r << " i=" << i;
+        ASSERT_EQ(packedScales[size_t(q4InterleavedScale(K, R, r, i))],
+                  scales[size_t(r) * K / 32 + i / 32]);
+      }
+    }
+  }
+}
+
 // The row-lane kernels refuse layouts they cannot read, naming what was
 // found, rather than computing garbage.
 TEST(QuantKernelTest, RowInterleaveRequirements) {
@@ -720,6 +754,8 @@ TEST(QuantKernelTest, RowInterleaveRequirements) {
   ASSERT_EQ(vnni.q4RowInterleave, 16);
   EXPECT_NO_THROW(
       requireRowInterleave("experts", QuantFormat::Q4_0, vnni, 16, {2048}));
+  EXPECT_NO_THROW(
+      requireRowInterleave("experts", QuantFormat::Q8_0, vnni, 16, {2048}));
   auto message = [&](std::optional<QuantFormat> f, const QuantSchedule &s,
                      int groups, std::vector<int64_t> rows) {
     try {
@@ -800,7 +836,7 @@ TEST(QuantKernelTest, MoEFFNQuant) {
               const RowLaneForm *form =
                   layout ? &forms[size_t(layout - 1)] : nullptr;
               const int il = form ? form->rows : 0;
-              if (il && (fmt != QuantFormat::Q4_0 || F % il || H % il)) {
+              if (il && (form->format != fmt || F % il || H % il)) {
                 continue;
               }
               QuantSchedule sched = shape % 2
@@ -840,14 +876,14 @@ TEST(QuantKernelTest, MoEFFNQuant) {
                 if (il) {
                   const int R = il;
                   Interleaved g =
-                      interleaveRows(m.gq, m.gd, size_t(E) * F, H, R);
+                      interleaveRows(fmt, m.gq, m.gd, size_t(E) * F, H, R);
                   Interleaved u =
-                      interleaveRows(m.uq, m.ud, size_t(E) * F, H, R);
+                      interleaveRows(fmt, m.uq, m.ud, size_t(E) * F, H, R);
                   Interleaved d =
-                      interleaveRows(m.dq, m.dd, size_t(E) * H, F, R);
-                  gqB = toBuffer(g.q, {m.hBytes() * R, F / R, E});
-                  uqB = toBuffer(u.q, {m.hBytes() * R, F / R, E});
-                  dqB = toBuffer(d.q, {m.fBytes() * R, H / R, E});
+                      interleaveRows(fmt, m.dq, m.dd, size_t(E) * H, F, R);
+                  gqB = weightBuffer(fmt, g.q, {m.hBytes() * R, F / R, E});
+                  uqB = weightBuffer(fmt, u.q, {m.hBytes() * R, F / R, E});
+                  dqB = weightBuffer(fmt, d.q, {m.fBytes() * R, H / R, E});
                   gdB = halfBuffer(g.d, {nh * R, F / R, E});
                   udB = halfBuffer(u.d, {nh * R, F / R, E});
                   ddB = halfBuffer(d.d, {nf * R, H / R, E});
@@ -1317,18 +1353,22 @@ TEST(QuantKernelTest, DotInstructions) {
                                     dir + "/" + c.halide + "_" + m.name + ".s");
     std::cout << c.halide << " " << m.name << ":" << show(counts) << "\n";
     EXPECT_GT(counts[c.expectQ4], 0) << c.halide << " " << m.name;
-    // The row-interleaved kernels: AVX2's pair sums or AVX-512's vpdpbusd,
-    // no gathers.
-    if (const int il = QuantSchedule::forTarget(target).q4RowInterleave) {
+    // The row-interleaved kernels: AVX2's pair sums (Q4_0) or AVX-512's
+    // vpdpbusd (Q4_0, Q8_0), no gathers.
+    for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
+      const int il = rowInterleave(QuantSchedule::forTarget(target), fmt);
+      if (il == 0) {
+        continue;
+      }
+      const char *expect = fmt == QuantFormat::Q8_0 ? c.expect : c.expectQ4;
       for (const Kernel &r :
-           {buildMoEFFNQuant(QuantFormat::Q4_0, 256, 128, 8, 2, target, il),
-            buildLinearQuant(QuantFormat::Q4_0, 2048, 6144, target, il),
-            buildLinearQuantPrefill(QuantFormat::Q4_0, 2048, 2048, target,
-                                    il)}) {
+           {buildMoEFFNQuant(fmt, 256, 128, 8, 2, target, il),
+            buildLinearQuant(fmt, 2048, 6144, target, il),
+            buildLinearQuantPrefill(fmt, 2048, 2048, target, il)}) {
         auto rc = countInstructions(r, c.halide,
                                     dir + "/" + c.halide + "_" + r.name + ".s");
         std::cout << c.halide << " " << r.name << ":" << show(rc) << "\n";
-        EXPECT_GT(rc[c.expectQ4], 0) << c.halide << " " << r.name;
+        EXPECT_GT(rc[expect], 0) << c.halide << " " << r.name;
         EXPECT_EQ(rc["vpgather"], 0) << c.halide << " " << r.name;
       }
     }
@@ -1414,13 +1454,15 @@ TEST(QuantKernelTest, Projection) {
   std::mt19937 rng(21);
   const TestTarget host = hostTarget();
   std::uniform_real_distribution<float> res(-2.0f, 2.0f);
-  // Q8_0, Q4_0, Q4_0 row-interleaved in each row-lane form (row counts
+  // Q8_0, Q4_0, then row-interleaved in each row-lane form (row counts
   // multiples of 8 or 16).
   const std::vector<RowLaneForm> forms = rowLaneForms();
   for (int layout = 0; layout < 2 + int(forms.size()); ++layout) {
-    const QuantFormat fmt = layout == 0 ? QuantFormat::Q8_0 : QuantFormat::Q4_0;
     const RowLaneForm *form =
         layout >= 2 ? &forms[size_t(layout - 2)] : nullptr;
+    const QuantFormat fmt = form          ? form->format
+                            : layout == 0 ? QuantFormat::Q8_0
+                                          : QuantFormat::Q4_0;
     const int il = form ? form->rows : 0;
     const TestTarget &target = form ? form->target : host;
     const int K = 96, nb = K / 32;
@@ -1461,8 +1503,8 @@ TEST(QuantKernelTest, Projection) {
           wq.push_back(randomQuants(fmt, N, K, rng));
           wd.push_back(randomScales(size_t(N) * nb, rng, 1e-3f, 2e-2f));
           if (il) {
-            Interleaved v = interleaveRows(wq.back(), wd.back(), N, K, il);
-            bufs.push_back(toBuffer(v.q, {rowBytes * il, N / il}));
+            Interleaved v = interleaveRows(fmt, wq.back(), wd.back(), N, K, il);
+            bufs.push_back(weightBuffer(fmt, v.q, {rowBytes * il, N / il}));
             bufs.push_back(halfBuffer(v.d, {nb * il, N / il}));
             continue;
           }

@@ -32,6 +32,11 @@
 // llama.cpp's block_q4_0x8, but packed at compile time). The scales follow
 // the same order: per group, per block, R fp16s.
 //
+// Q8_0 row-interleaved by R (AVX-512 VNNI, R = 16): likewise, 32R bytes a
+// block: for q = 0..7, for each row r of the group, values 4q..4q+3 of row
+// r's block; the scales as for Q4_0. One 64-byte load holds 4 values of 16
+// rows, the operand of one vpdpbusd (after an xor by 0x80 makes them u8).
+//
 // Q6_K (K a multiple of 256): per row, K/256 super-blocks of 208 bytes --
 // GGUF's block_q6_K without its fp16 scale: ql[128] (low 4 bits), qh[64]
 // (high 2 bits), int8 sub-block scales[16] (one per 16 values) -- then, in
@@ -133,6 +138,38 @@ inline void q4InterleaveFromLlamaOrder(uint8_t *quants, uint16_t *scales,
           gq[b * 16 * r + j / 4 * 4 * r + row * 4 + j % 4] =
               q[row * (k / 2) + b * 16 + j];
         }
+      }
+    }
+  }
+}
+
+// The index of element i of row `row` in a Q8_0 tensor row-interleaved by
+// r (rows of k values; see above). Scales: q4InterleavedScale.
+inline int64_t q8InterleavedPosition(int64_t k, int64_t r, int64_t row,
+                                     int64_t i) {
+  const int64_t e = i % 32;
+  return row / r * r * k + i / 32 * 32 * r + e / 4 * 4 * r + row % r * 4 +
+         e % 4;
+}
+
+// Rewrites `rows` rows (a multiple of r) of `k` Q8_0 values and their block
+// scales to the row-interleaved layout, in place.
+inline void q8Interleave(int8_t *quants, uint16_t *scales, int64_t rows,
+                         int64_t k, int64_t r) {
+  const int64_t blocks = k / 32, groupValues = r * k;
+  std::vector<int8_t> q(static_cast<size_t>(groupValues));
+  std::vector<uint16_t> d(static_cast<size_t>(r * blocks));
+  for (int64_t g = 0; g < rows / r; ++g) {
+    int8_t *gq = quants + g * groupValues;
+    uint16_t *gd = scales + g * r * blocks;
+    std::memcpy(q.data(), gq, q.size());
+    std::memcpy(d.data(), gd, d.size() * sizeof(uint16_t));
+    for (int64_t row = 0; row < r; ++row) {
+      for (int64_t i = 0; i < k; ++i) {
+        gq[q8InterleavedPosition(k, r, row, i)] = q[row * k + i];
+      }
+      for (int64_t b = 0; b < blocks; ++b) {
+        gd[b * r + row] = d[row * blocks + b];
       }
     }
   }

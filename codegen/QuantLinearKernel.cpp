@@ -51,23 +51,26 @@ Kernel buildQuantizeQ8_0(int64_t k, const TargetInfo &target) {
 
 namespace {
 
-// buildLinearQuant on Q4_0 rows interleaved by R: rows as vector lanes
-// (q4RowsDot), a task per register tile, its tokens inside.
-Kernel buildLinearQ4Rows(int64_t k, int64_t n, const QuantSchedule &sched) {
-  const int R = sched.q4RowInterleave;
-  const std::string name = "linear_q4_0x" + std::to_string(R);
+// buildLinearQuant on Q4_0 / Q8_0 rows interleaved by R: rows as vector
+// lanes (rowLaneDot), a task per register tile, its tokens inside.
+Kernel buildLinearRows(QuantFormat format, int64_t k, int64_t n,
+                       const QuantSchedule &sched) {
+  const bool q4 = format == QuantFormat::Q4_0;
+  const int R = rowInterleave(sched, format);
+  const std::string name =
+      "linear_" + quantFormatName(format) + "x" + std::to_string(R);
   const int blocks = static_cast<int>(k / kQuantBlock);
 
   //--- Algorithm ------------------------------------------------------------
   ImageParam xq(Int(8), 2, "xq");    // (K, T)
   ImageParam xd(Float(32), 2, "xd"); // (K/32, T)
-  ImageParam wq(UInt(8), 2, "wq");   // (R * K/2, N/R)
-  ImageParam wd(Float(16), 2, "wd"); // (K/32 * R, N/R)
+  ImageParam wq(q4 ? UInt(8) : Int(8), 2, "wq"); // (R * K/2 or R * K, N/R)
+  ImageParam wd(Float(16), 2, "wd");             // (K/32 * R, N/R)
   Var o("o"), t("t");
-  Func offset =
-      q4ActOffset(name + "_x_offset", [&](Expr i) { return xq(i, t); }, {t});
-  Q4RowsDot dot = q4RowsDot(
-      name, k, sched, [&](Expr at, Expr g) { return wq(at, g); },
+  Func offset = rowLaneOffset(name + "_x_offset", format,
+                              [&](Expr i) { return xq(i, t); }, {t});
+  RowLaneDot dot = rowLaneDot(
+      name, format, k, sched, [&](Expr at, Expr g) { return wq(at, g); },
       [&](Expr j, Expr g) { return wd(j, g); },
       [&](Expr i) { return xq(i, t); }, [&](Expr b) { return xd(b, t); },
       [&](Expr b) { return offset(b, t); }, {t});
@@ -76,7 +79,7 @@ Kernel buildLinearQ4Rows(int64_t k, int64_t n, const QuantSchedule &sched) {
 
   constrainDim(xq, 0, k);
   constrainDim(xd, 0, blocks);
-  constrainDim(wq, 0, k / 2 * R);
+  constrainDim(wq, 0, (q4 ? k / 2 : k) * R);
   constrainDim(wq, 1, n / R);
   constrainDim(wd, 0, blocks * R);
   constrainDim(wd, 1, n / R);
@@ -99,7 +102,7 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                         int interleave) {
   if (interleave != 0) {
     requireRowInterleave("weights", format, sched, interleave, {n});
-    return buildLinearQ4Rows(k, n, sched);
+    return buildLinearRows(format, k, n, sched);
   }
   if (format == QuantFormat::Q6_K) {
     return buildLinearQ6_K(k, n, target, sched);
@@ -249,7 +252,7 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   ImageParam xd(Float(32), 2, "xd");             // (K/32, T)
   ImageParam wq(q4 ? UInt(8) : Int(8), 2, "wq"); // (K/2 or K, N)
   ImageParam wd(Float(16), 2, "wd");             // (K/32, N)
-  // Interleaved: (kRows * K/2, N/kRows) and (K/32 * kRows, N/kRows).
+  // Interleaved: (kRows * (K/2 or K), N/kRows), (K/32 * kRows, N/kRows).
   Var o("o"), t("t"), e("e"), r("r"), g("g"), b("b"), rg("rg"), h("h");
   Var i("i");
 
@@ -277,9 +280,11 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   }
   Func scales(name + "_scales");
   if (interleave) {
-    // The file's order is the regrouped order, nibbles still packed.
-    regrouped(e, r, g, b, rg) = q4InterleavedNibble(
-        [&](Expr at, Expr grp) { return wq(at, grp); }, kRows, e, r, g, b, rg);
+    // The file's order is the regrouped order (Q4_0 nibbles still packed).
+    auto byte = [&](Expr at, Expr grp) { return wq(at, grp); };
+    regrouped(e, r, g, b, rg) =
+        q4 ? q4InterleavedNibble(byte, kRows, e, r, g, b, rg)
+           : q8InterleavedValue(byte, kRows, e, r, g, b, rg);
     scales(r, b, rg) = cast<float>(wd(b * kRows + r, rg));
   } else {
     regrouped(e, r, g, b, rg) = unpacked(g * group + e, r, b, rg);

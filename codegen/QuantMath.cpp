@@ -33,6 +33,7 @@ QuantSchedule QuantSchedule::forTarget(const TargetInfo &target) {
     s.regroupPrefill = true;
     s.prefillDot4 = true;
     s.q4RowInterleave = target.lanes(4);
+    s.q8RowInterleave = target.lanes(4);
   }
   return s;
 }
@@ -105,6 +106,12 @@ Expr q4InterleavedNibble(const std::function<Expr(Expr, Expr)> &byte, int rows,
   return select(g < 4, x & 15, x >> 4);
 }
 
+Expr q8InterleavedValue(const std::function<Expr(Expr, Expr)> &byte, int rows,
+                        Expr v, Expr r, Expr g, Expr b, Expr rg) {
+  Expr at = b * (32 * rows) + g * (4 * rows) + r * 4 + v;
+  return reinterpret(UInt(8), byte(at, rg)) ^ cast<uint8_t>(0x80);
+}
+
 Q4RowPairSums addQ4RowPairSums(const std::string &name, Func sums,
                                const NibbleFn &nibble,
                                const std::function<Expr(Expr)> &act, Var r,
@@ -168,14 +175,20 @@ void Q4RowPairSums::schedule(Func sums, const LoopLevel &block, Var r,
   unrollTile(p);
 }
 
-Q4RowsDot q4RowsDot(const std::string &name, int64_t length,
-                    const QuantSchedule &sched, const Expr2Fn &byte,
-                    const Expr2Fn &scale, const ExprFn &act,
-                    const ExprFn &actScale, const ExprFn &offset,
-                    const std::vector<Var> &vars) {
-  Q4RowsDot d;
-  d.rows = sched.q4RowInterleave;
-  d.pairSums = sched.q4PairSums;
+int rowInterleave(const QuantSchedule &sched, QuantFormat format) {
+  return format == QuantFormat::Q4_0   ? sched.q4RowInterleave
+         : format == QuantFormat::Q8_0 ? sched.q8RowInterleave
+                                       : 0;
+}
+
+RowLaneDot rowLaneDot(const std::string &name, QuantFormat format,
+                      int64_t length, const QuantSchedule &sched,
+                      const Expr2Fn &byte, const Expr2Fn &scale,
+                      const ExprFn &act, const ExprFn &actScale,
+                      const ExprFn &offset, const std::vector<Var> &vars) {
+  RowLaneDot d;
+  d.rows = rowInterleave(sched, format);
+  d.pairSums = format == QuantFormat::Q4_0 && sched.q4PairSums;
   const int rows = d.rows;
   d.r = Var(name + "_r");
   d.b = Var(name + "_b");
@@ -187,16 +200,18 @@ Q4RowsDot q4RowsDot(const std::string &name, int64_t length,
   };
   d.sums = Func(name + "_block");
   d.sums(args({r, b, rg})) = offset(b);
-  auto nibble = [=](Expr v, Expr g) {
-    return q4InterleavedNibble(byte, rows, v, r, g, b, rg);
+  auto value = [=](Expr v, Expr g) {
+    return format == QuantFormat::Q4_0
+               ? q4InterleavedNibble(byte, rows, v, r, g, b, rg)
+               : q8InterleavedValue(byte, rows, v, r, g, b, rg);
   };
   if (d.pairSums) {
-    d.ps = addQ4RowPairSums(name, d.sums, nibble, act, r, b, rg, vars);
+    d.ps = addQ4RowPairSums(name, d.sums, value, act, r, b, rg, vars);
   } else {
     // 4-way u8 x i8 dot products (vpdpbusd): 4 values of a row per i32 lane.
     d.rv = RDom(0, 4, 0, kQuantBlock / 4, name + "_rv");
     d.sums(args({r, b, rg})) += cast<int32_t>(widening_mul(
-        nibble(d.rv.x, d.rv.y), act(b * kQuantBlock + d.rv.y * 4 + d.rv.x)));
+        value(d.rv.x, d.rv.y), act(b * kQuantBlock + d.rv.y * 4 + d.rv.x)));
   }
   RDom rb(0, static_cast<int>(length / kQuantBlock), name + "_rb");
   d.acc = Func(name + "_acc");
@@ -207,7 +222,7 @@ Q4RowsDot q4RowsDot(const std::string &name, int64_t length,
   return d;
 }
 
-void Q4RowsDot::schedule(const LoopLevel &at, int tileGroups) {
+void RowLaneDot::schedule(const LoopLevel &at, int tileGroups) {
   RVar rb(acc.rvars()[0]);
   acc.compute_at(at).bound_storage(rg, tileGroups).vectorize(r).unroll(rg);
   acc.update().reorder(r, rg, rb).vectorize(r).unroll(rg);
@@ -229,21 +244,22 @@ void requireRowInterleave(const std::string &what,
                           std::optional<QuantFormat> format,
                           const QuantSchedule &sched, int interleave,
                           const std::vector<int64_t> &rows) {
-  // The row-lane forms: pair sums (8 rows of i16 pairs a 256-bit vector)
-  // or u8 x i8 4-way dot products (a row per i32 lane, prefill too).
-  const int want = sched.q4RowInterleave;
+  // The row-lane forms: pair sums (Q4_0; 8 rows of i16 pairs a 256-bit
+  // vector) or u8 x i8 4-way dot products (a row per i32 lane, prefill too).
+  const bool q4 = format == QuantFormat::Q4_0;
+  const int want = format ? rowInterleave(sched, *format) : 0;
   const bool form =
-      sched.q4PairSums
+      q4 && sched.q4PairSums
           ? !sched.prefillDot4 && want == kRowLanes
           : sched.prefillDot4 && sched.unsignedWeights && sched.dotFactor == 4;
-  bool ok =
-      format == QuantFormat::Q4_0 && form && want != 0 && interleave == want;
+  bool ok = form && want != 0 && interleave == want;
   for (int64_t n : rows) {
     ok = ok && n % want == 0;
   }
   if (!ok) {
     throw CompileError("row-interleaved " + what +
-                       " need Q4_0 on a target with row-lane " + "kernels, " +
+                       " need Q4_0 or Q8_0 on a target with row-lane "
+                       "kernels, " +
                        std::to_string(want) +
                        " rows a group dividing every row count (found " +
                        (format ? quantFormatName(*format) : "f32") +
@@ -264,15 +280,16 @@ int scheduleRowTiles(Func y, Var o, Var t, int64_t n, int rows,
   return tile;
 }
 
-Func q4ActOffset(const std::string &name, const ExprFn &act,
-                 const std::vector<Var> &vars) {
+Func rowLaneOffset(const std::string &name, QuantFormat format,
+                   const ExprFn &act, const std::vector<Var> &vars) {
+  const int weightOffset = format == QuantFormat::Q4_0 ? 8 : 128;
   Var b(name + "_b");
   RDom rx(0, kQuantBlock, name + "_rx");
   std::vector<Expr> at = {b};
   at.insert(at.end(), vars.begin(), vars.end());
   Func offset(name);
   offset(at) = 0;
-  offset(at) += -8 * cast<int32_t>(act(b * kQuantBlock + rx));
+  offset(at) += -weightOffset * cast<int32_t>(act(b * kQuantBlock + rx));
   return offset;
 }
 

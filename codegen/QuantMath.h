@@ -89,6 +89,9 @@ struct QuantSchedule {
   // one vector of the row-lane kernels (8 for the pair sums of AVX2, 16 for
   // AVX-512 VNNI); 0: rows as they are.
   int q4RowInterleave = 0;
+  // The same for Q8_0 (AVX-512 VNNI only: AVX2's pmaddubsw would saturate
+  // on its u8 values).
+  int q8RowInterleave = 0;
   // The row-lane decode kernels: row vectors per register tile (and
   // parallel task).
   int rowTileGroups = 4;
@@ -205,15 +208,16 @@ Q4RowPairSums addQ4RowPairSums(
     const std::string &name, Halide::Func sums, const NibbleFn &nibble,
     const std::function<Halide::Expr(Halide::Expr)> &act, Halide::Var r,
     Halide::Var b, Halide::Var rg, const std::vector<Halide::Var> &vars);
-// The f32 dots of Q4_0 rows row-interleaved by R = sched.q4RowInterleave
-// with Q8_0 activations, rows as vector lanes: acc(r, rg, vars...) is the
-// dot of row rg * R + r, the blocks' exact i32 sums (sums) converted and
-// scaled by wd * xd in block order. byte(i, rg): byte i of row group rg;
-// scale(j, rg): its fp16 scale j (block j / R, row j % R); offset(b): -8
-// times block b's activation sum (q4ActOffset). The block sums are the
-// schedule's form: pair sums (AVX2, R = 8) or u8 x i8 4-way dot products
-// (AVX-512 VNNI's vpdpbusd, R = 16).
-struct Q4RowsDot {
+// The f32 dots of Q4_0 or Q8_0 rows row-interleaved by R (the schedule's
+// q4RowInterleave / q8RowInterleave) with Q8_0 activations, rows as vector
+// lanes: acc(r, rg, vars...) is the dot of row rg * R + r, the blocks'
+// exact i32 sums (sums) converted and scaled by wd * xd in block order.
+// byte(i, rg): byte i of row group rg; scale(j, rg): its fp16 scale j
+// (block j / R, row j % R); offset(b): rowLaneOffset's. The weights are
+// fed as u8 (Q4_0 nibble, Q8_0 value + 128), their block sums in the
+// schedule's form: pair sums (Q4_0 on AVX2, R = 8) or u8 x i8 4-way dot
+// products (AVX-512 VNNI's vpdpbusd, R = 16).
+struct RowLaneDot {
   Halide::Func sums; // (r, b, rg, vars...) i32
   Halide::Func acc;  // (r, rg, vars...) f32
   Q4RowPairSums ps;  // pair sums
@@ -227,36 +231,47 @@ struct Q4RowsDot {
 };
 using ExprFn = std::function<Halide::Expr(Halide::Expr)>;
 using Expr2Fn = std::function<Halide::Expr(Halide::Expr, Halide::Expr)>;
-Q4RowsDot q4RowsDot(const std::string &name, int64_t length,
-                    const QuantSchedule &sched, const Expr2Fn &byte,
-                    const Expr2Fn &scale, const ExprFn &act,
-                    const ExprFn &actScale, const ExprFn &offset,
-                    const std::vector<Halide::Var> &vars);
+RowLaneDot rowLaneDot(const std::string &name, QuantFormat format,
+                      int64_t length, const QuantSchedule &sched,
+                      const Expr2Fn &byte, const Expr2Fn &scale,
+                      const ExprFn &act, const ExprFn &actScale,
+                      const ExprFn &offset,
+                      const std::vector<Halide::Var> &vars);
+// Rows a group of row-interleaved `format` weights under `sched` (0: none).
+int rowInterleave(const QuantSchedule &sched, QuantFormat format);
 // Throws Halide::CompileError unless the row-lane kernels of `sched` can read
-// weights packed in groups of `interleave` rows (QuantLayout.h): Q4_0, a
-// row-lane form (pair sums or 4-way u8 dots), sched.q4RowInterleave rows a
-// group, each count in `rows` a multiple of it. `what` names the weights.
+// weights packed in groups of `interleave` rows (QuantLayout.h): Q4_0 or
+// Q8_0, a row-lane form (pair sums or 4-way u8 dots), rowInterleave(sched,
+// format) rows a group, each count in `rows` a multiple of it. `what` names
+// the weights.
 // (`format` empty: float weights.)
 void requireRowInterleave(const std::string &what,
                           std::optional<QuantFormat> format,
                           const QuantSchedule &sched, int interleave,
                           const std::vector<int64_t> &rows);
-// Schedules y(o, t) for q4RowsDots: a parallel task per register tile of
+// Schedules y(o, t) for rowLaneDots: a parallel task per register tile of
 // tileGroups row vectors (`rows` rows, vectorized; clamped to the n rows,
 // the last tile shifted inwards), its tokens inside. Returns the tile;
 // compute the dots at LoopLevel(y, t).
 int scheduleRowTiles(Halide::Func y, Halide::Var o, Halide::Var t, int64_t n,
                      int rows, int tileGroups);
-// offset(b, vars...) = -8 * (sum of act(32 b + i), i < 32), for q4RowsDot;
-// compute it once per activation row (vectorizeOffset).
-Halide::Func q4ActOffset(const std::string &name, const ExprFn &act,
-                         const std::vector<Halide::Var> &vars);
+// offset(b, vars...) = -c * (sum of act(32 b + i), i < 32), c the u8
+// weights' offset (Q4_0: 8, Q8_0: 128), for rowLaneDot; compute it once per
+// activation row (vectorizeOffset).
+Halide::Func rowLaneOffset(const std::string &name, QuantFormat format,
+                           const ExprFn &act,
+                           const std::vector<Halide::Var> &vars);
 void vectorizeOffset(Halide::Func offset);
 
 // A byte-level accessor of Q4_0 weights row-interleaved by `rows`
 // (QuantLayout.h): byte(i, rg) is byte i of row group rg. Returns the
 // nibble of value v of group g of block b, row r of the group.
+// q8InterleavedValue: the same for Q8_0, the value + 128 as u8.
 Halide::Expr q4InterleavedNibble(
+    const std::function<Halide::Expr(Halide::Expr, Halide::Expr)> &byte,
+    int rows, Halide::Expr v, Halide::Expr r, Halide::Expr g, Halide::Expr b,
+    Halide::Expr rg);
+Halide::Expr q8InterleavedValue(
     const std::function<Halide::Expr(Halide::Expr, Halide::Expr)> &byte,
     int rows, Halide::Expr v, Halide::Expr r, Halide::Expr g, Halide::Expr b,
     Halide::Expr rg);

@@ -25,17 +25,22 @@ namespace lfm2c {
 
 namespace {
 
-// buildMoEFFNQuant with Q4_0 stacks row-interleaved (QuantLayout.h): the
-// vector lanes of every dot are rows. With AVX2's pair sums a block of 8
+// buildMoEFFNQuant with Q4_0 / Q8_0 stacks row-interleaved (QuantLayout.h):
+// the vector lanes of every dot are rows. With AVX2's pair sums a block of 8
 // rows costs ~34 ops (4 loads, 12 unpacking, 8 pmaddubsw, 7 paddw, the i32
 // sum, offset, conversion and scaling) against ~66 for 8 rows of lane
 // partial sums; with AVX-512 VNNI, 8 vpdpbusd per block of 16 rows. No row
 // needs a horizontal sum.
-Kernel buildMoEFFNQ4Rows(int64_t hidden, int64_t expertFFN, int64_t experts,
-                         int64_t topK, const QuantSchedule &sched) {
+Kernel buildMoEFFNRows(QuantFormat format, int64_t hidden, int64_t expertFFN,
+                       int64_t experts, int64_t topK,
+                       const QuantSchedule &sched) {
   const int E = static_cast<int>(experts);
-  const int R = sched.q4RowInterleave;
-  const std::string layout = "q4_0x" + std::to_string(R);
+  const bool q4 = format == QuantFormat::Q4_0;
+  const int R = rowInterleave(sched, format);
+  const std::string layout = quantFormatName(format) + "x" + std::to_string(R);
+  const Type quants = q4 ? UInt(8) : Int(8);
+  const int64_t hBytes = q4 ? hidden / 2 : hidden;
+  const int64_t fBytes = q4 ? expertFFN / 2 : expertFFN;
   const int hb = static_cast<int>(hidden / kQuantBlock);
   const int fb = static_cast<int>(expertFFN / kQuantBlock);
 
@@ -44,32 +49,35 @@ Kernel buildMoEFFNQ4Rows(int64_t hidden, int64_t expertFFN, int64_t experts,
   ImageParam xd(Float(32), 2, "xd");        // (H/32, T)
   ImageParam wts(Float(32), 2, "weights");  // (K, T)
   ImageParam idx(Int(32), 2, "indices");    // (K, T)
-  ImageParam gateQ(UInt(8), 3, "gate_q");   // (R * H/2, F/R, E)
-  ImageParam gateD(Float(16), 3, "gate_d"); // (H/32 * R, F/R, E)
-  ImageParam upQ(UInt(8), 3, "up_q");       // (R * H/2, F/R, E)
-  ImageParam upD(Float(16), 3, "up_d");     // (H/32 * R, F/R, E)
-  ImageParam downQ(UInt(8), 3, "down_q");   // (R * F/2, H/R, E)
-  ImageParam downD(Float(16), 3, "down_d"); // (F/32 * R, H/R, E)
+  // Quants (R * H/2 or R * H, F/R, E), scales (H/32 * R, F/R, E); down's
+  // with H and F swapped.
+  ImageParam gateQ(quants, 3, "gate_q");
+  ImageParam gateD(Float(16), 3, "gate_d");
+  ImageParam upQ(quants, 3, "up_q");
+  ImageParam upD(Float(16), 3, "up_d");
+  ImageParam downQ(quants, 3, "down_q");
+  ImageParam downD(Float(16), 3, "down_d");
   Var f("f"), h("h"), s("s"), t("t");
   Expr ex = clamp(idx(s, t), 0, E - 1);
 
-  // -8 times each block's activation sum: the nibbles are value + 8.
-  Func xOffset =
-      q4ActOffset("expert_x_offset", [&](Expr i) { return xq(i, t); }, {t});
+  // The u8 weights' offset times each block's activation sum.
+  Func xOffset = rowLaneOffset("expert_x_offset", format,
+                               [&](Expr i) { return xq(i, t); }, {t});
   // The chosen expert's stack (q, d) dotted with an activation row.
   auto rowDot = [&](const std::string &name, ImageParam q, ImageParam d,
                     int64_t k, const ExprFn &act, const ExprFn &actScale,
                     const ExprFn &offset) {
-    return q4RowsDot(
-        name, k, sched, [=](Expr at, Expr grp) { return q(at, grp, ex); },
+    return rowLaneDot(
+        name, format, k, sched,
+        [=](Expr at, Expr grp) { return q(at, grp, ex); },
         [=](Expr j, Expr grp) { return d(j, grp, ex); }, act, actScale, offset,
         {s, t});
   };
-  Q4RowsDot g = rowDot(
+  RowLaneDot g = rowDot(
       "expert_gate_" + layout, gateQ, gateD, hidden,
       [&](Expr i) { return xq(i, t); }, [&](Expr bb) { return xd(bb, t); },
       [&](Expr bb) { return xOffset(bb, t); });
-  Q4RowsDot u = rowDot(
+  RowLaneDot u = rowDot(
       "expert_up_" + layout, upQ, upD, hidden, [&](Expr i) { return xq(i, t); },
       [&](Expr bb) { return xd(bb, t); },
       [&](Expr bb) { return xOffset(bb, t); });
@@ -79,9 +87,10 @@ Kernel buildMoEFFNQ4Rows(int64_t hidden, int64_t expertFFN, int64_t experts,
   // The activation quantized as the input of the down projection.
   Q8Quantizer aq = quantizeQ8_0("expert_act_q8_0", expertFFN, {s, t},
                                 [&](Expr i) { return act(i, s, t); });
-  Func aOffset = q4ActOffset("expert_act_offset",
-                             [&](Expr i) { return aq.quant(i, s, t); }, {s, t});
-  Q4RowsDot d = rowDot(
+  Func aOffset =
+      rowLaneOffset("expert_act_offset", format,
+                    [&](Expr i) { return aq.quant(i, s, t); }, {s, t});
+  RowLaneDot d = rowDot(
       "expert_down_" + layout, downQ, downD, expertFFN,
       [&](Expr i) { return aq.quant(i, s, t); },
       [&](Expr bb) { return aq.scale(bb, s, t); },
@@ -102,7 +111,7 @@ Kernel buildMoEFFNQ4Rows(int64_t hidden, int64_t expertFFN, int64_t experts,
   constrainDim(wts, 0, topK);
   constrainDim(idx, 0, topK);
   for (ImageParam p : {gateQ, upQ}) {
-    constrainDim(p, 0, R * hidden / 2);
+    constrainDim(p, 0, R * hBytes);
     constrainDim(p, 1, expertFFN / R);
     constrainDim(p, 2, experts);
   }
@@ -111,7 +120,7 @@ Kernel buildMoEFFNQ4Rows(int64_t hidden, int64_t expertFFN, int64_t experts,
     constrainDim(p, 1, expertFFN / R);
     constrainDim(p, 2, experts);
   }
-  constrainDim(downQ, 0, R * expertFFN / 2);
+  constrainDim(downQ, 0, R * fBytes);
   constrainDim(downQ, 1, hidden / R);
   constrainDim(downQ, 2, experts);
   constrainDim(downD, 0, fb * R);
@@ -169,7 +178,7 @@ Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
   if (interleave != 0) {
     requireRowInterleave("experts", format, sched, interleave,
                          {hidden, expertFFN});
-    return buildMoEFFNQ4Rows(hidden, expertFFN, experts, topK, sched);
+    return buildMoEFFNRows(format, hidden, expertFFN, experts, topK, sched);
   }
   if (format == QuantFormat::Q6_K) {
     throw CompileError("the quantized MoE kernel takes Q8_0 or Q4_0 experts");

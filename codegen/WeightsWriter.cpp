@@ -142,14 +142,18 @@ struct PackedScales {
 // Packs one tensor (rows of `k` values) into quants + scales in the layout
 // of QuantLayout.h. A source already in the target block format keeps its
 // values bit for bit; anything else is expanded to f32 and quantized.
-// llama.cpp's Q4_0 order to the file's: rows interleaved in groups of
-// rowInterleave, or each row's blocks paired (QuantLayout.h).
-void q4ToFileOrder(uint8_t *quants, uint16_t *scales, int64_t rows, int64_t k,
-                   int rowInterleave) {
-  if (rowInterleave) {
+// Rows as llama.cpp stores them (Q4_0: 16 bytes a block, elements j and
+// j + 16 in byte j) to the file's order: rows interleaved in groups of
+// rowInterleave, or (Q4_0) each row's blocks paired (QuantLayout.h).
+void toFileOrder(bool q4, uint8_t *quants, uint16_t *scales, int64_t rows,
+                 int64_t k, int rowInterleave) {
+  if (q4 && rowInterleave) {
     q4InterleaveFromLlamaOrder(quants, scales, rows, k, rowInterleave);
-  } else {
+  } else if (q4) {
     q4FromLlamaOrder(quants, rows, k);
+  } else if (rowInterleave) {
+    q8Interleave(reinterpret_cast<int8_t *>(quants), scales, rows, k,
+                 rowInterleave);
   }
 }
 
@@ -191,9 +195,7 @@ Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
       scales[b] = load16(blk);
       std::memcpy(&quants[b * payload], blk + 2, payload);
     }
-    if (q4) {
-      q4ToFileOrder(quants.data(), scales.data(), count / k, k, rowInterleave);
-    }
+    toFileOrder(q4, quants.data(), scales.data(), count / k, k, rowInterleave);
     return Status::ok();
   }
   std::vector<float> values(static_cast<size_t>(count));
@@ -208,9 +210,7 @@ Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
                    &scales[b]);
     }
   }
-  if (q4) {
-    q4ToFileOrder(quants.data(), scales.data(), count / k, k, rowInterleave);
-  }
+  toFileOrder(q4, quants.data(), scales.data(), count / k, k, rowInterleave);
   return Status::ok();
 }
 

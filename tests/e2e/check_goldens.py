@@ -8,8 +8,8 @@ teacher-forced and held to README section 3, checks 2 and 3: top-1 agreement
 with the goldens >= 75% per prompt, and mean KL(our F32 || our quantized) no
 more than 5% above llama.cpp's own. Also checks that the compiled binary
 refuses a weights file from another compilation and that a failed compile
-leaves no output behind, and that the Q4_0 fixture compiles for AVX-512 (which
-this machine may not run) with its row-lane kernels.
+leaves no output behind, and that the quantized fixtures compile for AVX-512
+(which this machine may not run) with its row-lane kernels.
 
 Usage: check_goldens.py LFM2C FIXTURES_DIR WORK_DIR
 """
@@ -362,11 +362,12 @@ def main():
     for quant in ("q8_0", "q4_0"):
         run_quantized(lfm2c, fixtures, work, "tiny-lfm2moe", quant)
         run_batch_agreement(work, "tiny-lfm2moe", quant)
-    # Zen 4/5: Q4_0 weights interleaved by 16 rows for vpdpbusd.
-    run_compile_only(lfm2c, fixtures, work, "tiny-lfm2moe", "q4_0",
-                     "x86-64-avx512",
-                     ["moe_ffn_q4_0x16", "linear_prefill_q4_0x16",
-                      "linear_q4_0x16", "linear_swiglu_q4_0x16"])
+    # Zen 4/5: Q4_0 and Q8_0 weights interleaved by 16 rows for vpdpbusd.
+    for quant in ("q4_0", "q8_0"):
+        run_compile_only(lfm2c, fixtures, work, "tiny-lfm2moe", quant,
+                         "x86-64-avx512",
+                         [f"moe_ffn_{quant}x16", f"linear_prefill_{quant}x16",
+                          f"linear_{quant}x16", f"linear_swiglu_{quant}x16"])
     # lfm2c's own quantization follows llama.cpp's definition of the format:
     # the F32 model quantized to Q8_0 by lfm2c stores exactly the bytes of
     # llama-quantize's Q8_0 file (every matrix is Q8_0 there).
