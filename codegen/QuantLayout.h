@@ -118,29 +118,35 @@ inline int64_t q4InterleavedScale(int64_t k, int64_t r, int64_t row,
   return row / r * r * (k / 32) + i / 32 * r + row % r;
 }
 
-// Rewrites `rows` rows (a multiple of r) of `k` values in llama.cpp's Q4_0
-// order (16 bytes per block) and their block scales to the row-interleaved
-// layout, in place.
-inline void q4InterleaveFromLlamaOrder(uint8_t *quants, uint16_t *scales,
-                                       int64_t rows, int64_t k, int64_t r) {
-  const int64_t blocks = k / 32, groupBytes = r * (k / 2);
-  std::vector<uint8_t> q(static_cast<size_t>(groupBytes));
+// Rewrites `rows` rows (a multiple of r) of `k` values, `blockBytes` bytes
+// a block of 32 (llama.cpp's Q4_0 order: 16; Q8_0: 32), and their block
+// scales to the row-interleaved layout, in place: per group of r rows, per
+// block, the blocks' 4-byte runs row by row.
+inline void interleaveRowBlocks(uint8_t *quants, uint16_t *scales,
+                                int64_t rows, int64_t k, int64_t r,
+                                int64_t blockBytes) {
+  const int64_t blocks = k / 32, rowBytes = blocks * blockBytes;
+  std::vector<uint8_t> q(static_cast<size_t>(r * rowBytes));
   std::vector<uint16_t> d(static_cast<size_t>(r * blocks));
   for (int64_t g = 0; g < rows / r; ++g) {
-    uint8_t *gq = quants + g * groupBytes;
+    uint8_t *gq = quants + g * r * rowBytes;
     uint16_t *gd = scales + g * r * blocks;
     std::memcpy(q.data(), gq, q.size());
     std::memcpy(d.data(), gd, d.size() * sizeof(uint16_t));
     for (int64_t row = 0; row < r; ++row) {
       for (int64_t b = 0; b < blocks; ++b) {
         gd[b * r + row] = d[row * blocks + b];
-        for (int64_t j = 0; j < 16; ++j) {
-          gq[b * 16 * r + j / 4 * 4 * r + row * 4 + j % 4] =
-              q[row * (k / 2) + b * 16 + j];
+        for (int64_t j = 0; j < blockBytes; ++j) {
+          gq[b * blockBytes * r + j / 4 * 4 * r + row * 4 + j % 4] =
+              q[row * rowBytes + b * blockBytes + j];
         }
       }
     }
   }
+}
+inline void q4InterleaveFromLlamaOrder(uint8_t *quants, uint16_t *scales,
+                                       int64_t rows, int64_t k, int64_t r) {
+  interleaveRowBlocks(quants, scales, rows, k, r, 16);
 }
 
 // The index of element i of row `row` in a Q8_0 tensor row-interleaved by
@@ -151,28 +157,10 @@ inline int64_t q8InterleavedPosition(int64_t k, int64_t r, int64_t row,
   return row / r * r * k + i / 32 * 32 * r + e / 4 * 4 * r + row % r * 4 +
          e % 4;
 }
-
-// Rewrites `rows` rows (a multiple of r) of `k` Q8_0 values and their block
-// scales to the row-interleaved layout, in place.
 inline void q8Interleave(int8_t *quants, uint16_t *scales, int64_t rows,
                          int64_t k, int64_t r) {
-  const int64_t blocks = k / 32, groupValues = r * k;
-  std::vector<int8_t> q(static_cast<size_t>(groupValues));
-  std::vector<uint16_t> d(static_cast<size_t>(r * blocks));
-  for (int64_t g = 0; g < rows / r; ++g) {
-    int8_t *gq = quants + g * groupValues;
-    uint16_t *gd = scales + g * r * blocks;
-    std::memcpy(q.data(), gq, q.size());
-    std::memcpy(d.data(), gd, d.size() * sizeof(uint16_t));
-    for (int64_t row = 0; row < r; ++row) {
-      for (int64_t i = 0; i < k; ++i) {
-        gq[q8InterleavedPosition(k, r, row, i)] = q[row * k + i];
-      }
-      for (int64_t b = 0; b < blocks; ++b) {
-        gd[b * r + row] = d[row * blocks + b];
-      }
-    }
-  }
+  interleaveRowBlocks(reinterpret_cast<uint8_t *>(quants), scales, rows, k, r,
+                      32);
 }
 
 constexpr int64_t kQ6KBlock = 256;      // values per Q6_K super-block
