@@ -56,13 +56,19 @@ def loops(lines):
         yield lines[a].split(":")[0], body
 
 
+def mnemonic(line):
+    """The instruction's mnemonic, past any {vex}/{evex} prefix."""
+    parts = line.split()
+    return parts[1] if parts[0].startswith("{") and len(parts) > 1 else parts[0]
+
+
 def macs(body):
     """Multiply-accumulates per iteration. Beside vpmaddubsw, vpmaddwd only
     widens pair sums (by ones), so it counts only where it multiplies."""
-    ops = {l.split()[0] for l in body}
+    ops = {mnemonic(l) for l in body}
     total = 0
     for line in body:
-        op = line.split()[0]
+        op = mnemonic(line)
         if op not in MACS or op == "vpmaddwd" and "vpmaddubsw" in ops:
             continue
         width = re.search(r"%(zmm|ymm|xmm)", line)
@@ -103,7 +109,7 @@ def main():
             except RuntimeError as e:
                 print(f"{name} {label}: llvm-mca: {e}", file=sys.stderr)
                 continue
-            ops = collections.Counter(l.split()[0] for l in body)
+            ops = collections.Counter(mnemonic(l) for l in body)
             rows.append({"kernel": name, "loop": label, "mcpu": args.mcpu,
                          "instructions": len(body), "macs": m,
                          "cycles": round(cycles, 2),

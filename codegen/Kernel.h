@@ -128,9 +128,10 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
 // As buildLinearQuant, for batches of many tokens (prefill): same arguments
 // and result, up to f32 rounding (on x86 without AVX-512 each row's block
 // is summed before its conversion; elsewhere it is buildLinearQuant's
-// algorithm). Q8_0 / Q4_0. interleave (Q4_0 on targets whose
-// QuantSchedule has q4RowInterleave, which it must equal): the weights are
-// row-interleaved (QuantLayout.h), wq [N/R, R * K/2], wd [N/R, K/32 * R].
+// algorithm). Q8_0 / Q4_0. interleave (R, for a format the target's
+// QuantSchedule interleaves: rowInterleave(sched, format), which it must
+// equal): the weights are row-interleaved (QuantLayout.h), wq [N/R, R *
+// K/2] (Q4_0) or [N/R, R * K] (Q8_0), wd [N/R, K/32 * R].
 Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
                                const TargetInfo &target, int interleave = 0);
 // tokens [T] i32, table quants [V, H] (Q8_0 i8) or [V, H/2] (Q4_0 u8),
@@ -144,8 +145,8 @@ Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
 // [E, H, F/32] f16 -> y [T, H]. The SwiGLU activation is quantized to Q8_0
 // before the down projection, as llama.cpp does. interleave: as for
 // buildLinearQuantPrefill, the three stacks row-interleaved: gate_q/up_q [E,
-// F/R, R * H/2], gate_d/up_d [E, F/R, H/32 * R], down_q [E, H/R, R * F/2],
-// down_d [E, H/R, F/32 * R].
+// F/R, R * H/2 or R * H], gate_d/up_d [E, F/R, H/32 * R], down_q [E, H/R,
+// R * F/2 or R * F], down_d [E, H/R, F/32 * R].
 Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
                         int64_t experts, int64_t topK, const TargetInfo &target,
                         int interleave = 0);

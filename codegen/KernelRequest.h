@@ -39,14 +39,14 @@ enum class KernelKind {
   LinearQuant,    // ints: format, k, n [, interleaved rows per group]
   EmbeddingQuant, // ints: format, vocab, hidden
   MoEFFNQuant,    // ints: format, hidden, expertFFN, experts, topK (no Q6_K)
-                  // [, rows per group of row-interleaved Q4_0 stacks]
+                  // [, rows per group of row-interleaved stacks]
   MoEExpertQuant, // ints: format, hidden, expertFFN
   QuantizeQ8_K,   // ints: k (the activations of Q6_K weights)
   LinearQuantPrefill, // ints: format, k, n [, interleaved rows per group]
                       // (batches of kPrefillMinTokens+; interleaved: any)
   // Fused kernels of the fusion passes.
   Projection, // ints: format (-1: f32, -2: f16), k, flags, interleave, rows...
-              //   (interleave: rows a group of row-interleaved Q4_0 weights,
+              //   (interleave: rows a group of row-interleaved weights,
               //   0: none)
   RmsNormQuantizeQ8_0, // ints: k;  floats: eps
 };

@@ -28,8 +28,8 @@ struct Buf {
   // Q8_0 / Q4_0, f32 for Q6_K: QuantLayout.h).
   StoredFormat format = StoredFormat::F32;
   std::string scales;
-  // Q4_0 rows interleaved in groups of this many (QuantLayout.h): then the
-  // last two dims are (rows / interleave, interleave * K/2).
+  // Q4_0 / Q8_0 rows interleaved in groups of this many (QuantLayout.h):
+  // then the last two dims are (rows / interleave, interleave * row bytes).
   int interleave = 0;
   // A block format (quants + scales); f16 is read like f32.
   bool quantized() const {

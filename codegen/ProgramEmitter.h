@@ -38,8 +38,8 @@ struct PlannedWeight {
   uint64_t bytes = 0;
   uint64_t scaleOffset = 0; // block (Q6_K: super-block) scales
   uint64_t scaleBytes = 0;
-  // Q4_0 rows interleaved in groups of this many (codegen/QuantLayout.h),
-  // 0: rows as they are.
+  // Q4_0 / Q8_0 rows interleaved in groups of this many
+  // (codegen/QuantLayout.h), 0: rows as they are.
   int rowInterleave = 0;
 };
 

@@ -413,7 +413,7 @@ TEST(QuantKernelTest, QuantizeQ8_0) {
 
 // A quantized projection kernel (xq, xd, wq, wd -> y) of T tokens and N
 // rows on random inputs, against refDot.
-// interleave: the kernel takes Q4_0 rows interleaved in groups of this many
+// interleave: the kernel takes rows interleaved in groups of this many
 // (interleaveRows).
 void checkLinearQuant(Halide::Callable &fn, QuantFormat fmt, int K, int N,
                       int T, std::mt19937 &rng, const std::string &what,
@@ -830,8 +830,7 @@ TEST(QuantKernelTest, MoEFFNQuant) {
       for (int F : {32, 64}) {
         for (int H : {32, 64}) {
           for (int K : {1, 2}) {
-            // Rows as they are, then each row-lane form (16-row groups
-            // where F and H allow).
+            // Rows as they are, then each row-lane form of the format.
             for (int layout = 0; layout <= int(forms.size()); ++layout) {
               const RowLaneForm *form =
                   layout ? &forms[size_t(layout - 1)] : nullptr;

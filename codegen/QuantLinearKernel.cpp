@@ -234,6 +234,10 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   if (format == QuantFormat::Q6_K || !sched.regroupPrefill || n % kRows != 0) {
     // No regrouped form for this format / target: the decode kernel's
     // algorithm (with its register-tiled prefill schedule).
+    if (interleave != 0) {
+      throw CompileError("row-interleaved prefill weights need a schedule "
+                         "with regroupPrefill");
+    }
     Kernel kernel = buildLinearQuant(format, k, n, target, sched);
     kernel.name = "linear_prefill_" + quantFormatName(format) + "_k" +
                   std::to_string(k) + "_n" + std::to_string(n);

@@ -29,7 +29,7 @@ QuantSchedule QuantSchedule::forTarget(const TargetInfo &target) {
   }
   if (ht.arch == Halide::Target::X86 && target.vectorBytes() == 64 &&
       target.hasInt8DotProduct()) {
-    // vpdpbusd on zmm: Q4_0 rows interleaved by its 16 i32 lanes.
+    // vpdpbusd on zmm: Q4_0 and Q8_0 rows interleaved by its 16 i32 lanes.
     s.regroupPrefill = true;
     s.prefillDot4 = true;
     s.q4RowInterleave = target.lanes(4);
@@ -257,13 +257,18 @@ void requireRowInterleave(const std::string &what,
     ok = ok && n % want == 0;
   }
   if (!ok) {
-    throw CompileError("row-interleaved " + what +
-                       " need Q4_0 or Q8_0 on a target with row-lane "
-                       "kernels, " +
+    const std::string found = std::string(" (found ") +
+                              (format ? quantFormatName(*format) : "f32") +
+                              ", groups of " + std::to_string(interleave) + ")";
+    if (!form || want == 0) {
+      throw CompileError("row-interleaved " + what +
+                         " need Q4_0 or Q8_0 on a target with row-lane "
+                         "kernels for it" +
+                         found);
+    }
+    throw CompileError("row-interleaved " + what + " need " +
                        std::to_string(want) +
-                       " rows a group dividing every row count (found " +
-                       (format ? quantFormatName(*format) : "f32") +
-                       ", groups of " + std::to_string(interleave) + ")");
+                       " rows a group dividing every row count" + found);
   }
 }
 int scheduleRowTiles(Func y, Var o, Var t, int64_t n, int rows,

@@ -283,9 +283,9 @@ Kernel buildQuantizeQ8_0(int64_t k, const TargetInfo &target,
 Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                         const TargetInfo &target, const QuantSchedule &sched,
                         int interleave = 0);
-// interleave: 0, or R = sched.q4RowInterleave for Q4_0 weights
-// row-interleaved as QuantLayout.h says (then wq is (R * K/2, N/R) and wd
-// (K/32 * R, N/R)); requireRowInterleave states what else it needs.
+// interleave: 0, or R = rowInterleave(sched, format) for weights
+// row-interleaved as QuantLayout.h says (then wq is (R * K/2 or R * K, N/R)
+// and wd (K/32 * R, N/R)); requireRowInterleave states what else it needs.
 Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
                                const TargetInfo &target,
                                const QuantSchedule &sched, int interleave = 0);
@@ -307,7 +307,7 @@ struct ProjectionSpec {
   bool swiglu = false;
   bool residual = false;
   bool f16Weights = false; // f16 instead of f32 weights (no `format`)
-  int interleave = 0;      // Q4_0 rows interleaved in groups (QuantLayout.h)
+  int interleave = 0;      // rows interleaved in groups (QuantLayout.h)
   std::string name() const;
 };
 // Inputs: x [T, K] f32 (or xq [T, K] i8, xd [T, K/32]); per weight w [N, K]

@@ -130,7 +130,8 @@ Kernel buildMoEFFNRows(QuantFormat format, int64_t hidden, int64_t expertFFN,
 
   //--- Schedule -------------------------------------------------------------
   // Gate/up, then down: a parallel task per register tile of rowTileGroups
-  // row vectors of one (slot, token), one i16 and one f32 accumulator each,
+  // row vectors of one (slot, token), one integer (i16 pair sums or i32
+  // dots) and one f32 accumulator each,
   // over all blocks (the gate's, then the up's). The last tile shifts
   // inwards (rows are a multiple of R). (Several tiles per task computed
   // wrong rows when the task shifted: tasks are tiles.)

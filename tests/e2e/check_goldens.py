@@ -176,8 +176,9 @@ def run_compile_only(lfm2c, fixtures, work, name, quant, target, kernels):
     """A target this machine cannot run (AVX-512 on an AVX2 host): the
     program compiles and links, its weights file holds as many bytes as the
     host's (row interleaving moves bytes, never adds any), and it calls the
-    kernels named in `kernels` (the target's row-lane Q4_0 kernels, whose
-    numerics the kernel tests check on this host)."""
+    kernels named in `kernels` (the target's row-lane kernels, whose
+    numerics the kernel tests check on this host; nothing here runs the
+    program, so this checks that it builds, not what it computes)."""
     folder = os.path.join(fixtures, name)
     exe = os.path.join(work, f"{name}-{quant}-{target}")
     proc = compile_model(lfm2c, os.path.join(folder, f"model-{quant}.gguf"),
