@@ -1,5 +1,4 @@
-//===- BenchCommon.cpp
-//------------------------------------------------------===//
+//===- BenchCommon.cpp ----------------------------------------------------===//
 #include "bench/BenchCommon.h"
 
 #include <algorithm>

@@ -1,5 +1,4 @@
-//===- HalideHelpers.cpp
-//----------------------------------------------------===//
+//===- HalideHelpers.cpp --------------------------------------------------===//
 #include "codegen/HalideHelpers.h"
 
 using namespace Halide;

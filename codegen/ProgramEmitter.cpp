@@ -1,5 +1,4 @@
-//===- ProgramEmitter.cpp
-//---------------------------------------------------===//
+//===- ProgramEmitter.cpp -------------------------------------------------===//
 #include "codegen/ProgramEmitter.h"
 
 #include "ir/LFM2Ops.h"

@@ -1,5 +1,4 @@
-//===- WeightsWriter.cpp
-//----------------------------------------------------===//
+//===- WeightsWriter.cpp --------------------------------------------------===//
 #include "codegen/WeightsWriter.h"
 
 #include "codegen/QuantLayout.h"

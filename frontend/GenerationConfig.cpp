@@ -1,5 +1,4 @@
-//===- GenerationConfig.cpp
-//-------------------------------------------------===//
+//===- GenerationConfig.cpp -----------------------------------------------===//
 #include "frontend/GenerationConfig.h"
 
 #include <nlohmann/json.hpp>

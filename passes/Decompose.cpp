@@ -1,5 +1,4 @@
-//===- Decompose.cpp - lfm2-decompose
-//---------------------------------------===//
+//===- Decompose.cpp - lfm2-decompose -------------------------------------===//
 #include "passes/PassUtils.h"
 #include "passes/Passes.h"
 

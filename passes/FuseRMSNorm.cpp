@@ -1,5 +1,4 @@
-//===- FuseRMSNorm.cpp - lfm2-fuse-rms-norm
-//---------------------------------===//
+//===- FuseRMSNorm.cpp - lfm2-fuse-rms-norm -------------------------------===//
 #include "passes/PassUtils.h"
 #include "passes/Passes.h"
 

@@ -1,5 +1,4 @@
-//===- FuseResidual.cpp - lfm2-fuse-residual
-//--------------------------------===//
+//===- FuseResidual.cpp - lfm2-fuse-residual ------------------------------===//
 #include "passes/PassUtils.h"
 #include "passes/Passes.h"
 

@@ -1,5 +1,4 @@
-//===- FuseSwiGLU.cpp - lfm2-fuse-swiglu
-//------------------------------------===//
+//===- FuseSwiGLU.cpp - lfm2-fuse-swiglu ----------------------------------===//
 #include "passes/PassUtils.h"
 #include "passes/Passes.h"
 

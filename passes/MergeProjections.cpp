@@ -1,5 +1,4 @@
-//===- MergeProjections.cpp - lfm2-merge-projections
-//------------------------===//
+//===- MergeProjections.cpp - lfm2-merge-projections ----------------------===//
 #include "passes/PassUtils.h"
 #include "passes/Passes.h"
 

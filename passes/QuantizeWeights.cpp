@@ -1,5 +1,4 @@
-//===- QuantizeWeights.cpp - lfm2-quantize
-//----------------------------------===//
+//===- QuantizeWeights.cpp - lfm2-quantize --------------------------------===//
 #include "passes/Passes.h"
 
 #include "ir/LFM2Ops.h"

@@ -1,5 +1,4 @@
-//===- Conversation.cpp
-//-----------------------------------------------------===//
+//===- Conversation.cpp ---------------------------------------------------===//
 #include "runtime/Conversation.h"
 
 #include <chrono>

@@ -1,5 +1,4 @@
-//===- ExpertGroups.cpp
-//-----------------------------------------------------===//
+//===- ExpertGroups.cpp ---------------------------------------------------===//
 #include "runtime/ExpertGroups.h"
 
 #include <cstring>

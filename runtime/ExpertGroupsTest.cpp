@@ -1,5 +1,4 @@
-//===- ExpertGroupsTest.cpp
-//-------------------------------------------------===//
+//===- ExpertGroupsTest.cpp -----------------------------------------------===//
 #include "runtime/ExpertGroups.h"
 
 #include <gtest/gtest.h>

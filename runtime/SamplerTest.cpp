@@ -1,5 +1,4 @@
-//===- SamplerTest.cpp
-//------------------------------------------------------===//
+//===- SamplerTest.cpp ----------------------------------------------------===//
 #include "runtime/Sampler.h"
 
 #include <gtest/gtest.h>
