@@ -490,8 +490,9 @@ int runBench(const Options &o, const BenchOptions &b) {
   const ProgramInfo &info = s.info();
   const int threads = benchThreads();
   if (!b.json) {
-    std::printf("| model | target | test | t/s | threads | peak RSS |\n"
-                "| --- | --- | ---: | ---: | ---: | ---: |\n");
+    std::printf("| model | target | test | t/s | threads | peak RSS | weights "
+                "on 2 MiB pages |\n"
+                "| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
     std::fflush(stdout);
   }
   uint64_t rng = 0x5EED;
@@ -522,6 +523,10 @@ int runBench(const Options &o, const BenchOptions &b) {
     const double stddev =
         samples.size() > 1 ? std::sqrt(var / (samples.size() - 1)) : 0.0;
     const int64_t rss = peakRssBytes();
+    // Decode speed depends on it (MappedFile.cpp), and it depends on how the
+    // page cache read the file: reported so runs can be compared.
+    const int64_t huge = s.weightsFile().hugePageBytes();
+    const auto weightsBytes = static_cast<int64_t>(s.weightsFile().size());
     if (b.json) {
       nlohmann::json j = {{"model", info.modelName},
                           {"target", info.targetName},
@@ -535,7 +540,9 @@ int runBench(const Options &o, const BenchOptions &b) {
                           {"tokens_per_second", mean},
                           {"stddev", stddev},
                           {"samples_ts", samples},
-                          {"peak_rss_bytes", rss}};
+                          {"peak_rss_bytes", rss},
+                          {"weights_bytes", weightsBytes},
+                          {"weights_huge_page_bytes", huge}};
       std::printf("%s\n", j.dump().c_str());
     } else {
       char rssText[32] = "n/a";
@@ -543,9 +550,14 @@ int runBench(const Options &o, const BenchOptions &b) {
         std::snprintf(rssText, sizeof(rssText), "%.1f MiB",
                       rss / (1024.0 * 1024.0));
       }
-      std::printf("| %s | %s | %s | %.2f ± %.2f | %d | %s |\n", info.modelName,
-                  info.targetName, t.name.c_str(), mean, stddev, threads,
-                  rssText);
+      char hugeText[32] = "n/a";
+      if (huge >= 0 && weightsBytes > 0) {
+        std::snprintf(hugeText, sizeof(hugeText), "%.0f%%",
+                      100.0 * huge / weightsBytes);
+      }
+      std::printf("| %s | %s | %s | %.2f ± %.2f | %d | %s | %s |\n",
+                  info.modelName, info.targetName, t.name.c_str(), mean, stddev,
+                  threads, rssText, hugeText);
     }
     std::fflush(stdout);
   }

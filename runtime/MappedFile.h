@@ -26,6 +26,9 @@ public:
   const uint8_t *data() const { return data_; }
   size_t size() const { return size_; }
   const std::string &path() const { return path_; }
+  // Bytes of the mapping the kernel maps with 2 MiB (PMD) entries now, from
+  // /proc/self/smaps; -1 where that is unknown (not Linux, no procfs).
+  int64_t hugePageBytes() const;
 
 private:
   MappedFile() = default;

@@ -41,6 +41,7 @@ public:
   void reset();
   // The weights data (past the header), e.g. for the embedded tokenizer.
   const uint8_t *weightsData() const;
+  const MappedFile &weightsFile() const { return *weights_; }
 
   int64_t position() const { return position_; }
   int64_t contextSize() const { return contextSize_; }

@@ -61,6 +61,11 @@ def main():
         rss = r.get("peak_rss_bytes")
         check(isinstance(rss, int) and rss > 0,
               f"{name}: peak_rss_bytes > 0 ({rss})")
+        size, huge = r.get("weights_bytes"), r.get("weights_huge_page_bytes")
+        check(isinstance(size, int) and size > 0 and isinstance(huge, int) and
+              -1 <= huge <= size and huge % (2 << 20) == 0,
+              f"{name}: weights on 2 MiB pages within the file ({huge} of "
+              f"{size})")
         check(isinstance(r.get("stddev"), (int, float)) and r["stddev"] >= 0,
               f"{name}: stddev >= 0")
         check(len(r.get("samples_ts", [])) == 2, f"{name}: 2 reps")
