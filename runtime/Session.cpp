@@ -3,12 +3,17 @@
 #include "runtime/WeightsFormat.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
+#include <sys/mman.h>
 
 namespace lfm2c::rt {
 
 namespace {
+
+constexpr size_t kHugePageBytes = size_t(2) << 20;
 
 std::string hex(uint64_t v) {
   char buf[32];
@@ -76,15 +81,14 @@ StatusOr<std::unique_ptr<Session>> Session::create(const std::string &path,
     const StateDesc &d = s->info_->states[i];
     int64_t rows = d.rows > 0 ? d.rows : contextSize;
     const size_t floats = static_cast<size_t>(rows * d.rowFloats);
-    float *p = static_cast<float *>(std::calloc(floats, sizeof(float)));
-    if (!p) {
+    auto buffer = StateBuffer::allocate(floats);
+    if (!buffer) {
       return Status::error(
           "cannot allocate the decode state " + std::string(d.name) + " (" +
           std::to_string(floats * sizeof(float)) + " bytes); lower --ctx-size");
     }
-    s->states_.emplace_back(p);
-    s->stateFloats_.push_back(floats);
-    s->statePtrs_.push_back(p);
+    s->statePtrs_.push_back(buffer->data());
+    s->states_.push_back(std::move(*buffer));
   }
   return s;
 }
@@ -134,10 +138,39 @@ void Session::reset() {
   // values into the next call.
   for (size_t i = 0; i < states_.size(); ++i) {
     if (info_->states[i].kind == StateKind::ConvState) {
-      std::fill(states_[i].get(), states_[i].get() + stateFloats_[i], 0.0f);
+      std::fill(states_[i].data(), states_[i].data() + states_[i].floats(),
+                0.0f);
     }
   }
   position_ = 0;
+}
+
+StatusOr<Session::StateBuffer> Session::StateBuffer::allocate(size_t floats) {
+  if (floats == 0) {
+    return StateBuffer(nullptr, 0);
+  }
+  const size_t bytes = floats * sizeof(float);
+  void *p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    return Status::error(std::strerror(errno));
+  }
+  if (bytes >= kHugePageBytes) {
+    ::madvise(p, bytes, MADV_HUGEPAGE);
+  }
+  return StateBuffer(static_cast<float *>(p), floats);
+}
+
+Session::StateBuffer::StateBuffer(StateBuffer &&other) noexcept
+    : data_(other.data_), floats_(other.floats_) {
+  other.data_ = nullptr;
+  other.floats_ = 0;
+}
+
+Session::StateBuffer::~StateBuffer() {
+  if (data_) {
+    ::munmap(data_, floats_ * sizeof(float));
+  }
 }
 
 const uint8_t *Session::weightsData() const {
