@@ -117,7 +117,7 @@ def bandwidth(bench_kernels):
 def warm(path, evict):
     """Caches a file's pages, read through a MADV_HUGEPAGE mapping so the page
     cache holds 2 MiB folios where the file system allows: then both engines'
-    mappings of it can use 2 MiB pages (on a KVM guest, decode is 25-45%
+    mappings of it can use 2 MiB pages (on a KVM guest, decode is 22-42%
     faster so; RESULTS.md). With `evict`, the file's cached pages are dropped
     first, so that small folios left by an earlier reader do not decide."""
     with open(path, "rb") as f:

@@ -12,9 +12,11 @@
 #include "runtime/Conversation.h"
 #include "runtime/PeakRss.h"
 #include "runtime/Session.h"
+#include "runtime/ThreadPool.h"
 #include "runtime/Tokenizer.h"
 
 #include <CLI/CLI.hpp>
+#include <HalideRuntime.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -398,17 +400,12 @@ StatusOr<std::vector<BenchTest>> parseBenchList(const std::string &text) {
   return tests;
 }
 
-// The worker threads Halide's runtime uses: HL_NUM_THREADS, else one per
-// CPU.
-int benchThreads() {
-  if (const char *env = std::getenv("HL_NUM_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) {
-      return n;
-    }
-  }
-  unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : static_cast<int>(n);
+// The kernels' parallel loops on lfm2c's spinning pool (ThreadPool.h),
+// installed as Halide's do_par_for; started at the first loop.
+int spinningParFor(void *userContext, halide_task_t task, int min, int size,
+                   uint8_t *closure) {
+  static ThreadPool pool(defaultThreadCount());
+  return pool.parallelFor(task, userContext, min, size, closure);
 }
 
 // One run of `t` from an empty state; returns timed tokens per second.
@@ -488,7 +485,7 @@ int runBench(const Options &o, const BenchOptions &b) {
   }
   Session &s = **session;
   const ProgramInfo &info = s.info();
-  const int threads = benchThreads();
+  const int threads = defaultThreadCount();
   if (!b.json) {
     std::printf("| model | target | test | t/s | threads | peak RSS | weights "
                 "on 2 MiB pages |\n"
@@ -498,7 +495,7 @@ int runBench(const Options &o, const BenchOptions &b) {
   uint64_t rng = 0x5EED;
   for (const BenchTest &t : *tests) {
     resetPeakRss();
-    // Warm-up: faults in the weights and starts Halide's thread pool.
+    // Warm-up: faults in the weights and starts the kernels' thread pool.
     BenchTest warm = t;
     warm.depth = 0;
     warm.n = t.prompt ? t.n : 1;
@@ -629,6 +626,13 @@ int main(int argc, char **argv) {
   app.add_option("--bench-reps", bench.reps,
                  "With --bench: timed runs per test")
       ->capture_default_str();
+  std::string threadPool = "spin";
+  app.add_option("--thread-pool", threadPool,
+                 "Threads of the kernels' parallel loops: spin (workers "
+                 "wait spinning for ~2 ms between loops) or halide (Halide's "
+                 "pool: they sleep at once); HL_NUM_THREADS sets how many")
+      ->check(CLI::IsMember({"spin", "halide"}))
+      ->capture_default_str();
   CLI::App *chat = app.add_subcommand("chat", "Interactive multi-turn chat");
   // Options of the model (sampling, --system ...) may follow `chat`.
   chat->fallthrough();
@@ -640,6 +644,9 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "error: give exactly one of -p TEXT, chat, "
                          "--tokens IDS or --bench TESTS (see --help)\n");
     return 2;
+  }
+  if (threadPool == "spin") {
+    halide_set_custom_do_par_for(spinningParFor);
   }
   if (o.weightsPath.empty()) {
     o.weightsPath = defaultWeightsPath(argv[0]);

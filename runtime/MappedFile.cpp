@@ -42,7 +42,7 @@ MappedFile::open(const std::string &path) {
     // Weights are streamed once per token, so 4 KiB pages cost a TLB miss
     // per 4 KiB read (a 13 GB file is 3.3M page-table entries, more than the
     // L3 holds), and under a hypervisor each miss is a two-level walk: on a
-    // KVM guest, decode ran 25-45% faster with the weights on 2 MiB pages
+    // KVM guest, decode ran 22-42% faster with the weights on 2 MiB pages
     // (bench/RESULTS.md). The hint makes faults read the file into PMD-sized
     // page-cache folios, which the kernel maps with one entry each (ext4,
     // XFS and others with large folios); where it cannot, it is ignored.
