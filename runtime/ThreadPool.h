@@ -62,8 +62,8 @@ private:
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> sleeping_{0};
   std::atomic<bool> stop_{false};
-  std::mutex mutex_; // callers, one loop at a time; and the sleepers' wait
-  std::mutex sleepMutex_;
+  std::mutex mutex_;      // callers: one loop at a time
+  std::mutex sleepMutex_; // the sleeping workers' wait and wake-up
   std::condition_variable wake_;
   const int spinMicros_;
   std::vector<std::thread> workers_;
