@@ -37,12 +37,19 @@ int defaultThreadCount() {
 }
 
 ThreadPool::ThreadPool(int threads, int spinMicros) : spinMicros_(spinMicros) {
-  for (int i = 1; i < threads; ++i) {
-    workers_.emplace_back([this] { workerLoop(); });
+  try {
+    for (int i = 1; i < threads; ++i) {
+      workers_.emplace_back([this] { workerLoop(); });
+    }
+  } catch (...) {
+    stopWorkers(); // joinable threads must not outlive the vector
+    throw;
   }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stopWorkers(); }
+
+void ThreadPool::stopWorkers() {
   {
     std::lock_guard<std::mutex> lock(sleepMutex_);
     stop_.store(true);

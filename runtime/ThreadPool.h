@@ -46,6 +46,7 @@ public:
 
 private:
   void workerLoop();
+  void stopWorkers();
   // Claims and runs the current loop's tasks until none are left.
   void runClaims();
 

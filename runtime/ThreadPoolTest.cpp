@@ -63,6 +63,16 @@ INSTANTIATE_TEST_SUITE_P(ThreadsAndSpin, ThreadPoolTest,
                          testing::Combine(testing::Values(1, 2, 3, 5),
                                           testing::Values(0, 2000)));
 
+// A loop published before the workers have started running must still
+// count on them (a worker that took the current generation as already seen
+// waited forever; a hang, so the test has a ctest timeout).
+TEST(ThreadPool, LoopRightAfterConstruction) {
+  for (int round = 0; round < 200; ++round) {
+    ThreadPool pool(2 + round % 7, round % 2 ? 0 : 2000);
+    expectEachOnce(pool, round, 1 + round % 13);
+  }
+}
+
 int failingTask(void *, int index, uint8_t *closure) {
   reinterpret_cast<std::atomic<int> *>(closure)->fetch_add(1);
   return index == 17 ? -7 : 0;
