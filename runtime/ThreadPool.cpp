@@ -23,6 +23,12 @@ void cpuRelax() {
 #endif
 }
 
+uint64_t packRange(uint32_t begin, uint32_t end) {
+  return static_cast<uint64_t>(end) << 32 | begin;
+}
+uint32_t rangeBegin(uint64_t r) { return static_cast<uint32_t>(r); }
+uint32_t rangeEnd(uint64_t r) { return static_cast<uint32_t>(r >> 32); }
+
 } // namespace
 
 int defaultThreadCount() {
@@ -36,10 +42,12 @@ int defaultThreadCount() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-ThreadPool::ThreadPool(int threads, int spinMicros) : spinMicros_(spinMicros) {
+ThreadPool::ThreadPool(int threads, int spinMicros)
+    : shares_(static_cast<size_t>(threads < 1 ? 1 : threads)),
+      spinMicros_(spinMicros) {
   try {
     for (int i = 1; i < threads; ++i) {
-      workers_.emplace_back([this] { workerLoop(); });
+      workers_.emplace_back([this, i] { workerLoop(i); });
     }
   } catch (...) {
     stopWorkers(); // joinable threads must not outlive the vector
@@ -60,13 +68,36 @@ void ThreadPool::stopWorkers() {
   }
 }
 
-void ThreadPool::runClaims() {
+void ThreadPool::runTask(int index) {
+  if (int r = task_(userContext_, min_ + index, closure_); r != 0) {
+    int expected = 0;
+    result_.compare_exchange_strong(expected, r);
+  }
+}
+
+void ThreadPool::runClaims(int self) {
   const bool outer = inTask;
   inTask = true;
-  for (int i = next_.fetch_add(1); i < size_; i = next_.fetch_add(1)) {
-    if (int r = task_(userContext_, min_ + i, closure_); r != 0) {
-      int expected = 0;
-      result_.compare_exchange_strong(expected, r);
+  std::atomic<uint64_t> &own = shares_[self].range;
+  for (uint64_t r = own.load(std::memory_order_relaxed);
+       rangeBegin(r) < rangeEnd(r);) {
+    if (own.compare_exchange_weak(r, packRange(rangeBegin(r) + 1, rangeEnd(r)),
+                                  std::memory_order_relaxed)) {
+      runTask(static_cast<int>(rangeBegin(r)));
+      r = own.load(std::memory_order_relaxed);
+    }
+  }
+  const int n = static_cast<int>(shares_.size());
+  for (int k = 1; k < n; ++k) {
+    std::atomic<uint64_t> &other = shares_[(self + k) % n].range;
+    for (uint64_t r = other.load(std::memory_order_relaxed);
+         rangeBegin(r) < rangeEnd(r);) {
+      if (other.compare_exchange_weak(r,
+                                      packRange(rangeBegin(r), rangeEnd(r) - 1),
+                                      std::memory_order_relaxed)) {
+        runTask(static_cast<int>(rangeEnd(r) - 1));
+        r = other.load(std::memory_order_relaxed);
+      }
     }
   }
   inTask = outer;
@@ -90,8 +121,12 @@ int ThreadPool::parallelFor(Task task, void *userContext, int min, int size,
   userContext_ = userContext;
   closure_ = closure;
   min_ = min;
-  size_ = size;
-  next_.store(0);
+  const auto n = static_cast<uint64_t>(shares_.size());
+  for (uint64_t i = 0; i < n; ++i) {
+    shares_[i].range.store(packRange(static_cast<uint32_t>(i * size / n),
+                                     static_cast<uint32_t>((i + 1) * size / n)),
+                           std::memory_order_relaxed);
+  }
   result_.store(0);
   pending_.store(static_cast<int>(workers_.size()));
   // Sequentially consistent, as the sleepers' count below: a worker either
@@ -101,7 +136,7 @@ int ThreadPool::parallelFor(Task task, void *userContext, int min, int size,
     std::lock_guard<std::mutex> lock(sleepMutex_);
     wake_.notify_all();
   }
-  runClaims();
+  runClaims(0);
   // Every worker must be done with this loop before its fields change.
   while (pending_.load(std::memory_order_acquire) != 0) {
     cpuRelax();
@@ -109,7 +144,7 @@ int ThreadPool::parallelFor(Task task, void *userContext, int min, int size,
   return result_.load();
 }
 
-void ThreadPool::workerLoop() {
+void ThreadPool::workerLoop(int self) {
   using Clock = std::chrono::steady_clock;
   // Not the current value: a loop may already be published when this
   // thread starts, and it counts on this worker.
@@ -133,7 +168,7 @@ void ThreadPool::workerLoop() {
       }
     }
     seen = generation_.load(std::memory_order_acquire);
-    runClaims();
+    runClaims(self);
     pending_.fetch_sub(1, std::memory_order_release);
   }
 }

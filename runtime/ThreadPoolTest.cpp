@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -115,6 +117,74 @@ TEST(ThreadPool, NestedLoopsRunInline) {
             0);
   for (auto &h : n.hits) {
     EXPECT_EQ(h.load(), 1);
+  }
+}
+
+// The caller's share starts at the loop's first index; while that task
+// blocks, the other threads must take over the rest of its share (a pool
+// without stealing would leave them waiting behind it: the task gives up
+// after 10 s and fails).
+struct Blocked {
+  int size;
+  std::atomic<int> done{0};
+};
+
+int blockFirstTask(void *, int index, uint8_t *closure) {
+  auto *b = reinterpret_cast<Blocked *>(closure);
+  if (index != 0) {
+    b->done.fetch_add(1);
+    return 0;
+  }
+  const auto giveUp =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (b->done.load() != b->size - 1) {
+    if (std::chrono::steady_clock::now() > giveUp) {
+      return 1;
+    }
+    std::this_thread::yield();
+  }
+  return 0;
+}
+
+TEST(ThreadPool, OtherThreadsTakeABlockedShare) {
+  for (int threads : {2, 3, 5}) {
+    ThreadPool pool(threads);
+    Blocked b;
+    b.size = 64;
+    EXPECT_EQ(pool.parallelFor(blockFirstTask, nullptr, 0, b.size,
+                               reinterpret_cast<uint8_t *>(&b)),
+              0)
+        << threads << " threads";
+  }
+}
+
+// Each thread runs its own contiguous share front to back (a shared counter
+// would give the caller every other index).
+struct Order {
+  std::mutex mutex;
+  std::map<std::thread::id, std::vector<int>> seen;
+};
+
+int recordOrder(void *, int index, uint8_t *closure) {
+  auto *o = reinterpret_cast<Order *>(closure);
+  std::this_thread::sleep_for(std::chrono::microseconds(200));
+  std::lock_guard<std::mutex> lock(o->mutex);
+  o->seen[std::this_thread::get_id()].push_back(index);
+  return 0;
+}
+
+TEST(ThreadPool, ThreadsRunContiguousShares) {
+  ThreadPool pool(2);
+  Order o;
+  ASSERT_EQ(pool.parallelFor(recordOrder, nullptr, 0, 40,
+                             reinterpret_cast<uint8_t *>(&o)),
+            0);
+  std::lock_guard<std::mutex> lock(o.mutex);
+  const std::vector<int> &caller = o.seen[std::this_thread::get_id()];
+  // The caller starts with the first half, in order.
+  ASSERT_GE(caller.size(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(caller[i], i);
   }
 }
 
