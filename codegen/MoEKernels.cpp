@@ -72,11 +72,40 @@ Kernel buildMoERoute(int64_t hidden, int64_t experts, int64_t topK,
   indices.output_buffer().dim(0).set_bounds(0, static_cast<int>(topK));
 
   //--- Schedule -------------------------------------------------------------
-  score.compute_root();
-  logit.result.compute_root().parallel(t);
-  logit.computeAt(logit.result, e);
+  // The logits in register tiles of experts x tokens, a parallel task each:
+  // every router vector loaded serves the tile's tokens, every activation
+  // vector its experts, and the tile's independent accumulators hide the
+  // multiply-add latency (one chain per logit ran at ~10% of the f32 peak:
+  // 2% of the 24B-A2B pp512). Each logit keeps its lanes' summation order.
+  // Decode's single token still splits the experts into tasks.
+  const int expertTile = static_cast<int>(std::min<int64_t>(4, experts));
+  const int tokenTile = 3;
+  Var eo("eo"), ei("ei"), to("to"), ti("ti"), task("task");
+  auto tiles = [&](Stage stage, int tokens) {
+    stage.split(e, eo, ei, expertTile, TailStrategy::ShiftInwards)
+        .split(t, to, ti, tokens, TailStrategy::ShiftInwards)
+        .reorder(ei, ti, eo, to)
+        .unroll(ei)
+        .unroll(ti)
+        .fuse(eo, to, task)
+        .parallel(task);
+  };
+  score.compute_root()
+      .vectorize(e, target.lanes(4), TailStrategy::GuardWithIf)
+      .parallel(t);
+  logit.result.compute_root();
+  tiles(logit.result.specialize(x.dim(1).extent() >= tokenTile), tokenTile);
+  tiles(logit.result, 1);
+  logit.partial.compute_at(logit.result, task)
+      .store_in(MemoryType::Register)
+      .vectorize(logit.lane);
+  logit.partial.update()
+      .reorder(logit.lane, e, t, logit.partial.rvars()[0])
+      .vectorize(logit.lane)
+      .unroll(e)
+      .unroll(t);
   for (Func &c : chosen) {
-    c.compute_root();
+    c.compute_root().parallel(t);
   }
   denom.compute_root();
 
