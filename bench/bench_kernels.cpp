@@ -34,10 +34,10 @@ void BM_MemoryReadBandwidth(benchmark::State &state) {
   const int threads = static_cast<int>(state.range(0));
   const auto &buf = bandwidthBuffer();
   uint64_t sink = 0;
-  double s = timedLoop(
-      state, [&] { sink += sumWords(buf.data(), buf.size(), threads); });
+  double s =
+      timedLoop(state, [&] { sink += sumWords(buf.data, buf.words, threads); });
   benchmark::DoNotOptimize(sink);
-  reportRates(state, double(buf.size() * sizeof(uint64_t)), 0.0, s);
+  reportRates(state, double(buf.words * sizeof(uint64_t)), 0.0, s);
 }
 BENCHMARK(BM_MemoryReadBandwidth)
     ->ArgName("threads")
