@@ -2,8 +2,9 @@
 """Whole-model speed and memory of an lfm2c binary, beside llama.cpp.
 
 Measures, in one run on one machine: the memory read bandwidth (the
-roofline of decode; before and after the tests, the higher kept), then for the compiled model the `--bench` tests
-(pp512, tg128, tg128@4096 by default) and, when given, llama-bench on the
+roofline of decode; before and after the tests, the higher kept), then for
+the compiled model the `--bench` tests (pp512, tg128, tg128@4096 by
+default) and, when given, llama-bench on the
 same GGUF with the same threads. Prints a markdown table with each decode
 test's fraction of the roofline (bandwidth / bytes read per token, counted
 from the GGUF: every tensor once, expert tensors scaled by top_k / experts,

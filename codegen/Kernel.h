@@ -33,6 +33,11 @@ struct Kernel {
 struct ReductionSchedule {
   int lanes = 8;       // vector width of the reduction, in f32 lanes
   int rowsPerTask = 8; // output rows per parallel task
+  // The router's register tile (buildMoERoute): logits of routeExperts
+  // experts x routeTokens tokens accumulate together, one vector each, so
+  // their product plus the operands must fit the vector registers.
+  int routeExperts = 4;
+  int routeTokens = 3;
   static ReductionSchedule forTarget(const TargetInfo &target) {
     ReductionSchedule s;
     s.lanes = target.lanes(4);

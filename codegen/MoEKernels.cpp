@@ -78,8 +78,9 @@ Kernel buildMoERoute(int64_t hidden, int64_t experts, int64_t topK,
   // multiply-add latency (one chain per logit ran at ~10% of the f32 peak:
   // 2% of the 24B-A2B pp512). Each logit keeps its lanes' summation order.
   // Decode's single token still splits the experts into tasks.
-  const int expertTile = static_cast<int>(std::min<int64_t>(4, experts));
-  const int tokenTile = 3;
+  const int expertTile =
+      static_cast<int>(std::min<int64_t>(sched.routeExperts, experts));
+  const int tokenTile = sched.routeTokens;
   Var eo("eo"), ei("ei"), to("to"), ti("ti"), task("task");
   auto tiles = [&](Stage stage, int tokens) {
     stage.split(e, eo, ei, expertTile, TailStrategy::ShiftInwards)
