@@ -75,29 +75,32 @@ void ThreadPool::runTask(int index) {
   }
 }
 
+// Takes one index off `share` -- its front for the owner, its back for
+// another thread -- or returns false once the share is empty.
+static bool takeIndex(std::atomic<uint64_t> &share, bool front,
+                      uint32_t &index) {
+  for (uint64_t r = share.load(std::memory_order_relaxed);
+       rangeBegin(r) < rangeEnd(r);) {
+    const uint32_t b = rangeBegin(r), e = rangeEnd(r);
+    if (share.compare_exchange_weak(
+            r, front ? packRange(b + 1, e) : packRange(b, e - 1),
+            std::memory_order_relaxed)) {
+      index = front ? b : e - 1;
+      return true;
+    }
+  }
+  return false;
+}
+
 void ThreadPool::runClaims(int self) {
   const bool outer = inTask;
   inTask = true;
-  std::atomic<uint64_t> &own = shares_[self].range;
-  for (uint64_t r = own.load(std::memory_order_relaxed);
-       rangeBegin(r) < rangeEnd(r);) {
-    if (own.compare_exchange_weak(r, packRange(rangeBegin(r) + 1, rangeEnd(r)),
-                                  std::memory_order_relaxed)) {
-      runTask(static_cast<int>(rangeBegin(r)));
-      r = own.load(std::memory_order_relaxed);
-    }
-  }
   const int n = static_cast<int>(shares_.size());
-  for (int k = 1; k < n; ++k) {
-    std::atomic<uint64_t> &other = shares_[(self + k) % n].range;
-    for (uint64_t r = other.load(std::memory_order_relaxed);
-         rangeBegin(r) < rangeEnd(r);) {
-      if (other.compare_exchange_weak(r,
-                                      packRange(rangeBegin(r), rangeEnd(r) - 1),
-                                      std::memory_order_relaxed)) {
-        runTask(static_cast<int>(rangeEnd(r) - 1));
-        r = other.load(std::memory_order_relaxed);
-      }
+  uint32_t index;
+  for (int k = 0; k < n; ++k) {
+    std::atomic<uint64_t> &share = shares_[(self + k) % n].range;
+    while (takeIndex(share, k == 0, index)) {
+      runTask(static_cast<int>(index));
     }
   }
   inTask = outer;
