@@ -208,6 +208,9 @@ int compileModel(const CompileOptions &opt) {
   PendingOutputs pending;
 
   auto target = createTarget(opt.targetName);
+  if (target && opt.hostIsa) {
+    target = withHostInstructions(std::move(*target));
+  }
   if (!target) {
     return fail(target.status().message());
   }

@@ -16,6 +16,9 @@ struct CompileOptions {
   // Stored format of projection weights (lfm2-quantize): "" keeps the
   // file's formats; q8_0, q4_0 or f32.
   std::string quant;
+  // Compile the kernels for the instructions of the machine compiling,
+  // keeping the target's layouts and schedules (`--host-isa`).
+  bool hostIsa = false;
   bool fuse = true; // run the fusion passes (`--no-fuse` measures them)
   bool keepArtifacts = false; // keep OUT.artifacts/ (IR, program, .stmt, .s)
   bool quiet = false;         // no progress lines

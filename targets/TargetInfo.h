@@ -70,6 +70,11 @@ public:
 // Creates the target called `name`; an unknown name gives an error that
 // lists the known ones.
 StatusOr<std::unique_ptr<TargetInfo>> createTarget(const std::string &name);
+// `target` with its kernels compiled for the instructions of the machine
+// running the compiler (`lfm2c compile --host-isa`): its layouts and
+// schedules, runnable here. An error when the architectures differ.
+StatusOr<std::unique_ptr<TargetInfo>>
+withHostInstructions(std::unique_ptr<TargetInfo> target);
 // All target names, in the order --list-targets prints them.
 std::vector<std::string> targetNames();
 

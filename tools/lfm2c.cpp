@@ -85,6 +85,12 @@ int main(int argc, char **argv) {
                    "(routers, norms and conv kernels stay f32), or expand "
                    "all to f32; default: as in the file")
       ->check(CLI::IsMember({"q8_0", "q4_0", "f16", "f32"}));
+  compile->add_flag(
+      "--host-isa", opt.hostIsa,
+      "Keep the target's weight layouts and schedules but compile its "
+      "kernels for this machine's instructions, so a program for a CPU you "
+      "do not have (e.g. --target=x86-64-avx512 on an AVX2 machine) runs "
+      "here; for checking it against goldens, not for speed");
   bool noFuse = false;
   compile->add_flag("--no-fuse", noFuse,
                     "Skip the fusion passes (one kernel per unfused op; for "

@@ -9,7 +9,8 @@ with the goldens >= 75% per prompt, and mean KL(our F32 || our quantized) no
 more than 5% above llama.cpp's own. Also checks that the compiled binary
 refuses a weights file from another compilation and that a failed compile
 leaves no output behind, and that the quantized fixtures compile for AVX-512
-(which this machine may not run) with its row-lane kernels.
+(which this machine may not run) with its row-lane kernels; the AVX-512
+layouts and schedules also run here (`--host-isa`) against the goldens.
 
 Usage: check_goldens.py LFM2C FIXTURES_DIR WORK_DIR
 """
@@ -43,10 +44,11 @@ def compile_model(lfm2c, model, out, target="host", extra=()):
 
 
 def run_goldens(lfm2c, fixtures, work, name, quant="f32", source=None,
-                target="host", runner=()):
+                target="host", runner=(), extra=()):
     """source: a Hugging Face folder under the fixture (hf, hf-sharded) that
     holds the same weights as model-f32.gguf; None for the GGUF file.
-    `runner` prefixes every run (e.g. qemu for another architecture).
+    `runner` prefixes every run (e.g. qemu for another architecture);
+    `extra`: more compile flags (e.g. --host-isa).
     Returns the compiled executable's path, or None."""
     folder = os.path.join(fixtures, name)
     model = os.path.join(folder, source or f"model-{quant}.gguf")
@@ -55,7 +57,9 @@ def run_goldens(lfm2c, fixtures, work, name, quant="f32", source=None,
     exe = os.path.join(work, f"{name}-{source or quant}")
     if target != "host":
         label, exe = f"{target}/{label}", f"{exe}-{target}"
-    proc = compile_model(lfm2c, model, exe, target)
+    if extra:
+        label, exe = f"{label} {' '.join(extra)}", exe + "".join(extra)
+    proc = compile_model(lfm2c, model, exe, target, extra)
     if not check(proc.returncode == 0 and os.path.exists(exe)
                  and os.path.exists(exe + ".weights"),
                  f"{label}: compiles"):
@@ -134,20 +138,22 @@ def teacher_forced_golden(golden, prompt, vocab):
 
 
 def run_quantized(lfm2c, fixtures, work, name, quant, target="host",
-                  runner=(), f32_exe=None):
+                  runner=(), f32_exe=None, extra=()):
     """Teacher-forced check of a quantized fixture. `f32_exe` is the same
     implementation compiled from the F32 model (for the KL check); `runner`
-    prefixes every run (e.g. qemu for another architecture)."""
+    prefixes every run (e.g. qemu for another architecture); `extra`: more
+    compile flags. Returns the executable's path, or None."""
     folder = os.path.join(fixtures, name)
     golden = os.path.join(folder, "golden", quant)
-    exe = os.path.join(work, f"{name}-{quant}-{target}")
+    exe = os.path.join(work, f"{name}-{quant}-{target}" + "".join(extra))
     f32_exe = f32_exe or os.path.join(work, f"{name}-f32")
     proc = compile_model(lfm2c, os.path.join(folder, f"model-{quant}.gguf"),
-                         exe, target)
+                         exe, target, extra)
     name = f"{target}/{name}" if target != "host" else name
+    name = f"{name} {' '.join(extra)}" if extra else name
     if not check(proc.returncode == 0, f"{name}/{quant}: compiles"):
         print(proc.stderr)
-        return
+        return None
     manifest = json.load(open(os.path.join(golden, "manifest.json")))
     for prompt in ("prompt1", "prompt2", "prompt3"):
         meta = json.load(open(os.path.join(golden, prompt + ".json")))
@@ -170,6 +176,31 @@ def run_quantized(lfm2c, fixtures, work, name, quant, target="host",
         check(kl <= 1.05 * ref,
               f"{name}/{quant}/{prompt}: mean KL(F32 || {quant}) {kl:.4f} "
               f"<= 1.05 x llama.cpp's {ref:.4f}")
+    return exe
+
+
+def run_same_as_host(work, fixtures, name, quant, exe, label):
+    """`exe` (another target's layouts and schedules on this machine's
+    instructions) against the host's program of the same fixture,
+    teacher-forced. Both compute every block's integer dot exactly and differ
+    only in the order of float additions, so most rows agree to 1e-4 (not
+    all: a near-tie in the router can pick another expert, and the token's
+    state then differs in every later row; seen: 4 rows of 32); a wrong
+    layout or offset changes every row."""
+    host = os.path.join(work, f"{name}-{quant}-host")
+    golden = os.path.join(fixtures, name, "golden", quant)
+    for prompt in ("prompt1", "prompt2", "prompt3"):
+        meta = json.load(open(os.path.join(golden, prompt + ".json")))
+        vocab = meta["n_vocab"]
+        seq = meta["prompt"] + meta["greedy"][:-1]
+        ours = teacher_forced(exe, seq, vocab, exe + f"-{prompt}.same")
+        theirs = teacher_forced(host, seq, vocab, host + f"-{prompt}.same")
+        if not check(ours is not None and theirs is not None,
+                     f"{label}/{quant}/{prompt}: runs beside the host's"):
+            continue
+        close = float((np.abs(ours - theirs).max(axis=1) <= TOLERANCE).mean())
+        check(close >= 0.75, f"{label}/{quant}/{prompt}: {close:.0%} of rows "
+              f"within {TOLERANCE} of the host program's (>= 75%)")
 
 
 def run_compile_only(lfm2c, fixtures, work, name, quant, target, kernels):
@@ -364,11 +395,23 @@ def main():
         run_quantized(lfm2c, fixtures, work, "tiny-lfm2moe", quant)
         run_batch_agreement(work, "tiny-lfm2moe", quant)
     # Zen 4/5: Q4_0 and Q8_0 weights interleaved by 16 rows for vpdpbusd.
+    # Built for AVX-512 (which this machine may not run): it links and calls
+    # the row-lane kernels. Built with --host-isa (the same layouts and
+    # schedules on this machine's instructions): it runs, against the goldens
+    # and beside the host's program.
     for quant in ("q4_0", "q8_0"):
         run_compile_only(lfm2c, fixtures, work, "tiny-lfm2moe", quant,
                          "x86-64-avx512",
                          [f"moe_ffn_{quant}x16", f"linear_prefill_{quant}x16",
                           f"linear_{quant}x16", f"linear_swiglu_{quant}x16"])
+        exe = run_quantized(lfm2c, fixtures, work, "tiny-lfm2moe", quant,
+                            "x86-64-avx512", extra=["--host-isa"])
+        if exe:
+            run_same_as_host(work, fixtures, "tiny-lfm2moe", quant, exe,
+                             "x86-64-avx512 --host-isa/tiny-lfm2moe")
+    for name in ("tiny-lfm2moe", "tiny-lfm2-dense"):
+        run_goldens(lfm2c, fixtures, work, name, target="x86-64-avx512",
+                    extra=["--host-isa"])
     # lfm2c's own quantization follows llama.cpp's definition of the format:
     # the F32 model quantized to Q8_0 by lfm2c stores exactly the bytes of
     # llama-quantize's Q8_0 file (every matrix is Q8_0 there).
