@@ -669,7 +669,10 @@ void Emitter::call(const KernelRequest &r, const std::vector<CallArg> &args,
           << ", {" << dims << "});\n";
     list += (i ? ", " : "") + std::string("a") + std::to_string(i) + ".get()";
   }
-  code_ << "    if (int rc = " << sym << "(" << list << "))\n"
+  const size_t index =
+      std::find(symbols_.begin(), symbols_.end(), sym) - symbols_.begin();
+  code_ << "    if (int rc = timedCall(args->profile, " << index
+        << ", [&] { return " << sym << "(" << list << "); }))\n"
         << "      return fail(err, errLen, \"" << sym << "\", \"" << where
         << "\", rc);\n"
         << "  }\n";
@@ -1228,6 +1231,11 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
       << "  std::snprintf(err, errLen, \"kernel %s (%s) failed with Halide "
          "error %d\", kernel, where, rc);\n"
       << "  return 1;\n}\n\n"
+      << "const char *const kKernelNames[] = {\n";
+  for (const std::string &sym : symbols_) {
+    out << "    \"" << sym << "\",\n";
+  }
+  out << "    nullptr};\n\n"
       << "const StateDesc kStates[] = {\n"
       << states.str() << "    {nullptr, StateKind::ConvState, 0, 0}};\n\n"
       << "} // namespace\n\n"
@@ -1277,7 +1285,8 @@ std::string ProgramPlan::render(const ProgramConstants &c) const {
        << arenaFixed << ",\n      " << c.tokenizerOffset << "ull, "
        << c.tokenizerBytes << "ull,\n      {" << f(c.temperature) << ", "
        << c.topK << ", " << f(c.topP) << ", " << f(c.minP) << ", "
-       << f(c.repeatPenalty) << "}};\n  return &info;\n}\n";
+       << f(c.repeatPenalty) << "},\n      " << kernels.size()
+       << ", kKernelNames};\n  return &info;\n}\n";
   return body + info.str();
 }
 

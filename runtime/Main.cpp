@@ -116,9 +116,30 @@ struct Options {
   std::string tokensText, dumpPath, weightsPath, prompt, system, toolsPath,
       logTokensPath;
   int64_t nPredict = -1, ctxSize = 0;
-  bool raw = false, stats = false, ignoreEos = false;
+  bool raw = false, stats = false, ignoreEos = false, profile = false;
   SamplingParams sampling;
 };
+
+// --profile: the time of each kernel since the last reset, most first.
+void printKernelTimes(const Session &s, const char *title) {
+  const std::vector<Session::KernelTime> times = s.kernelTimes();
+  double total = 0;
+  for (const Session::KernelTime &t : times) {
+    total += t.seconds;
+  }
+  std::fprintf(stderr,
+               "kernel profile%s%s: wall time of the calling thread\n"
+               "| kernel | calls | ms | %% | us/call |\n"
+               "| --- | ---: | ---: | ---: | ---: |\n",
+               *title ? ", " : "", title);
+  for (const Session::KernelTime &t : times) {
+    std::fprintf(stderr, "| %s | %lld | %.3f | %.1f | %.1f |\n",
+                 t.kernel.c_str(), static_cast<long long>(t.calls),
+                 1e3 * t.seconds, total > 0 ? 100 * t.seconds / total : 0.0,
+                 1e6 * t.seconds / t.calls);
+  }
+  std::fprintf(stderr, "| all kernels | | %.3f | 100.0 | |\n", 1e3 * total);
+}
 
 int runTokens(Session &s, const Options &o) {
   auto tokens = parseTokens(o.tokensText);
@@ -420,6 +441,8 @@ StatusOr<double> benchOnce(Session &s, const BenchTest &t, uint64_t &rng) {
     return ids;
   };
   s.reset();
+  // --profile counts the timed steps only.
+  s.pauseProfiling(true);
   std::vector<float> logits;
   // The depth is prefilled in batches of 512 (as llama.cpp's ubatch), so
   // the scratch arena stays the size a 512-token batch needs.
@@ -433,6 +456,7 @@ StatusOr<double> benchOnce(Session &s, const BenchTest &t, uint64_t &rng) {
   using Clock = std::chrono::steady_clock;
   if (t.prompt) {
     std::vector<int32_t> ids = randomIds(t.n);
+    s.pauseProfiling(false);
     auto t0 = Clock::now();
     if (Status st = s.eval(ids, false, logits); !st) {
       return st;
@@ -444,6 +468,7 @@ StatusOr<double> benchOnce(Session &s, const BenchTest &t, uint64_t &rng) {
       return st;
     }
   }
+  s.pauseProfiling(false);
   auto t0 = Clock::now();
   for (int64_t i = 0; i < t.n; ++i) {
     const int32_t next = argmax(logits.data(), s.info().vocabSize);
@@ -484,6 +509,7 @@ int runBench(const Options &o, const BenchOptions &b) {
     return fail(session.status());
   }
   Session &s = **session;
+  s.setProfiling(o.profile);
   const ProgramInfo &info = s.info();
   const int threads = defaultThreadCount();
   if (!b.json) {
@@ -502,6 +528,7 @@ int runBench(const Options &o, const BenchOptions &b) {
     if (auto r = benchOnce(s, warm, rng); !r) {
       return fail(r.status());
     }
+    s.resetKernelTimes();
     std::vector<double> samples;
     for (int rep = 0; rep < b.reps; ++rep) {
       auto r = benchOnce(s, t, rng);
@@ -540,6 +567,15 @@ int runBench(const Options &o, const BenchOptions &b) {
                           {"peak_rss_bytes", rss},
                           {"weights_bytes", weightsBytes},
                           {"weights_huge_page_bytes", huge}};
+      if (o.profile) {
+        nlohmann::json kernels = nlohmann::json::array();
+        for (const Session::KernelTime &k : s.kernelTimes()) {
+          kernels.push_back({{"kernel", k.kernel},
+                             {"calls", k.calls},
+                             {"seconds", k.seconds}});
+        }
+        j["kernels"] = kernels;
+      }
       std::printf("%s\n", j.dump().c_str());
     } else {
       char rssText[32] = "n/a";
@@ -555,6 +591,12 @@ int runBench(const Options &o, const BenchOptions &b) {
       std::printf("| %s | %s | %s | %.2f ± %.2f | %d | %s | %s |\n",
                   info.modelName, info.targetName, t.name.c_str(), mean, stddev,
                   threads, rssText, hugeText);
+      std::fflush(stdout);
+      if (o.profile) {
+        const std::string title = t.name + ", " + std::to_string(b.reps) +
+                                  " timed run" + (b.reps > 1 ? "s" : "");
+        printKernelTimes(s, title.c_str());
+      }
     }
     std::fflush(stdout);
   }
@@ -606,6 +648,10 @@ int main(int argc, char **argv) {
                  "Context size in tokens (default: the model's, at most 4096)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--stats", o.stats, "Print prefill and decode speed");
+  app.add_flag("--profile", o.profile,
+               "Time every kernel call; print the time per kernel to stderr "
+               "after the run (with --bench: after each test, its timed runs "
+               "only; with --json: a \"kernels\" list in its object)");
   app.add_flag("--ignore-eos", o.ignoreEos,
                "Keep generating past end-of-generation tokens");
   app.add_option("--dump-logits", o.dumpPath,
@@ -659,6 +705,17 @@ int main(int argc, char **argv) {
     return fail(session.status());
   }
   Session &s = **session;
+  s.setProfiling(o.profile);
+  // After the run, whatever it was (--profile).
+  struct ProfileAtExit {
+    const Session &s;
+    bool on;
+    ~ProfileAtExit() {
+      if (on) {
+        printKernelTimes(s, "");
+      }
+    }
+  } profileAtExit{s, o.profile};
   if (!o.tokensText.empty()) {
     return runTokens(s, o);
   }

@@ -11,6 +11,7 @@
 
 #include <HalideRuntime.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -54,6 +55,18 @@ struct ProgramInfo {
   uint64_t tokenizerOffset;
   uint64_t tokenizerBytes;
   SamplingDefaults sampling;
+  // The kernels the program calls, for --profile (KernelTimes' indices).
+  int32_t numKernels;
+  const char *const *kernelNames;
+};
+
+// Wall time and calls of each kernel (index: ProgramInfo::kernelNames),
+// summed over forward calls, when the runtime asks (`--profile`). Wall time
+// of the calling thread: a parallel kernel's includes its wait for the
+// pool.
+struct KernelTimes {
+  double *seconds;
+  int64_t *calls;
 };
 
 struct ForwardArgs {
@@ -66,7 +79,24 @@ struct ForwardArgs {
   float *const *states;   // one per StateDesc
   int64_t contextSize;    // rows of each cache
   float *arena;
+  KernelTimes *profile; // nullptr: kernels not timed
 };
+
+// Runs one kernel call of the program, timed when a profile is asked for
+// (one predictable branch per call otherwise).
+template <typename Call>
+inline int timedCall(KernelTimes *profile, int kernel, Call &&call) {
+  if (!profile) {
+    return call();
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const int rc = call();
+  profile->seconds[kernel] +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  ++profile->calls[kernel];
+  return rc;
+}
 
 // Wraps a row-major array as a Halide buffer (Halide dims innermost first).
 struct HBuf {

@@ -125,12 +125,40 @@ Status Session::eval(const std::vector<int32_t> &tokens, bool allLogits,
   args.states = statePtrs_.data();
   args.contextSize = contextSize_;
   args.arena = arena_.data();
+  KernelTimes times{kernelSeconds_.data(), kernelCalls_.data()};
+  args.profile = profiling_ && !profilePaused_ ? &times : nullptr;
   char err[512] = {0};
   if (lfm2c_program_forward(&args, err, sizeof(err)) != 0) {
     return Status::error(std::string("forward pass failed: ") + err);
   }
   position_ += n;
   return Status::ok();
+}
+
+void Session::setProfiling(bool on) {
+  profiling_ = on;
+  resetKernelTimes();
+}
+
+void Session::resetKernelTimes() {
+  const auto n = static_cast<size_t>(profiling_ ? info_->numKernels : 0);
+  kernelSeconds_.assign(n, 0.0);
+  kernelCalls_.assign(n, 0);
+}
+
+std::vector<Session::KernelTime> Session::kernelTimes() const {
+  std::vector<KernelTime> out;
+  for (size_t i = 0; i < kernelCalls_.size(); ++i) {
+    if (kernelCalls_[i] > 0) {
+      out.push_back(
+          {info_->kernelNames[i], kernelCalls_[i], kernelSeconds_[i]});
+    }
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const KernelTime &a, const KernelTime &b) {
+                     return a.seconds > b.seconds;
+                   });
+  return out;
 }
 
 void Session::reset() {

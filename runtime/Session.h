@@ -43,6 +43,20 @@ public:
   const uint8_t *weightsData() const;
   const MappedFile &weightsFile() const { return *weights_; }
 
+  // Kernel timing (--profile): off by default; turning it on (or
+  // resetKernelTimes) starts the sums from zero.
+  struct KernelTime {
+    std::string kernel;
+    int64_t calls;
+    double seconds;
+  };
+  void setProfiling(bool on);
+  void resetKernelTimes();
+  // While paused, calls are not counted (a benchmark's untimed work).
+  void pauseProfiling(bool paused) { profilePaused_ = paused; }
+  // Every kernel called since the last reset, most time first.
+  std::vector<KernelTime> kernelTimes() const;
+
   int64_t position() const { return position_; }
   int64_t contextSize() const { return contextSize_; }
   const ProgramInfo &info() const { return *info_; }
@@ -73,6 +87,9 @@ private:
   std::vector<StateBuffer> states_;
   std::vector<float *> statePtrs_;
   std::vector<float> arena_;
+  bool profiling_ = false, profilePaused_ = false;
+  std::vector<double> kernelSeconds_;
+  std::vector<int64_t> kernelCalls_;
   int64_t contextSize_ = 0;
   int64_t position_ = 0;
 };

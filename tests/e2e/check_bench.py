@@ -3,8 +3,9 @@
 checks behaviour only). Compiles the tiny MoE fixture, runs
 `--bench pp8,tg4,tg2@6 --json --bench-reps 2` and checks that every stdout
 line is a JSON object with the fields scripts compare on; also that the table
-form prints one row per test, that --bench needs no other mode, and that a
-malformed test list is refused.
+form prints one row per test, that --bench needs no other mode, that a
+malformed test list is refused, and that --profile reports each kernel's
+calls and time.
 
 Usage: check_bench.py LFM2C FIXTURES_DIR WORK_DIR
 """
@@ -76,6 +77,37 @@ def main():
               (8, 0, 0), "pp8 is 8 prompt tokens")
         check((rows[2]["n_prompt"], rows[2]["n_gen"], rows[2]["n_depth"]) ==
               (0, 2, 6), "tg2@6 is 2 decode steps at depth 6")
+
+    # --profile: each test's kernel times, its timed steps only. Every
+    # forward call embeds its tokens once: pp8 x 2 reps is 2 calls, tg2@6 x 2
+    # reps 4 (not the untimed context fills).
+    prof = subprocess.run([exe, "--bench", "pp8,tg2@6", "--json",
+                           "--bench-reps", "2", "--profile"],
+                          capture_output=True, text=True)
+    check(prof.returncode == 0, "--bench --profile exits 0")
+    prows = [json.loads(l) for l in prof.stdout.splitlines() if l.strip()]
+    for r, embeds in zip(prows, (2, 4)):
+        kernels = r.get("kernels", [])
+        ok = bool(kernels) and all(
+            isinstance(k.get("kernel"), str) and
+            isinstance(k.get("calls"), int) and k["calls"] > 0 and
+            isinstance(k.get("seconds"), float) and k["seconds"] >= 0
+            for k in kernels)
+        check(ok, f"{r.get('test')} --profile: kernels with calls and "
+              f"seconds ({len(kernels)})")
+        secs = [k["seconds"] for k in kernels]
+        check(secs == sorted(secs, reverse=True),
+              f"{r.get('test')} --profile: most time first")
+        emb = [k["calls"] for k in kernels
+               if k["kernel"].startswith("embedding_")]
+        check(emb == [embeds], f"{r.get('test')} --profile: the embedding "
+              f"called {embeds} times ({emb})")
+    run = subprocess.run([exe, "--tokens", "1,2,3", "-n", "3", "--profile"],
+                         capture_output=True, text=True)
+    check(run.returncode == 0 and len(run.stdout.split()) == 3 and
+          "| kernel | calls | ms |" in run.stderr and
+          "| all kernels |" in run.stderr,
+          "--tokens --profile: the tokens on stdout, the table on stderr")
 
     table = subprocess.run([exe, "--bench", "pp4,tg2", "--bench-reps", "1"],
                            capture_output=True, text=True)
