@@ -70,7 +70,8 @@ private:
             int64_t elementBytes = 4);
   Buf weight(lfm2::WeightOp op);
   Buf buf(Value v) { return values_.lookup(v); }
-  std::string symbolFor(const KernelRequest &r);
+  // The index of r's kernel in kernels_ / symbols_, added if new.
+  size_t kernelFor(const KernelRequest &r);
   // The ints of a KernelKind::Linear request for weight w.
   static std::vector<int64_t> linearInts(int64_t k, int64_t n, const Buf &w);
   void call(const KernelRequest &r, const std::vector<CallArg> &args,
@@ -627,10 +628,10 @@ std::vector<int64_t> Emitter::linearInts(int64_t k, int64_t n, const Buf &w) {
   return {k, n};
 }
 
-std::string Emitter::symbolFor(const KernelRequest &r) {
+size_t Emitter::kernelFor(const KernelRequest &r) {
   for (size_t i = 0; i < kernels_.size(); ++i) {
     if (kernels_[i] == r) {
-      return symbols_[i];
+      return i;
     }
   }
   // Same shapes but other baked constants (eps, theta): keep both.
@@ -646,12 +647,13 @@ std::string Emitter::symbolFor(const KernelRequest &r) {
   }
   kernels_.push_back(r);
   symbols_.push_back(sym);
-  return sym;
+  return kernels_.size() - 1;
 }
 
 void Emitter::call(const KernelRequest &r, const std::vector<CallArg> &args,
                    const std::string &where) {
-  const std::string sym = symbolFor(r);
+  const size_t index = kernelFor(r);
+  const std::string &sym = symbols_[index];
   code_ << "  { // " << where << "\n";
   std::string list;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -669,8 +671,6 @@ void Emitter::call(const KernelRequest &r, const std::vector<CallArg> &args,
           << ", {" << dims << "});\n";
     list += (i ? ", " : "") + std::string("a") + std::to_string(i) + ".get()";
   }
-  const size_t index =
-      std::find(symbols_.begin(), symbols_.end(), sym) - symbols_.begin();
   code_ << "    if (int rc = timedCall(args->profile, " << index
         << ", [&] { return " << sym << "(" << list << "); }))\n"
         << "      return fail(err, errLen, \"" << sym << "\", \"" << where
