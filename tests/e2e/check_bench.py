@@ -102,6 +102,20 @@ def main():
                if k["kernel"].startswith("embedding_")]
         check(emb == [embeds], f"{r.get('test')} --profile: the embedding "
               f"called {embeds} times ({emb})")
+    # bench/profile_table.py reads those lines: a table per test, decode
+    # kernels with a weight-read rate.
+    prof_json = os.path.join(work, "profile.json")
+    with open(prof_json, "w") as f:
+        f.write(prof.stdout)
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                          "..", "bench", "profile_table.py")
+    tab = subprocess.run([sys.executable, script, prof_json, "--min-share",
+                          "0"], capture_output=True, text=True)
+    rows = [l.split("|") for l in tab.stdout.splitlines()
+            if l.startswith("| linear_")]
+    check(tab.returncode == 0 and tab.stdout.count("| kernel |") == 2 and
+          any(r[5].strip() for r in rows),
+          "profile_table.py: a table per test, GB/s for decode's linears")
     run = subprocess.run([exe, "--tokens", "1,2,3", "-n", "3", "--profile"],
                          capture_output=True, text=True)
     check(run.returncode == 0 and len(run.stdout.split()) == 3 and
