@@ -573,51 +573,6 @@ TEST(QuantKernelTest, LinearQuantPrefill) {
   }
 }
 
-// A parallel task shifted inwards (N = 128, tasks of 24 rows: the last
-// covers 104-127) recomputes rows of the task before it, and whichever of
-// the two runs last writes them, so both must compute them bit for bit
-// alike: rows 0-119 equal those of a kernel whose tasks do not overlap
-// (N = 120). (They did not when the accumulation's multiply-adds were fused
-// at some tile positions and not at others: multi-threaded runs of a
-// program were not reproducible.) One thread runs the shifted task last.
-TEST(QuantKernelTest, LinearQuantPrefillShiftedTaskSameBits) {
-  std::mt19937 rng(29);
-  TestTarget host = hostTarget();
-  const int K = 256, T = 95, nb = K / 32;
-  for (QuantFormat fmt : {QuantFormat::Q4_0, QuantFormat::Q8_0}) {
-    const int rowBytes = fmt == QuantFormat::Q8_0 ? K : K / 2;
-    std::vector<uint8_t> wq = randomQuants(fmt, 128, K, rng);
-    std::vector<float> wd = randomScales(size_t(128) * nb, rng, 1e-3f, 2e-2f);
-    std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
-    std::vector<float> xd = randomScales(size_t(T) * nb, rng, 1e-3f, 5e-2f);
-    std::vector<Buffer<float>> ys;
-    for (int N : {128, 120}) {
-      Kernel k = buildLinearQuantPrefill(fmt, K, N, host,
-                                         QuantSchedule::forTarget(host));
-      Halide::Pipeline p = k.pipeline;
-      Halide::Callable fn = p.compile_to_callable(
-          k.args, Halide::get_jit_target_from_environment());
-      std::vector<uint8_t> q(wq.begin(), wq.begin() + size_t(N) * rowBytes);
-      std::vector<float> d(wd.begin(), wd.begin() + size_t(N) * nb);
-      ys.emplace_back(N, T);
-      const int threads =
-          Halide::Internal::JITSharedRuntime::set_num_threads(1);
-      ASSERT_EQ(fn(toBuffer(xq, {K, T}), toBuffer(xd, {nb, T}),
-                   weightBuffer(fmt, q, {rowBytes, N}), halfBuffer(d, {nb, N}),
-                   ys.back()),
-                0);
-      Halide::Internal::JITSharedRuntime::set_num_threads(threads);
-    }
-    int differ = 0;
-    for (int t = 0; t < T; ++t) {
-      for (int n = 0; n < 120; ++n) {
-        differ += bits(ys[0](n, t)) != bits(ys[1](n, t));
-      }
-    }
-    EXPECT_EQ(differ, 0) << quantFormatName(fmt);
-  }
-}
-
 // A random quantized expert stack: gate/up [E, F, H], down [E, H, F].
 struct MoEStack {
   QuantFormat fmt;

@@ -332,13 +332,8 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   RDom rb(0, blocks, "rb");
   Func acc(name + "_acc");
   acc(r, rg, t) = 0.0f;
-  // Strict: a multiply and an add, never fused. LLVM fused them at some
-  // register-tile positions and not at others, so a task shifted inwards
-  // computed the rows it shares with its neighbour with other rounding,
-  // and whichever task ran last decided the output.
-  acc(r, rg, t) =
-      strict_float(acc(r, rg, t) + cast<float>(blockSum(r, rb, rg, t)) *
-                                       (scales(r, rb, rg) * xd(rb, t)));
+  acc(r, rg, t) +=
+      cast<float>(blockSum(r, rb, rg, t)) * (scales(r, rb, rg) * xd(rb, t));
   Func y(name);
   y(o, t) = acc(o % kRows, o / kRows, t);
 
