@@ -573,6 +573,98 @@ TEST(QuantKernelTest, LinearQuantPrefill) {
   }
 }
 
+// A parallel task shifted inwards (N = 128, tasks of 24 rows: the last
+// covers 104-127) recomputes rows of the task before it, and whichever of
+// the two runs last writes them, so both must compute them bit for bit
+// alike: rows 0-119 equal those of a kernel whose tasks do not overlap
+// (N = 120). (They did not when the accumulation's multiply-adds were fused
+// at some tile positions and not at others: multi-threaded runs of a
+// program were not reproducible.) One thread runs the shifted task last.
+TEST(QuantKernelTest, LinearQuantPrefillShiftedTaskSameBits) {
+  std::mt19937 rng(29);
+  TestTarget host = hostTarget();
+  const int K = 256, T = 95, nb = K / 32;
+  for (QuantFormat fmt : {QuantFormat::Q4_0, QuantFormat::Q8_0}) {
+    const int rowBytes = fmt == QuantFormat::Q8_0 ? K : K / 2;
+    std::vector<uint8_t> wq = randomQuants(fmt, 128, K, rng);
+    std::vector<float> wd = randomScales(size_t(128) * nb, rng, 1e-3f, 2e-2f);
+    std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
+    std::vector<float> xd = randomScales(size_t(T) * nb, rng, 1e-3f, 5e-2f);
+    std::vector<Buffer<float>> ys;
+    for (int N : {128, 120}) {
+      Kernel k = buildLinearQuantPrefill(fmt, K, N, host,
+                                         QuantSchedule::forTarget(host));
+      Halide::Pipeline p = k.pipeline;
+      Halide::Callable fn = p.compile_to_callable(
+          k.args, Halide::get_jit_target_from_environment());
+      std::vector<uint8_t> q(wq.begin(), wq.begin() + size_t(N) * rowBytes);
+      std::vector<float> d(wd.begin(), wd.begin() + size_t(N) * nb);
+      ys.emplace_back(N, T);
+      const int threads =
+          Halide::Internal::JITSharedRuntime::set_num_threads(1);
+      ASSERT_EQ(fn(toBuffer(xq, {K, T}), toBuffer(xd, {nb, T}),
+                   weightBuffer(fmt, q, {rowBytes, N}), halfBuffer(d, {nb, N}),
+                   ys.back()),
+                0);
+      Halide::Internal::JITSharedRuntime::set_num_threads(threads);
+    }
+    int differ = 0;
+    for (int t = 0; t < T; ++t) {
+      for (int n = 0; n < 120; ++n) {
+        differ += bits(ys[0](n, t)) != bits(ys[1](n, t));
+      }
+    }
+    EXPECT_EQ(differ, 0) << quantFormatName(fmt);
+  }
+}
+
+// A batch through the prefill GEMM and the same tokens one at a time through
+// the decode kernel give the same bits on row-interleaved weights: both sum
+// each block exactly in i32 and accumulate f32(sum) * (wd * xd) in block
+// order, strictly. (Otherwise a prompt's logits would depend on how it was
+// split into batches.)
+TEST(QuantKernelTest, LinearQuantBatchSameBitsAsOneToken) {
+  std::mt19937 rng(31);
+  const int K = 256, T = 19, nb = K / 32;
+  for (const RowLaneForm &form : rowLaneForms()) {
+    const int R = form.rows, N = 5 * R;
+    const int rowBytes = form.format == QuantFormat::Q8_0 ? K : K / 2;
+    QuantSchedule sched = QuantSchedule::forTarget(form.target);
+    Halide::Callable batch = compile(
+        buildLinearQuantPrefill(form.format, K, N, form.target, sched, R),
+        {"xq", "xd", "wq", "wd"});
+    Halide::Callable one =
+        compile(buildLinearQuant(form.format, K, N, form.target, sched, R),
+                {"xq", "xd", "wq", "wd"});
+    std::vector<uint8_t> wq = randomQuants(form.format, N, K, rng);
+    std::vector<float> wd = randomScales(size_t(N) * nb, rng, 1e-3f, 2e-2f);
+    std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
+    std::vector<float> xd = randomScales(size_t(T) * nb, rng, 1e-3f, 5e-2f);
+    Interleaved il = interleaveRows(form.format, wq, wd, N, K, R);
+    Buffer<float> yb(N, T);
+    ASSERT_EQ(batch(toBuffer(xq, {K, T}), toBuffer(xd, {nb, T}),
+                    weightBuffer(form.format, il.q, {rowBytes * R, N / R}),
+                    halfBuffer(il.d, {nb * R, N / R}), yb),
+              0);
+    int differ = 0;
+    for (int t = 0; t < T; ++t) {
+      std::vector<int8_t> x1(xq.begin() + size_t(t) * K,
+                             xq.begin() + size_t(t + 1) * K);
+      std::vector<float> d1(xd.begin() + size_t(t) * nb,
+                            xd.begin() + size_t(t + 1) * nb);
+      Buffer<float> y1(N, 1);
+      ASSERT_EQ(one(toBuffer(x1, {K, 1}), toBuffer(d1, {nb, 1}),
+                    weightBuffer(form.format, il.q, {rowBytes * R, N / R}),
+                    halfBuffer(il.d, {nb * R, N / R}), y1),
+                0);
+      for (int n = 0; n < N; ++n) {
+        differ += bits(y1(n, 0)) != bits(yb(n, t));
+      }
+    }
+    EXPECT_EQ(differ, 0) << form.what;
+  }
+}
+
 // A random quantized expert stack: gate/up [E, F, H], down [E, H, F].
 struct MoEStack {
   QuantFormat fmt;

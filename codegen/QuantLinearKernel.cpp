@@ -332,8 +332,15 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   RDom rb(0, blocks, "rb");
   Func acc(name + "_acc");
   acc(r, rg, t) = 0.0f;
-  acc(r, rg, t) +=
-      cast<float>(blockSum(r, rb, rg, t)) * (scales(r, rb, rg) * xd(rb, t));
+  // Strict (a multiply, then an add; never fused): LLVM fused them at some
+  // register-tile positions and not at others, so a task shifted inwards
+  // rounded the rows it shares with the task before it differently, and
+  // whichever ran last decided the output. The one-token kernels
+  // (rowLaneDot) accumulate in the same order, also strictly, so a batch
+  // and token-by-token decoding agree bit for bit.
+  acc(r, rg, t) =
+      strict_float(acc(r, rg, t) + cast<float>(blockSum(r, rb, rg, t)) *
+                                       (scales(r, rb, rg) * xd(rb, t)));
   Func y(name);
   y(o, t) = acc(o % kRows, o / kRows, t);
 

@@ -216,9 +216,11 @@ RowLaneDot rowLaneDot(const std::string &name, QuantFormat format,
   RDom rb(0, static_cast<int>(length / kQuantBlock), name + "_rb");
   d.acc = Func(name + "_acc");
   d.acc(args({r, rg})) = 0.0f;
-  d.acc(args({r, rg})) +=
-      cast<float>(d.sums(args({r, rb, rg}))) *
-      (cast<float>(scale(rb * rows + r, rg)) * actScale(rb));
+  // Strict, in the prefill GEMM's order (see buildLinearQuantPrefill).
+  d.acc(args({r, rg})) =
+      strict_float(d.acc(args({r, rg})) +
+                   cast<float>(d.sums(args({r, rb, rg}))) *
+                       (cast<float>(scale(rb * rows + r, rg)) * actScale(rb)));
   return d;
 }
 
@@ -435,7 +437,11 @@ QuantDot quantDot(const std::string &name, const QuantDotInputs &in,
   blockArgs.insert(blockArgs.end(), vars.begin(), vars.end());
   blkScaleArgs.insert(blkScaleArgs.end(), vars.begin(), vars.end());
   d.acc(accArgs) = 0.0f;
-  d.acc(accArgs) += cast<float>(d.blockSum(blockArgs)) * d.scale(blkScaleArgs);
+  // Strict: a fused multiply-add at some unrolled positions and not at
+  // others would make overlapping parallel tasks write different bits.
+  d.acc(accArgs) =
+      strict_float(d.acc(accArgs) +
+                   cast<float>(d.blockSum(blockArgs)) * d.scale(blkScaleArgs));
 
   std::vector<Expr> vArgs(vars.begin(), vars.end());
   Expr total;

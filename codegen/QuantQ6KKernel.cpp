@@ -139,8 +139,11 @@ Kernel buildLinearQ6_K(int64_t k, int64_t n, const TargetInfo &target,
   RDom rb(0, blocks, "rb");
   Func acc("linear_q6_k_acc");
   acc(lane, o, t) = 0.0f;
-  acc(lane, o, t) +=
-      cast<float>(sums(lane, rb, o, t)) * (wd(rb, o) * xd(rb, t));
+  // Strict, as in the other quantized dots: overlapping tasks must round
+  // alike.
+  acc(lane, o, t) =
+      strict_float(acc(lane, o, t) +
+                   cast<float>(sums(lane, rb, o, t)) * (wd(rb, o) * xd(rb, t)));
   Expr total = acc(0, o, t);
   for (int l = 1; l < kBlockLanes; ++l) {
     total += acc(l, o, t);

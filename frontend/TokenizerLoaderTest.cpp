@@ -461,6 +461,8 @@ TEST(TokenizerSpeed, EncodeThroughput) {
   for (const char *f : {"/tiny-vocab.inp", "/ggml-vocab-gpt-2.gguf.inp"}) {
     corpus += readFile(kTokDir + f);
   }
+  // Without the fixtures the loop below would never end.
+  ASSERT_FALSE(corpus.empty()) << "no tokenizer fixtures in " << kTokDir;
   std::string text;
   while (text.size() < (4u << 20)) {
     text += corpus;

@@ -24,6 +24,8 @@ public:
         {Halide::Target::AVX512_Cannonlake, "avx512-cannonlake"},
         {Halide::Target::AVX512_Zen4, "avx512-zen4 (vnni, bf16)"},
         {Halide::Target::AVX512_Zen5, "avx512-zen5 (vnni, bf16, avx-vnni)"},
+        {Halide::Target::AVX512_SapphireRapids,
+         "avx512-sapphirerapids (vnni, bf16, avx-vnni)"},
         {Halide::Target::AVXVNNI, "avx-vnni"},
     });
   }
