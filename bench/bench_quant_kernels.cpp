@@ -44,9 +44,9 @@ double rowBytes(QuantFormat f, double k) {
 }
 
 // Packed quants [rows..., k] (innermost first: k, k/2 or k/256*208 bytes).
-// interleave: Q4_0 rows interleaved in groups of that many, [..., rows /
-// interleave, interleave * k/2] (codegen/QuantLayout.h; the values are
-// random either way).
+// interleave: Q4_0 or Q8_0 rows interleaved in groups of that many, [...,
+// rows / interleave, interleave * (k/2 or k)] (codegen/QuantLayout.h; the
+// values are random either way).
 struct QuantTensor {
   Buffer<int8_t> q8;
   Buffer<uint8_t> q4;
@@ -57,7 +57,7 @@ struct QuantTensor {
     const bool q6 = f == QuantFormat::Q6_K;
     const int il = std::max(interleave, 1);
     outer[0] /= il;
-    std::vector<int> qs{f == QuantFormat::Q8_0 ? k
+    std::vector<int> qs{f == QuantFormat::Q8_0 ? k * il
                         : q6                   ? k / 256 * 208
                                                : k / 2 * il};
     std::vector<int> ds{q6 ? k / 256 : k / 32 * il};
@@ -88,6 +88,28 @@ struct QuantTensor {
                        : d16.data() + s;
   }
 };
+
+// Stands for the host target's row interleave of the format (8 rows on
+// AVX2, 16 on AVX-512): the layout the programs compiled for this machine
+// use.
+constexpr int kHostRows = -1;
+
+// The interleave a benchmark runs: `il`, or the host's for kHostRows; -1 if
+// the host's programs do not interleave this format (the benchmark is
+// skipped).
+int rowsFor(benchmark::State &state, QuantFormat f, int il) {
+  if (il != kHostRows) {
+    return il;
+  }
+  const int rows = rowInterleave(QuantSchedule::forTarget(hostTarget()), f);
+  if (rows == 0) {
+    state.SkipWithError("the host's programs do not interleave this format");
+    return -1;
+  } else {
+    state.SetLabel(std::to_string(rows) + " rows");
+  }
+  return rows;
+}
 
 template <typename Setup, typename Key> Setup &cached(const Key &key) {
   static std::unique_ptr<Setup> setup;
@@ -178,6 +200,10 @@ struct LinearQuantSetup {
 
 void linearQuant(benchmark::State &state, QuantFormat f, bool prefill,
                  int interleave = 0) {
+  interleave = rowsFor(state, f, interleave);
+  if (interleave < 0) {
+    return;
+  }
   const std::array<int64_t, 6> a{int64_t(f),     state.range(0), state.range(1),
                                  state.range(2), prefill,        interleave};
   LinearQuantSetup &s = cached<LinearQuantSetup>(a);
@@ -232,20 +258,34 @@ BENCHMARK_CAPTURE(BM_LinearQuantPrefill, q4_0, QuantFormat::Q4_0)
     ->Apply(prefillShapes)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
-// The expert GEMMs on row-interleaved stacks, as AVX2 programs run them.
-BENCHMARK_CAPTURE(BM_LinearQuantPrefill, q4_0x8, QuantFormat::Q4_0, 8)
+// The expert GEMMs on row-interleaved stacks, as the host's programs run
+// them (8 rows on AVX2, 16 on AVX-512).
+BENCHMARK_CAPTURE(BM_LinearQuantPrefill, q4_0_rows, QuantFormat::Q4_0,
+                  kHostRows)
     ->ArgNames({"K", "N", "T"})
     ->Args({2048, 1792, 64})
     ->Args({1792, 2048, 64})
     ->Args({2048, 1792, 4})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
-// The decode GEMV on row-interleaved weights (the AVX2 programs' Q4_0 linear
-// ops).
-BENCHMARK_CAPTURE(BM_LinearQuant, q4_0x8, QuantFormat::Q4_0, 8)
+BENCHMARK_CAPTURE(BM_LinearQuantPrefill, q8_0_rows, QuantFormat::Q8_0,
+                  kHostRows)
+    ->ArgNames({"K", "N", "T"})
+    ->Args({2048, 1792, 64})
+    ->Args({1792, 2048, 64})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+// The decode GEMV on row-interleaved weights, as the host's programs run
+// their Q4_0 (and, on AVX-512, Q8_0) linear ops.
+BENCHMARK_CAPTURE(BM_LinearQuant, q4_0_rows, QuantFormat::Q4_0, kHostRows)
     ->ArgNames({"K", "N", "T"})
     ->Args({2048, 6144, 1})
     ->Args({2048, 2048, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_LinearQuant, q8_0_rows, QuantFormat::Q8_0, kHostRows)
+    ->ArgNames({"K", "N", "T"})
+    ->Args({2048, 6144, 1})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 // The tied LM head of LFM2-8B-A1B's Q4_0 file (65536 x 2048, Q6_K), decode.
@@ -295,6 +335,10 @@ struct MoEQuantSetup {
 
 void BM_MoEFFNQuant(benchmark::State &state, QuantFormat f,
                     int interleave = 0) {
+  interleave = rowsFor(state, f, interleave);
+  if (interleave < 0) {
+    return;
+  }
   const std::array<int64_t, 7> a{int64_t(f),     state.range(0), state.range(1),
                                  state.range(2), state.range(3), state.range(4),
                                  interleave};
@@ -324,9 +368,14 @@ BENCHMARK_CAPTURE(BM_MoEFFNQuant, q4_0, QuantFormat::Q4_0)
     ->Args({2048, 1792, 32, 4, 512})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
-// Row-interleaved stacks (the AVX2 programs' decode kernel); also the
+// Row-interleaved stacks (the host's programs' decode kernel); also the
 // 24B-A2B shape (64 experts of 1536).
-BENCHMARK_CAPTURE(BM_MoEFFNQuant, q4_0x8, QuantFormat::Q4_0, 8)
+BENCHMARK_CAPTURE(BM_MoEFFNQuant, q8_0_rows, QuantFormat::Q8_0, kHostRows)
+    ->ArgNames({"H", "F", "E", "K", "T"})
+    ->Args({2048, 1792, 32, 4, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_MoEFFNQuant, q4_0_rows, QuantFormat::Q4_0, kHostRows)
     ->ArgNames({"H", "F", "E", "K", "T"})
     ->Args({2048, 1792, 32, 4, 1})
     ->Args({2048, 1536, 64, 4, 1})
