@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 namespace lfm2c::bench {
 
@@ -102,6 +103,14 @@ double measureReadBandwidth(int threads, int passes) {
 }
 
 double readBandwidth() { return gReadBandwidth; }
+
+int copiesFor(double bytes) {
+  static const double total = [] {
+    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    return std::max(256.0 * (1 << 20), 2.0 * static_cast<double>(l3));
+  }();
+  return static_cast<int>(std::clamp(total / bytes + 1, 1.0, 256.0));
+}
 
 const TargetInfo &hostTarget() {
   static std::unique_ptr<TargetInfo> target = [] {

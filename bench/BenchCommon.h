@@ -93,11 +93,9 @@ Halide::Buffer<uint8_t> randomU8(std::vector<int> sizes, uint32_t seed);
 
 // How many copies of a `bytes`-sized operand to rotate through so that
 // consecutive calls read from memory, not from the last-level cache: at
-// least 256 MiB in all, at most 16 copies.
-inline int copiesFor(double bytes) {
-  int n = static_cast<int>((256.0 * (1 << 20)) / bytes) + 1;
-  return n < 1 ? 1 : (n > 16 ? 16 : n);
-}
+// least 256 MiB and twice the L3 in all (a 480 MiB L3 has been seen),
+// at most 256 copies.
+int copiesFor(double bytes);
 
 // Sets bytes_per_second (the bytes a call must read from memory, e.g. the
 // weights), and the counters GB/s, GFLOP/s and roofline_fraction (GB/s over
