@@ -259,22 +259,21 @@ BENCHMARK_CAPTURE(BM_LinearQuantPrefill, q4_0, QuantFormat::Q4_0)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 // The expert GEMMs on row-interleaved stacks, as the host's programs run
-// them (8 rows on AVX2, 16 on AVX-512).
+// them (8 rows on AVX2, 16 on AVX-512); also a 4-token batch.
+void expertShapes(benchmark::internal::Benchmark *b) {
+  b->ArgNames({"K", "N", "T"})
+      ->Args({2048, 1792, 64})
+      ->Args({1792, 2048, 64})
+      ->Args({2048, 1792, 4})
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+}
 BENCHMARK_CAPTURE(BM_LinearQuantPrefill, q4_0_rows, QuantFormat::Q4_0,
                   kHostRows)
-    ->ArgNames({"K", "N", "T"})
-    ->Args({2048, 1792, 64})
-    ->Args({1792, 2048, 64})
-    ->Args({2048, 1792, 4})
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
+    ->Apply(expertShapes);
 BENCHMARK_CAPTURE(BM_LinearQuantPrefill, q8_0_rows, QuantFormat::Q8_0,
                   kHostRows)
-    ->ArgNames({"K", "N", "T"})
-    ->Args({2048, 1792, 64})
-    ->Args({1792, 2048, 64})
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
+    ->Apply(expertShapes);
 // The decode GEMV on row-interleaved weights, as the host's programs run
 // their Q4_0 (and, on AVX-512, Q8_0) linear ops.
 BENCHMARK_CAPTURE(BM_LinearQuant, q4_0_rows, QuantFormat::Q4_0, kHostRows)
