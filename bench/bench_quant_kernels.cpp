@@ -105,9 +105,8 @@ int rowsFor(benchmark::State &state, QuantFormat f, int il) {
   if (rows == 0) {
     state.SkipWithError("the host's programs do not interleave this format");
     return -1;
-  } else {
-    state.SetLabel(std::to_string(rows) + " rows");
   }
+  state.SetLabel(std::to_string(rows) + " rows");
   return rows;
 }
 

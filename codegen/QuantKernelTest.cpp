@@ -573,13 +573,14 @@ TEST(QuantKernelTest, LinearQuantPrefill) {
   }
 }
 
-// A parallel task shifted inwards (N = 128, tasks of 24 rows: the last
-// covers 104-127) recomputes rows of the task before it, and whichever of
-// the two runs last writes them, so both must compute them bit for bit
-// alike: rows 0-119 equal those of a kernel whose tasks do not overlap
-// (N = 120). (They did not when the accumulation's multiply-adds were fused
+// A parallel task shifted inwards (N not a multiple of the task; AVX2:
+// tasks of 24 rows, the last of N = 128 covers 104-127) recomputes rows of
+// the task before it, and whichever of the two runs last writes them, so a
+// row's bits must not depend on where in a task or register tile it is
+// computed: rows 0-119 of N = 128 equal those of N = 120, whose tasks fall
+// elsewhere. (They did not when the accumulation's multiply-adds were fused
 // at some tile positions and not at others: multi-threaded runs of a
-// program were not reproducible.) One thread runs the shifted task last.
+// program were not reproducible.) One thread, so the shifted task runs last.
 TEST(QuantKernelTest, LinearQuantPrefillShiftedTaskSameBits) {
   std::mt19937 rng(29);
   TestTarget host = hostTarget();
@@ -592,11 +593,10 @@ TEST(QuantKernelTest, LinearQuantPrefillShiftedTaskSameBits) {
     std::vector<float> xd = randomScales(size_t(T) * nb, rng, 1e-3f, 5e-2f);
     std::vector<Buffer<float>> ys;
     for (int N : {128, 120}) {
-      Kernel k = buildLinearQuantPrefill(fmt, K, N, host,
-                                         QuantSchedule::forTarget(host));
-      Halide::Pipeline p = k.pipeline;
-      Halide::Callable fn = p.compile_to_callable(
-          k.args, Halide::get_jit_target_from_environment());
+      Halide::Callable fn =
+          compile(buildLinearQuantPrefill(fmt, K, N, host,
+                                          QuantSchedule::forTarget(host)),
+                  {"xq", "xd", "wq", "wd"});
       std::vector<uint8_t> q(wq.begin(), wq.begin() + size_t(N) * rowBytes);
       std::vector<float> d(wd.begin(), wd.begin() + size_t(N) * nb);
       ys.emplace_back(N, T);
