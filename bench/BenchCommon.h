@@ -36,6 +36,10 @@ struct WordBuffer {
 };
 const WordBuffer &bandwidthBuffer();
 
+// Advises the 2 MiB pages inside [data, data + bytes) onto huge pages, as
+// the programs map their weights (before the buffer is first written).
+void adviseHugePages(void *data, size_t bytes);
+
 // Best-of-`passes` read bandwidth over bandwidthBuffer(), in bytes/s.
 double measureReadBandwidth(int threads, int passes);
 
@@ -46,9 +50,11 @@ double readBandwidth();
 // target they are compiled to.
 const TargetInfo &hostTarget();
 
-// A kernel JIT-compiled for the host, called with its inputs bound by name
-// (so the benchmarks do not depend on argument order) and outputs in the
-// pipeline's order.
+// A kernel compiled for the host, called with its inputs bound by name (so
+// the benchmarks do not depend on argument order) and outputs in the
+// pipeline's order. JIT-compiled, except kernels whose schedule prefetches:
+// the JIT would keep Halide's non-temporal prefetches, which the programs'
+// objects do not have (KernelObject.cpp).
 class Runner {
 public:
   explicit Runner(const Kernel &k);
@@ -69,6 +75,10 @@ private:
   std::string name_;
   std::vector<Halide::Argument> args_;
   Halide::Callable callable_;
+  // Kernels that prefetch run as the programs run them: compiled ahead of
+  // time (compileKernelObject) into a shared object, called by its argv
+  // entry point (no JIT context).
+  int (*aot_)(void **) = nullptr;
   std::map<std::string, halide_buffer_t *> buffers_;
   std::map<std::string, int32_t> scalars_;
   std::vector<halide_buffer_t *> outputs_;

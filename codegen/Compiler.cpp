@@ -12,6 +12,7 @@
 
 #include "codegen/KernelRequest.h"
 #include "codegen/ProgramEmitter.h"
+#include "codegen/Subprocess.h"
 #include "codegen/WeightsWriter.h"
 #include "frontend/GGUF.h"
 #include "frontend/GenerationConfig.h"
@@ -34,11 +35,6 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char **environ;
 
 namespace lfm2c {
 namespace {
@@ -99,53 +95,6 @@ void registerDialects(mlir::MLIRContext &ctx) {
 int fail(const std::string &message) {
   std::fprintf(stderr, "lfm2c: error: %s\n", message.c_str());
   return 1;
-}
-
-Status run(const std::vector<std::string> &argv) {
-  std::vector<char *> cargv;
-  for (const std::string &a : argv) {
-    cargv.push_back(const_cast<char *>(a.c_str()));
-  }
-  cargv.push_back(nullptr);
-  pid_t pid;
-  if (posix_spawnp(&pid, cargv[0], nullptr, nullptr, cargv.data(), environ) !=
-      0) {
-    return Status::error("cannot run '" + argv[0] + "'");
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::string cmd;
-    for (const std::string &a : argv) {
-      cmd += (cmd.empty() ? "" : " ") + a;
-    }
-    return Status::error("command failed: " + cmd);
-  }
-  return Status::ok();
-}
-
-// The path `program` would run as: itself when it names a path, else the
-// first executable of that name on PATH; empty when there is none.
-std::string findExecutable(const std::string &program) {
-  if (program.find('/') != std::string::npos) {
-    return access(program.c_str(), X_OK) == 0 ? program : "";
-  }
-  const char *path = std::getenv("PATH");
-  std::string dirs = path ? path : "/usr/bin:/bin";
-  size_t begin = 0;
-  while (begin <= dirs.size()) {
-    size_t end = dirs.find(':', begin);
-    if (end == std::string::npos) {
-      end = dirs.size();
-    }
-    std::string dir = dirs.substr(begin, end - begin);
-    std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
-    if (access(candidate.c_str(), X_OK) == 0 && !fs::is_directory(candidate)) {
-      return candidate;
-    }
-    begin = end + 1;
-  }
-  return "";
 }
 
 class Progress {
@@ -314,7 +263,7 @@ int compileModel(const CompileOptions &opt) {
 
   progress.step(4, "compiling kernels with Halide");
   auto objects =
-      compileKernels(plan->kernels, tgt, work, opt.keepArtifacts,
+      compileKernels(plan->kernels, tgt, work, driver, opt.keepArtifacts,
                      [&](size_t i, size_t n, const std::string &name) {
                        progress.detail("(" + std::to_string(i + 1) + "/" +
                                        std::to_string(n) + ") " + name);
@@ -369,7 +318,7 @@ int compileModel(const CompileOptions &opt) {
   for (const std::string &flag : tgt.linkFlags()) {
     cmd.push_back(flag);
   }
-  if (Status st = run(cmd); !st) {
+  if (Status st = runCommand(cmd); !st) {
     return fail(st.message());
   }
 

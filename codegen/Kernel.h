@@ -26,6 +26,10 @@ struct Kernel {
   Halide::Pipeline pipeline;
   // Inputs in calling order; the pipeline's outputs follow them.
   std::vector<Halide::Argument> args;
+  // The schedule prefetches (Func::prefetch). Halide 21 lowers that to
+  // non-temporal prefetches (x86 prefetchnta), which halved a decode
+  // GEMV's bandwidth; compileKernels makes them temporal ones.
+  bool prefetches = false;
 };
 
 // Schedule knobs shared by the reduction kernels. Defaults come from the

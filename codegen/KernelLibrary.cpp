@@ -1,5 +1,6 @@
 //===- KernelLibrary.cpp - From kernel requests to object files ---------===//
 #include "codegen/Kernel.h"
+#include "codegen/KernelObject.h"
 #include "codegen/KernelRequest.h"
 #include "codegen/QuantMath.h"
 
@@ -225,7 +226,7 @@ std::vector<KernelArg> KernelRequest::signature() const {
 
 StatusOr<CompiledKernels> compileKernels(
     const std::vector<KernelRequest> &requests, const TargetInfo &target,
-    const std::string &dir, bool artifacts,
+    const std::string &dir, const std::string &driver, bool artifacts,
     const std::function<void(size_t, size_t, const std::string &)> &progress) {
   CompiledKernels out;
   Halide::Target ht(target.halideTarget());
@@ -238,14 +239,14 @@ StatusOr<CompiledKernels> compileKernels(
         progress(n, requests.size(), name);
       }
       Kernel k = build(r, target);
-      std::map<Halide::OutputFileType, std::string> files = {
-          {Halide::OutputFileType::object, dir + "/" + name + ".o"}};
-      if (artifacts) {
-        files[Halide::OutputFileType::stmt] = dir + "/" + name + ".stmt";
-        files[Halide::OutputFileType::assembly] = dir + "/" + name + ".s";
+      k.name = name;
+      const std::string object = dir + "/" + name + ".o";
+      if (Status st =
+              compileKernelObject(k, kernelTarget, object, driver, artifacts);
+          !st) {
+        return st;
       }
-      k.pipeline.compile_to(files, k.args, name, kernelTarget);
-      out.objectFiles.push_back(files[Halide::OutputFileType::object]);
+      out.objectFiles.push_back(object);
     }
     std::string runtime = dir + "/halide_runtime.o";
     Halide::compile_standalone_runtime(runtime, ht);

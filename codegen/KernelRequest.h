@@ -93,12 +93,13 @@ struct CompiledKernels {
 };
 
 // Builds every requested kernel for `target` and writes one object file per
-// kernel plus the Halide runtime into `dir`. With `artifacts`, also writes
-// each kernel's lowered statement (.stmt) and assembly (.s). `progress` is
-// called before each kernel.
+// kernel plus the Halide runtime into `dir` (compileKernelObject; `driver`,
+// the target's C++ driver, assembles the kernels that prefetch). With
+// `artifacts`, also writes each kernel's lowered statement (.stmt) and
+// assembly (.s). `progress` is called before each kernel.
 StatusOr<CompiledKernels> compileKernels(
     const std::vector<KernelRequest> &requests, const TargetInfo &target,
-    const std::string &dir, bool artifacts,
+    const std::string &dir, const std::string &driver, bool artifacts,
     const std::function<void(size_t, size_t, const std::string &)> &progress);
 
 } // namespace lfm2c

@@ -76,6 +76,7 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
     requireRowInterleave("projections", spec.format, qs, R, spec.rows);
   }
   Func xOffset; // row-interleaved: the input's block sums' offset, once
+  bool prefetches = false;
   if (R != 0) {
     xOffset = rowLaneOffset("x_offset", *spec.format,
                             [&](Expr i) { return xq(i, t); }, {t});
@@ -112,6 +113,8 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
           [=](Expr b) { return xOffset(b, t); }, {t});
       Func result("dot_" + tag);
       result(o, t) = dot.acc(o % R, o / R, t);
+      dot.weights = {wq.parameter(), wd.parameter()};
+      prefetches = prefetches || dot.prefetches();
       return {result, [dot](Func y, Var, Var ti, int tile) mutable {
                 dot.schedule(LoopLevel(y, ti), tile);
               }};
@@ -205,7 +208,7 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
     vectorizeOffset(xOffset);
   }
 
-  return {spec.name(), Pipeline(outputs), args};
+  return {spec.name(), Pipeline(outputs), args, prefetches};
 }
 
 Kernel buildRmsNormQuantizeQ8_0(int64_t k, float eps,

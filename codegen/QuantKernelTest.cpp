@@ -8,6 +8,7 @@
 // checked here even though only its assembly can be inspected.
 //
 //===----------------------------------------------------------------------===//
+#include "codegen/KernelObject.h"
 #include "codegen/KernelTestUtil.h"
 #include "codegen/QuantLayout.h"
 #include "codegen/QuantMath.h"
@@ -21,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -1473,6 +1475,66 @@ TEST(QuantKernelTest, DotInstructions) {
       EXPECT_EQ(xc["vpgather"], 0) << c.halide << " " << x.name;
     }
   }
+}
+
+// Only whole, indented prefetch instructions change; labels, comments and
+// symbols that merely contain the word stay.
+TEST(QuantKernelTest, TemporalPrefetchRewrite) {
+  std::string text = "\tprefetchnta\t(%rsi,%r15)\n"
+                     "  prefetchnta 64(%rax)\n"
+                     "# %\"4_for_prefetch_reduce_gate_d.1\"\n"
+                     "prefetchnta_label:\n"
+                     "\tcall\tprefetchnta_helper\n"
+                     "\tprfm\tpldl1strm, [x0, #64]\n";
+  EXPECT_EQ(temporalPrefetches(text), 3);
+  EXPECT_EQ(text, "\tprefetcht0\t(%rsi,%r15)\n"
+                  "  prefetcht0 64(%rax)\n"
+                  "# %\"4_for_prefetch_reduce_gate_d.1\"\n"
+                  "prefetchnta_label:\n"
+                  "\tcall\tprefetchnta_helper\n"
+                  "\tprfm\tpldl1keep, [x0, #64]\n");
+  EXPECT_EQ(temporalPrefetches(text), 0);
+}
+
+// The AVX-512 row-lane decode kernels prefetch their weights ahead; their
+// objects (as the compiler writes them) carry temporal prefetches only, and
+// a kernel without prefetches is compiled directly.
+TEST(QuantKernelTest, DecodeKernelObjectsPrefetchTemporally) {
+  const std::string dir = ::testing::TempDir();
+  const std::string halide = "x86-64-linux-avx512_zen4";
+  TestTarget target(64, true, halide);
+  const Halide::Target ht =
+      Halide::Target(halide).with_feature(Halide::Target::NoRuntime);
+  for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
+    const int il = rowInterleave(QuantSchedule::forTarget(target), fmt);
+    ASSERT_EQ(il, 16);
+    for (Kernel k : {buildLinearQuant(fmt, 512, 96, target, il),
+                     buildMoEFFNQuant(fmt, 256, 128, 8, 2, target, il)}) {
+      ASSERT_TRUE(k.prefetches) << k.name;
+      const std::string object = dir + "/" + k.name + "_pf.o";
+      Status st = compileKernelObject(k, ht, object, "c++", true);
+      ASSERT_TRUE(st) << st.message();
+      EXPECT_GT(std::filesystem::file_size(object), 0u) << k.name;
+      std::ifstream in(dir + "/" + k.name + "_pf.s");
+      std::stringstream text;
+      text << in.rdbuf();
+      EXPECT_NE(text.str().find("prefetcht0"), std::string::npos) << k.name;
+      EXPECT_EQ(text.str().find("prefetchnta"), std::string::npos) << k.name;
+    }
+  }
+  Kernel plain = buildQuantizeQ8_0(2048, target);
+  EXPECT_FALSE(plain.prefetches);
+  const std::string object = dir + "/" + plain.name + "_pf.o";
+  Status st = compileKernelObject(plain, ht, object, "c++", false);
+  ASSERT_TRUE(st) << st.message();
+  EXPECT_GT(std::filesystem::file_size(object), 0u);
+  // A driver that cannot run is an error naming it, not an abort.
+  Kernel k = buildLinearQuant(QuantFormat::Q4_0, 512, 96, target, 16);
+  Status bad =
+      compileKernelObject(k, ht, dir + "/bad.o", "/nonexistent/c++", false);
+  EXPECT_FALSE(bad);
+  EXPECT_NE(bad.message().find("/nonexistent/c++"), std::string::npos)
+      << bad.message();
 }
 
 //--- Throughput (run explicitly: --gtest_also_run_disabled_tests) ----------

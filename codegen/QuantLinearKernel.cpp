@@ -87,12 +87,14 @@ Kernel buildLinearRows(QuantFormat format, int64_t k, int64_t n,
 
   //--- Schedule -------------------------------------------------------------
   const int tile = scheduleRowTiles(y, o, t, n, R, sched.rowTileGroups);
+  dot.weights = {wq.parameter(), wd.parameter()};
   dot.schedule(LoopLevel(y, t), tile);
   vectorizeOffset(offset);
 
   return {name + "_k" + std::to_string(k) + "_n" + std::to_string(n),
           Pipeline(y),
-          {xq, xd, wq, wd}};
+          {xq, xd, wq, wd},
+          dot.prefetches()};
 }
 
 } // namespace

@@ -26,6 +26,7 @@ QuantSchedule QuantSchedule::forTarget(const TargetInfo &target) {
     s.q4PairSums = true;
     s.regroupPrefill = true;
     s.q4RowInterleave = kRowLanes;
+    s.decodePrefetchBlocks = 4;
   }
   if (ht.arch == Halide::Target::X86 && target.vectorBytes() == 64 &&
       target.hasInt8DotProduct()) {
@@ -34,6 +35,9 @@ QuantSchedule QuantSchedule::forTarget(const TargetInfo &target) {
     s.prefillDot4 = true;
     s.q4RowInterleave = target.lanes(4);
     s.q8RowInterleave = target.lanes(4);
+    // 8B-A1B Q4_0 tg128 on an AVX-512 VNNI Xeon: 25.4 -> 28.0 t/s at 4
+    // blocks (2: 27.3, 8: 27.5, 16: 27.2); the AVX2 program there +9%.
+    s.decodePrefetchBlocks = 4;
   }
   return s;
 }
@@ -189,6 +193,7 @@ RowLaneDot rowLaneDot(const std::string &name, QuantFormat format,
   RowLaneDot d;
   d.rows = rowInterleave(sched, format);
   d.pairSums = format == QuantFormat::Q4_0 && sched.q4PairSums;
+  d.prefetchBlocks = sched.decodePrefetchBlocks;
   const int rows = d.rows;
   d.r = Var(name + "_r");
   d.b = Var(name + "_b");
@@ -228,6 +233,14 @@ void RowLaneDot::schedule(const LoopLevel &at, int tileGroups) {
   RVar rb(acc.rvars()[0]);
   acc.compute_at(at).bound_storage(rg, tileGroups).vectorize(r).unroll(rg);
   acc.update().reorder(r, rg, rb).vectorize(r).unroll(rg);
+  if (prefetches()) {
+    // The tile's row groups are separate streams: each gets its lines of
+    // block rb + prefetchBlocks while block rb is summed.
+    for (const Halide::Parameter &w : weights) {
+      acc.update().prefetch(w, rb, rb, prefetchBlocks,
+                            PrefetchBoundStrategy::NonFaulting);
+    }
+  }
   sums.compute_at(acc, rb).vectorize(r).unroll(rg);
   if (pairSums) {
     ps.schedule(sums, LoopLevel(acc, rb), r, {rg});

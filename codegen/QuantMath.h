@@ -95,6 +95,10 @@ struct QuantSchedule {
   // The row-lane decode kernels: row vectors per register tile (and
   // parallel task).
   int rowTileGroups = 4;
+  // The row-lane decode kernels: software prefetch of each weight stream
+  // this many blocks ahead (0: none). The hardware prefetchers alone left
+  // a core's misses in flight short of the bandwidth (see Kernel::prefetches).
+  int decodePrefetchBlocks = 0;
   static QuantSchedule forTarget(const TargetInfo &target);
 };
 
@@ -225,9 +229,15 @@ struct RowLaneDot {
   Halide::Var r, b, rg;
   int rows = kRowLanes;
   bool pairSums = true;
+  int prefetchBlocks = 0; // the schedule's decodePrefetchBlocks
+  // The weights' quants and scales, prefetched ahead when the schedule
+  // says so (their Halide parameters; set by the caller).
+  std::vector<Halide::Parameter> weights;
   // acc at `at`, a register tile of `tileGroups` row groups (the
   // consumer's unrolled row vectors), all blocks inside.
   void schedule(const Halide::LoopLevel &at, int tileGroups);
+  // Whether schedule() prefetches (the kernel's Kernel::prefetches).
+  bool prefetches() const { return prefetchBlocks > 0 && !weights.empty(); }
 };
 using ExprFn = std::function<Halide::Expr(Halide::Expr)>;
 using Expr2Fn = std::function<Halide::Expr(Halide::Expr, Halide::Expr)>;

@@ -152,6 +152,9 @@ Kernel buildMoEFFNRows(QuantFormat format, int64_t hidden, int64_t expertFFN,
     return tile;
   };
   const int actTile = rows(act, f, expertFFN);
+  g.weights = {gateQ.parameter(), gateD.parameter()};
+  u.weights = {upQ.parameter(), upD.parameter()};
+  d.weights = {downQ.parameter(), downD.parameter()};
   g.schedule(LoopLevel(act, task), actTile);
   u.schedule(LoopLevel(act, task), actTile);
   vectorizeOffset(xOffset);
@@ -167,7 +170,8 @@ Kernel buildMoEFFNRows(QuantFormat format, int64_t hidden, int64_t expertFFN,
               std::to_string(expertFFN) + "_e" + std::to_string(experts) +
               "_k" + std::to_string(topK),
           Pipeline(out),
-          {xq, xd, wts, idx, gateQ, gateD, upQ, upD, downQ, downD}};
+          {xq, xd, wts, idx, gateQ, gateD, upQ, upD, downQ, downD},
+          d.prefetches()};
 }
 
 } // namespace
