@@ -35,9 +35,9 @@ int rewriteInstruction(std::string &text, const std::string &from,
     const bool indented =
         text.find_first_not_of(" \t", lineStart) == at && at > lineStart;
     const size_t end = at + from.size();
-    const bool whole = end < text.size() && (text[end] == ' ' ||
-                                             text[end] == '\t' ||
-                                             text[end] == ',');
+    const bool whole =
+        end < text.size() &&
+        (text[end] == ' ' || text[end] == '\t' || text[end] == ',');
     if (indented && whole) {
       text.replace(at, from.size(), to);
       ++count;
