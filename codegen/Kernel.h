@@ -28,7 +28,7 @@ struct Kernel {
   std::vector<Halide::Argument> args;
   // The schedule prefetches (Func::prefetch). Halide 21 lowers that to
   // non-temporal prefetches (x86 prefetchnta), which halved a decode
-  // GEMV's bandwidth; compileKernels makes them temporal ones.
+  // GEMV's bandwidth; compileKernelObject makes them temporal ones.
   bool prefetches = false;
 };
 
