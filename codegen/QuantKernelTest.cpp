@@ -1290,7 +1290,7 @@ TEST(QuantKernelTest, LinearQ6_K) {
   std::mt19937 rng(22);
   TestTarget target = hostTarget();
   QuantSchedule small = QuantSchedule::forTarget(target);
-  small.rowsPerTask = 5;
+  small.q6kRowsPerTask = 5;
   small.tokensPerTile = 2;
   for (int K : {256, 512, 768}) {
     for (int N : {1, 7, 33}) {
@@ -1320,7 +1320,7 @@ TEST(QuantKernelTest, LinearQ6_K) {
               const float got = y(n, t);
               ASSERT_LE(std::fabs(got - r.value), 1e-5 * r.absSum + 1e-30)
                   << "K=" << K << " N=" << N << " T=" << T << " n=" << n
-                  << " t=" << t << " rows=" << sched.rowsPerTask << " got "
+                  << " t=" << t << " rows=" << sched.q6kRowsPerTask << " got "
                   << got << " want " << r.value;
             }
           }

@@ -166,7 +166,7 @@ Kernel buildLinearQ6_K(int64_t k, int64_t n, const TargetInfo &target,
   // bytes (masks and shifts, no shuffles), multiplied pairwise, offset and
   // scaled into the 8 lane sums, all in registers.
   Var oo("oo"), oi("oi"), tt("tt"), ti("ti");
-  y.split(o, oo, oi, sched.rowsPerTask, TailStrategy::GuardWithIf)
+  y.split(o, oo, oi, sched.q6kRowsPerTask, TailStrategy::GuardWithIf)
       .split(t, tt, ti, sched.tokensPerTile, TailStrategy::GuardWithIf)
       .reorder(ti, oi, tt, oo)
       .parallel(oo);
