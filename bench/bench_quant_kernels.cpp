@@ -331,26 +331,23 @@ struct MoEQuantSetup {
         .buffer("weights", wts.raw_buffer())
         .buffer("indices", idx[0].raw_buffer())
         .output(y.raw_buffer());
-    bindStacks(0);
+    for (const auto &[name, b] : stackBuffers(0)) {
+      run->buffer(name, b);
+    }
     run->prepare();
   }
-  void bindStacks(size_t c) {
+  // Copy c's expert stacks by argument name.
+  std::vector<std::pair<const char *, halide_buffer_t *>>
+  stackBuffers(size_t c) {
     const auto &[gate, up, down] = stacks[c % stacks.size()];
-    run->buffer("gate_q", gate->quants())
-        .buffer("gate_d", gate->scales())
-        .buffer("up_q", up->quants())
-        .buffer("up_d", up->scales())
-        .buffer("down_q", down->quants())
-        .buffer("down_d", down->scales());
+    return {{"gate_q", gate->quants()}, {"gate_d", gate->scales()},
+            {"up_q", up->quants()},     {"up_d", up->scales()},
+            {"down_q", down->quants()}, {"down_d", down->scales()}};
   }
   void rebindStacks(size_t c) {
-    const auto &[gate, up, down] = stacks[c % stacks.size()];
-    run->rebind("gate_q", gate->quants());
-    run->rebind("gate_d", gate->scales());
-    run->rebind("up_q", up->quants());
-    run->rebind("up_d", up->scales());
-    run->rebind("down_q", down->quants());
-    run->rebind("down_d", down->scales());
+    for (const auto &[name, b] : stackBuffers(c)) {
+      run->rebind(name, b);
+    }
   }
 };
 

@@ -77,11 +77,7 @@ Status compileKernelObject(Kernel &k, const Halide::Target &target,
   }
   try {
     k.pipeline.compile_to(files, k.args, k.name, target);
-  } catch (const Halide::CompileError &e) {
-    return Status::error(k.name + ": Halide compile error: " + e.what());
-  } catch (const Halide::InternalError &e) {
-    return Status::error(k.name + ": Halide internal error: " + e.what());
-  } catch (const Halide::Error &e) {
+  } catch (const Halide::Error &e) { // compile, internal, runtime errors
     return Status::error(k.name + ": Halide error: " + e.what());
   }
   if (!k.prefetches) {
