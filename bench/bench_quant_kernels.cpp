@@ -44,9 +44,9 @@ double rowBytes(QuantFormat f, double k) {
 }
 
 // Packed quants [rows..., k] (innermost first: k, k/2 or k/256*208 bytes).
-// interleave: Q4_0 or Q8_0 rows interleaved in groups of that many, [...,
-// rows / interleave, interleave * (k/2 or k)] (codegen/QuantLayout.h; the
-// values are random either way).
+// interleave: rows interleaved in groups of that many, [..., rows /
+// interleave, interleave * (k/2, k or k/256*208)] (codegen/QuantLayout.h;
+// the values are random either way).
 struct QuantTensor {
   Buffer<int8_t> q8;
   Buffer<uint8_t> q4;
@@ -58,9 +58,9 @@ struct QuantTensor {
     const int il = std::max(interleave, 1);
     outer[0] /= il;
     std::vector<int> qs{f == QuantFormat::Q8_0 ? k * il
-                        : q6                   ? k / 256 * 208
+                        : q6                   ? k / 256 * 208 * il
                                                : k / 2 * il};
-    std::vector<int> ds{q6 ? k / 256 : k / 32 * il};
+    std::vector<int> ds{q6 ? k / 256 * il : k / 32 * il};
     qs.insert(qs.end(), outer.begin(), outer.end());
     ds.insert(ds.end(), outer.begin(), outer.end());
     if (f == QuantFormat::Q8_0) {
@@ -291,6 +291,12 @@ BENCHMARK_CAPTURE(BM_LinearQuant, q6_k, QuantFormat::Q6_K)
     ->ArgNames({"K", "N", "T"})
     ->Args({2048, 65536, 1})
     ->Args({2048, 6144, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+// The same head row-interleaved, as AVX-512 VNNI programs store it.
+BENCHMARK_CAPTURE(BM_LinearQuant, q6_k_rows, QuantFormat::Q6_K, kHostRows)
+    ->ArgNames({"K", "N", "T"})
+    ->Args({2048, 65536, 1})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

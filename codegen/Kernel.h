@@ -131,7 +131,8 @@ Kernel buildQuantizeQ8_K(int64_t k, const TargetInfo &target);
 // y = sum over blocks of float(int dot of the block) * (wd * xd).
 // wq is [N, K] i8 for Q8_0; [N, K/2] u8 for Q4_0, nibbles laid out as
 // codegen/QuantLayout.h says (value nibble - 8). Q6_K: xq, xd from
-// buildQuantizeQ8_K (xd [T, K/256]), wq [N, K/256 * 208] u8, wd [N, K/256].
+// buildQuantizeQ8_K (xd [T, K/256]), wq [N, K/256 * 208] u8, wd [N, K/256];
+// interleaved by R: wq [N/R, K/256 * 208R], wd [N/R, K/256 * R].
 Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                         const TargetInfo &target, int interleave = 0);
 // As buildLinearQuant, for batches of many tokens (prefill): same arguments
@@ -145,9 +146,12 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
                                const TargetInfo &target, int interleave = 0);
 // tokens [T] i32, table quants [V, H] (Q8_0 i8) or [V, H/2] (Q4_0 u8),
 // scales [V, H/32] f16 -> out [T, H]: rows of a quantized table, expanded.
-// Q6_K: quants [V, H/256 * 208] u8, scales [V, H/256].
+// Q6_K: quants [V, H/256 * 208] u8, scales [V, H/256]; or, interleave R
+// (rowInterleave(sched, Q6_K)), the table row-interleaved as the head's
+// GEMV reads it (QuantLayout.h): quants [V/R, H/256 * 208R], scales [V/R,
+// H/256 * R].
 Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
-                           const TargetInfo &target);
+                           const TargetInfo &target, int interleave = 0);
 // The MoE expert FFN with quantized experts. xq [T, H] i8, xd [T, H/32],
 // weights [T, K], indices [T, K], gate_q/up_q [E, F, H or H/2],
 // gate_d/up_d [E, F, H/32] f16, down_q [E, H, F or F/2], down_d

@@ -90,7 +90,8 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
   case KernelKind::LinearQuant:
     return buildLinearQuant(quantFormat(i[0]), i[1], i[2], t, interleave(r, 3));
   case KernelKind::EmbeddingQuant:
-    return buildEmbeddingQuant(quantFormat(i[0]), i[1], i[2], t);
+    return buildEmbeddingQuant(quantFormat(i[0]), i[1], i[2], t,
+                               interleave(r, 3));
   case KernelKind::MoEFFNQuant:
     return buildMoEFFNQuant(quantFormat(i[0]), i[1], i[2], i[3], i[4], t,
                             interleave(r, 5));
@@ -158,7 +159,7 @@ std::string KernelRequest::symbol() const {
     return join(("linear_prefill_" + layoutName(*this, 3) + "_f32").c_str(),
                 {{"k", i[1]}, {"n", i[2]}});
   case KernelKind::EmbeddingQuant:
-    return join(("embedding_" + quantName(i[0]) + "_f32").c_str(),
+    return join(("embedding_" + layoutName(*this, 3) + "_f32").c_str(),
                 {{"v", i[1]}, {"h", i[2]}});
   case KernelKind::MoEFFNQuant:
     return join(("moe_ffn_" + layoutName(*this, 5) + "_f32").c_str(),

@@ -70,9 +70,17 @@ Kernel buildEmbedding(int64_t vocab, int64_t hidden, const TargetInfo &target,
 }
 
 Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
-                           const TargetInfo &target) {
+                           const TargetInfo &target, int interleave) {
   if (format == QuantFormat::Q6_K) {
-    return buildEmbeddingQ6_K(vocab, hidden, target);
+    if (interleave != 0) {
+      requireRowInterleave("Q6_K tables", format,
+                           QuantSchedule::forTarget(target), interleave,
+                           {vocab});
+    }
+    return buildEmbeddingQ6_K(vocab, hidden, target, interleave);
+  }
+  if (interleave != 0) {
+    throw Halide::CompileError("row-interleaved embedding tables need Q6_K");
   }
   const bool q4 = format == QuantFormat::Q4_0;
   //--- Algorithm ------------------------------------------------------------

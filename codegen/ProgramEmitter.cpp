@@ -27,8 +27,8 @@ struct Buf {
   // Q8_0 / Q4_0, f32 for Q6_K: QuantLayout.h).
   StoredFormat format = StoredFormat::F32;
   std::string scales;
-  // Q4_0 / Q8_0 rows interleaved in groups of this many (QuantLayout.h):
-  // then the last two dims are (rows / interleave, interleave * row bytes).
+  // Rows interleaved in groups of this many (QuantLayout.h): then the last
+  // two dims are (rows / interleave, interleave * row bytes).
   int interleave = 0;
   // A block format (quants + scales); f16 is read like f32.
   bool quantized() const {
@@ -294,13 +294,18 @@ StoredFormat Emitter::storedFormat(lfm2::WeightOp op) {
 
 int Emitter::rowInterleave(lfm2::WeightOp op, StoredFormat format) {
   // Weights whose every kernel reads the interleaved layout: the MoE
-  // expert stacks and the weights of linear ops (not the embedding table,
-  // whose lookups and tied head read rows), when all the op's weights
+  // expert stacks, the weights of linear ops and a Q6_K table (not other
+  // embedding tables, whose lookups read rows), when all the op's weights
   // have a multiple of the group of rows (storedFormat gives them one
   // format); an expert stack also needs H a multiple of it.
   const int r = rowInterleaveFor(target_, formatCode(format));
   if (r == 0 || op->use_empty()) {
     return 0;
+  }
+  if (format == StoredFormat::Q6_K) {
+    // The tied table (storedFormat keeps Q6_K for it alone): its lookup
+    // and its head both read the layout.
+    return cast<RankedTensorType>(op.getType()).getDimSize(0) % r == 0 ? r : 0;
   }
   auto rowsDivide = [&](ValueRange ws) {
     return llvm::all_of(ws, [&](Value w) {
@@ -403,7 +408,9 @@ Buf Emitter::weight(lfm2::WeightOp op) {
              " scales */";
   if (w.rowInterleave) {
     const int64_t rows = type.getShape()[type.getRank() - 2];
-    const int64_t rowBytes = w.format == StoredFormat::Q4_0 ? k / 2 : k;
+    const int64_t rowBytes = w.format == StoredFormat::Q4_0   ? k / 2
+                             : w.format == StoredFormat::Q6_K ? k / 256 * 208
+                                                              : k;
     b.interleave = w.rowInterleave;
     b.dims[b.dims.size() - 2] = str(rows / w.rowInterleave);
     b.dims.back() = str(rowBytes * w.rowInterleave);
@@ -695,9 +702,14 @@ LogicalResult Emitter::emit(Operation *op) {
         if (tab.quantized()) {
           const int64_t code = formatCode(tab.format);
           const int64_t block = blockValues(tab.format);
-          call({KernelKind::EmbeddingQuant, {code, V, H}},
+          const int64_t il = std::max(tab.interleave, 1);
+          std::vector<int64_t> ints = {code, V, H};
+          if (tab.interleave) {
+            ints.push_back(tab.interleave);
+          }
+          call({KernelKind::EmbeddingQuant, ints},
                {CallArg::of(view(buf(e.getTokens()), {"T"})), CallArg::of(tab),
-                CallArg::of(tab.scaleView({str(V), str(H / block)})),
+                CallArg::of(tab.scaleView({str(V / il), str(H / block * il)})),
                 CallArg::of(out)},
                where);
         } else {

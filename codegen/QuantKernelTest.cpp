@@ -871,6 +871,14 @@ TEST(QuantKernelTest, RowInterleaveRequirements) {
             std::string::npos);
   EXPECT_NE(message(QuantFormat::Q4_0, vnni, 16, {40}).find("16 rows a group"),
             std::string::npos);
+  // Q6_K tables: interleaved by 16 on AVX-512 VNNI only.
+  EXPECT_NO_THROW(
+      requireRowInterleave("tables", QuantFormat::Q6_K, vnni, 16, {65536}));
+  EXPECT_NE(
+      message(QuantFormat::Q6_K, vnni, 16, {1000}).find("16 rows a group"),
+      std::string::npos);
+  EXPECT_NE(message(QuantFormat::Q6_K, pairs, 8, {64}).find("found q6_k"),
+            std::string::npos);
   QuantSchedule signedDots = vnni;
   signedDots.unsignedWeights = false; // i8 x i8 (Arm's sdot form)
   EXPECT_NE(
@@ -1286,42 +1294,99 @@ RefDot refDotQ6K(int K, const uint8_t *wrow, const float *wd, const int8_t *x,
   return r;
 }
 
+// Every value, sub-block scale and super-block scale of row-major Q6_K
+// rows lands where the row-interleaved layout's readers look for it.
+TEST(QuantKernelTest, Q6Interleave) {
+  std::mt19937 rng(24);
+  const int R = 16;
+  for (int K : {256, 768}) {
+    const int rows = 2 * R, nb = K / 256;
+    std::vector<uint8_t> raw = randomQ6K(rows, K, rng);
+    std::vector<float> scales(size_t(rows) * nb);
+    std::iota(scales.begin(), scales.end(), 1.0f);
+    std::vector<uint8_t> packed = raw;
+    std::vector<float> packedScales = scales;
+    q6Interleave(packed.data(), packedScales.data(), rows, K, R);
+    const size_t rowBytes = size_t(nb) * kQ6KBlockBytes;
+    for (int r = 0; r < rows; ++r) {
+      const uint8_t *row = &raw[r * rowBytes];
+      for (int i = 0; i < K; ++i) {
+        ASSERT_EQ(q6InterleavedValue(packed.data(), K, R, r, i),
+                  q6Value(row, i))
+            << "K=" << K << " row " << r << " i=" << i;
+        ASSERT_EQ(q6InterleavedSubScale(packed.data(), K, R, r, i),
+                  q6SubScale(row, i))
+            << "K=" << K << " row " << r << " i=" << i;
+        ASSERT_EQ(packedScales[size_t(q6InterleavedScale(K, R, r, i))],
+                  scales[size_t(r) * nb + i / 256]);
+      }
+    }
+  }
+}
+
+// The Q6_K layouts the host's programs may use: rows as they are, and
+// (AVX-512 VNNI) row-interleaved.
+std::vector<int> q6Layouts(const TestTarget &target) {
+  std::vector<int> layouts = {0};
+  if (int r =
+          rowInterleave(QuantSchedule::forTarget(target), QuantFormat::Q6_K)) {
+    layouts.push_back(r);
+  }
+  return layouts;
+}
+
 TEST(QuantKernelTest, LinearQ6_K) {
   std::mt19937 rng(22);
   TestTarget target = hostTarget();
   QuantSchedule small = QuantSchedule::forTarget(target);
   small.q6kRowsPerTask = 5;
   small.tokensPerTile = 2;
-  for (int K : {256, 512, 768}) {
-    for (int N : {1, 7, 33}) {
-      for (const QuantSchedule &sched :
-           {QuantSchedule::forTarget(target), small}) {
-        Kernel k = buildLinearQuant(QuantFormat::Q6_K, K, N, target, sched);
-        Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
-        for (int T : {1, 3}) {
-          const int nb = K / 256, rowBytes = nb * int(kQ6KBlockBytes);
-          std::vector<uint8_t> wq = randomQ6K(N, K, rng);
-          std::vector<float> wd =
-              randomScales(size_t(N) * nb, rng, 1e-4f, 2e-3f);
-          std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
-          std::vector<float> xd =
-              randomScales(size_t(T) * nb, rng, 1e-3f, 5e-2f);
-          auto xqB = toBuffer(xq, {K, T});
-          auto xdB = toBuffer(xd, {nb, T});
-          auto wqB = toBuffer(wq, {rowBytes, N});
-          auto wdB = toBuffer(wd, {nb, N});
-          Buffer<float> y(N, T);
-          ASSERT_EQ(fn(xqB, xdB, wqB, wdB, y), 0);
-          for (int t = 0; t < T; ++t) {
-            for (int n = 0; n < N; ++n) {
-              RefDot r =
-                  refDotQ6K(K, &wq[size_t(n) * rowBytes], &wd[size_t(n) * nb],
-                            &xq[size_t(t) * K], &xd[size_t(t) * nb]);
-              const float got = y(n, t);
-              ASSERT_LE(std::fabs(got - r.value), 1e-5 * r.absSum + 1e-30)
-                  << "K=" << K << " N=" << N << " T=" << T << " n=" << n
-                  << " t=" << t << " rows=" << sched.q6kRowsPerTask << " got "
-                  << got << " want " << r.value;
+  small.rowTileGroups = 3;
+  small.q6kSubBlocksUnrolled = 16;
+  small.q6kPrefetchBlocks = 0;
+  for (int il : q6Layouts(target)) {
+    const int R = std::max(il, 1);
+    for (int K : {256, 512, 768}) {
+      for (int N : {1, 7, 33, 16, 48, 80}) {
+        if (N % R != 0) {
+          continue;
+        }
+        for (const QuantSchedule &sched :
+             {QuantSchedule::forTarget(target), small}) {
+          Kernel k =
+              il ? buildLinearQ6_KRows(K, N, sched)
+                 : buildLinearQuant(QuantFormat::Q6_K, K, N, target, sched);
+          Halide::Callable fn = compile(k, {"xq", "xd", "wq", "wd"});
+          for (int T : {1, 3}) {
+            const int nb = K / 256, rowBytes = nb * int(kQ6KBlockBytes);
+            std::vector<uint8_t> wq = randomQ6K(N, K, rng);
+            std::vector<float> wd =
+                randomScales(size_t(N) * nb, rng, 1e-4f, 2e-3f);
+            std::vector<int8_t> xq = randomActs(size_t(T) * K, rng);
+            std::vector<float> xd =
+                randomScales(size_t(T) * nb, rng, 1e-3f, 5e-2f);
+            std::vector<uint8_t> packed = wq;
+            std::vector<float> packedScales = wd;
+            if (il) {
+              q6Interleave(packed.data(), packedScales.data(), N, K, R);
+            }
+            auto xqB = toBuffer(xq, {K, T});
+            auto xdB = toBuffer(xd, {nb, T});
+            auto wqB = toBuffer(packed, {rowBytes * R, N / R});
+            auto wdB = toBuffer(packedScales, {nb * R, N / R});
+            Buffer<float> y(N, T);
+            ASSERT_EQ(fn(xqB, xdB, wqB, wdB, y), 0);
+            for (int t = 0; t < T; ++t) {
+              for (int n = 0; n < N; ++n) {
+                RefDot r =
+                    refDotQ6K(K, &wq[size_t(n) * rowBytes], &wd[size_t(n) * nb],
+                              &xq[size_t(t) * K], &xd[size_t(t) * nb]);
+                const float got = y(n, t);
+                ASSERT_LE(std::fabs(got - r.value), 1e-5 * r.absSum + 1e-30)
+                    << k.name << " K=" << K << " N=" << N << " T=" << T
+                    << " n=" << n << " t=" << t << " got " << got << " want "
+                    << r.value;
+              }
             }
           }
         }
@@ -1334,28 +1399,37 @@ TEST(QuantKernelTest, LinearQ6_K) {
 TEST(QuantKernelTest, EmbeddingQ6_K) {
   std::mt19937 rng(23);
   TestTarget target = hostTarget();
-  for (int H : {256, 768}) {
-    const int V = 29, T = 5, nb = H / 256, rowBytes = nb * int(kQ6KBlockBytes);
-    Kernel k = buildEmbeddingQuant(QuantFormat::Q6_K, V, H, target);
-    Halide::Callable fn = compile(k, {"tokens", "quants", "scales"});
-    std::vector<uint8_t> q = randomQ6K(V, H, rng);
-    std::vector<float> d = randomScales(size_t(V) * nb, rng, 1e-4f, 2e-3f);
-    std::vector<int32_t> tokens(T);
-    for (int32_t &t : tokens) {
-      t = int32_t(rng() % V);
-    }
-    auto tB = toBuffer(tokens, {T});
-    auto qB = toBuffer(q, {rowBytes, V});
-    auto dB = toBuffer(d, {nb, V});
-    Buffer<float> out(H, T);
-    ASSERT_EQ(fn(tB, qB, dB, out), 0);
-    for (int t = 0; t < T; ++t) {
-      const uint8_t *row = &q[size_t(tokens[t]) * rowBytes];
-      for (int h = 0; h < H; ++h) {
-        const float want = d[size_t(tokens[t]) * nb + h / 256] *
-                           float(q6SubScale(row, h)) * float(q6Value(row, h));
-        ASSERT_EQ(bits(out(h, t)), bits(want))
-            << "H=" << H << " t=" << t << " h=" << h;
+  for (int il : q6Layouts(target)) {
+    const int R = std::max(il, 1);
+    for (int H : {256, 768}) {
+      const int V = il ? 3 * R : 29, T = 5, nb = H / 256,
+                rowBytes = nb * int(kQ6KBlockBytes);
+      Kernel k = buildEmbeddingQuant(QuantFormat::Q6_K, V, H, target, il);
+      Halide::Callable fn = compile(k, {"tokens", "quants", "scales"});
+      std::vector<uint8_t> q = randomQ6K(V, H, rng);
+      std::vector<float> d = randomScales(size_t(V) * nb, rng, 1e-4f, 2e-3f);
+      std::vector<uint8_t> packed = q;
+      std::vector<float> packedScales = d;
+      if (il) {
+        q6Interleave(packed.data(), packedScales.data(), V, H, R);
+      }
+      std::vector<int32_t> tokens(T);
+      for (int32_t &t : tokens) {
+        t = int32_t(rng() % V);
+      }
+      auto tB = toBuffer(tokens, {T});
+      auto qB = toBuffer(packed, {rowBytes * R, V / R});
+      auto dB = toBuffer(packedScales, {nb * R, V / R});
+      Buffer<float> out(H, T);
+      ASSERT_EQ(fn(tB, qB, dB, out), 0);
+      for (int t = 0; t < T; ++t) {
+        const uint8_t *row = &q[size_t(tokens[t]) * rowBytes];
+        for (int h = 0; h < H; ++h) {
+          const float want = d[size_t(tokens[t]) * nb + h / 256] *
+                             float(q6SubScale(row, h)) * float(q6Value(row, h));
+          ASSERT_EQ(bits(out(h, t)), bits(want))
+              << k.name << " H=" << H << " t=" << t << " h=" << h;
+        }
       }
     }
   }
@@ -1465,6 +1539,16 @@ TEST(QuantKernelTest, DotInstructions) {
         EXPECT_EQ(rc["vpgather"], 0) << c.halide << " " << r.name;
       }
     }
+    // The row-interleaved Q6_K head: vpdpbusd where it is interleaved.
+    if (const int il = rowInterleave(QuantSchedule::forTarget(target),
+                                     QuantFormat::Q6_K)) {
+      Kernel h = buildLinearQuant(QuantFormat::Q6_K, 2048, 2048, target, il);
+      auto hc = countInstructions(h, c.halide,
+                                  dir + "/" + c.halide + "_" + h.name + ".s");
+      std::cout << c.halide << " " << h.name << ":" << show(hc) << "\n";
+      EXPECT_GT(hc["vpdpbusd"], 0) << c.halide << " " << h.name;
+      EXPECT_EQ(hc["vpgather"], 0) << c.halide << " " << h.name;
+    }
     for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
       Kernel x = buildMoEExpertQuant(fmt, 256, 128, target);
       auto xc = countInstructions(x, c.halide,
@@ -1505,11 +1589,15 @@ TEST(QuantKernelTest, DecodeKernelObjectsPrefetchTemporally) {
   TestTarget target(64, true, halide);
   const Halide::Target ht =
       Halide::Target(halide).with_feature(Halide::Target::NoRuntime);
-  for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
+  for (QuantFormat fmt :
+       {QuantFormat::Q8_0, QuantFormat::Q4_0, QuantFormat::Q6_K}) {
     const int il = rowInterleave(QuantSchedule::forTarget(target), fmt);
     ASSERT_EQ(il, 16);
-    for (Kernel k : {buildLinearQuant(fmt, 512, 96, target, il),
-                     buildMoEFFNQuant(fmt, 256, 128, 8, 2, target, il)}) {
+    std::vector<Kernel> kernels = {buildLinearQuant(fmt, 512, 96, target, il)};
+    if (fmt != QuantFormat::Q6_K) {
+      kernels.push_back(buildMoEFFNQuant(fmt, 256, 128, 8, 2, target, il));
+    }
+    for (Kernel &k : kernels) {
       ASSERT_TRUE(k.prefetches) << k.name;
       const std::string object = dir + "/" + k.name + "_pf.o";
       Status st = compileKernelObject(k, ht, object, "c++", true);

@@ -51,6 +51,22 @@
 // loads of ql and qh give four 32-value vectors by masks and shifts alone,
 // as llama.cpp's AVX2 kernel uses them.
 //
+// Q6_K row-interleaved by R (AVX-512 VNNI, R = 16), for the tied table when
+// its head and lookup read it so: per group of R rows, per super-block,
+// 208R bytes. First, per 16-value sub-block, three 4R-byte runs A, B, C,
+// row r at bytes 4r..4r+3 of each, holding the sub-block's values 4q + v
+// (q = 0..3, v = 0..3) of the row as u6 = q6 + 32:
+//   A: u6 of value v | (u6 of value 8 + v) >> 4 << 6
+//   B: u6 of value 4 + v | (u6 of value 12 + v) >> 4 << 6
+//   C: (u6 of value 8 + v) & 15 | (u6 of value 12 + v) << 4
+// Then the R rows' 16 sub-block scales, sub-block by sub-block. The f32
+// super-block scales: per group, per super-block, R of them. Each quarter
+// of a sub-block becomes one 4R-byte vector of u6 values, 4 of every row
+// (the operand of a 4-way u8 x i8 dot, vpdpbusd, with rows as lanes), by
+// one mask (A, B) or two shifts and masks (C with A or B): fewer
+// instructions than splitting ql / qh runs by position, on a kernel whose
+// instructions, not bytes, set its speed.
+//
 //===----------------------------------------------------------------------===//
 #ifndef LFM2C_CODEGEN_QUANTLAYOUT_H
 #define LFM2C_CODEGEN_QUANTLAYOUT_H
@@ -179,6 +195,86 @@ inline int q6Value(const uint8_t *row, int64_t i) {
 inline int q6SubScale(const uint8_t *row, int64_t i) {
   return static_cast<int8_t>(
       row[i / kQ6KBlock * kQ6KBlockBytes + kQ6KScalesAt + i % kQ6KBlock / 16]);
+}
+
+// The first byte of super-block b of row `row`'s group in a Q6_K table of
+// rows of k values row-interleaved by r (see above).
+inline int64_t q6InterleavedBlock(int64_t k, int64_t r, int64_t row,
+                                  int64_t b) {
+  return (row / r * (k / kQ6KBlock) + b) * kQ6KBlockBytes * r;
+}
+// Value i of row `row` (in [-32, 31]) of such a table, and its sub-block
+// scale.
+inline int q6InterleavedValue(const uint8_t *quants, int64_t k, int64_t r,
+                              int64_t row, int64_t i) {
+  const int64_t s = i % kQ6KBlock / 16, q = i % 16 / 4, v = i % 4;
+  const uint8_t *run = quants + q6InterleavedBlock(k, r, row, i / kQ6KBlock) +
+                       s * 12 * r + row % r * 4 + v;
+  const int a = run[0], b = run[4 * r], c = run[8 * r];
+  const int u = q == 0   ? a & 63
+                : q == 1 ? b & 63
+                : q == 2 ? (c & 15) | (a >> 6) << 4
+                         : c >> 4 | (b >> 6) << 4;
+  return u - 32;
+}
+inline int q6InterleavedSubScale(const uint8_t *quants, int64_t k, int64_t r,
+                                 int64_t row, int64_t i) {
+  return static_cast<int8_t>(
+      quants[q6InterleavedBlock(k, r, row, i / kQ6KBlock) + kQ6KScalesAt * r +
+             i % kQ6KBlock / 16 * r + row % r]);
+}
+
+// The index of value i's super-block scale (f32) in such a table.
+inline int64_t q6InterleavedScale(int64_t k, int64_t r, int64_t row,
+                                  int64_t i) {
+  return row / r * r * (k / kQ6KBlock) + i / kQ6KBlock * r + row % r;
+}
+
+// Rewrites `rows` rows (a multiple of r) of `k` values from the row-major
+// Q6_K layout above, and their super-block scales, to the row-interleaved
+// one, in place.
+inline void q6Interleave(uint8_t *quants, float *scales, int64_t rows,
+                         int64_t k, int64_t r) {
+  const int64_t blocks = k / kQ6KBlock, rowBytes = blocks * kQ6KBlockBytes;
+  std::vector<uint8_t> q(static_cast<size_t>(r * rowBytes));
+  std::vector<float> d(static_cast<size_t>(r * blocks));
+  for (int64_t g = 0; g < rows / r; ++g) {
+    uint8_t *gq = quants + g * r * rowBytes;
+    float *gd = scales + g * r * blocks;
+    std::memcpy(q.data(), gq, q.size());
+    std::memcpy(d.data(), gd, d.size() * sizeof(float));
+    std::memset(gq, 0, q.size());
+    // Rows within the group: offsets relative to it.
+    for (int64_t row = 0; row < r; ++row) {
+      const uint8_t *src = &q[static_cast<size_t>(row * rowBytes)];
+      for (int64_t i = 0; i < k; ++i) {
+        const int64_t block = q6InterleavedBlock(k, r, row, i / kQ6KBlock);
+        const int64_t s = i % kQ6KBlock / 16, qq = i % 16 / 4;
+        uint8_t *run = gq + block + s * 12 * r + row * 4 + i % 4;
+        uint8_t &a = run[0], &b = run[4 * r], &c = run[8 * r];
+        const int u = q6Value(src, i) + 32;
+        if (qq == 0) {
+          a |= static_cast<uint8_t>(u);
+        } else if (qq == 1) {
+          b |= static_cast<uint8_t>(u);
+        } else if (qq == 2) {
+          c |= static_cast<uint8_t>(u & 15);
+          a |= static_cast<uint8_t>(u >> 4 << 6);
+        } else {
+          c |= static_cast<uint8_t>((u & 15) << 4);
+          b |= static_cast<uint8_t>(u >> 4 << 6);
+        }
+        if (i % 16 == 0) {
+          gq[block + kQ6KScalesAt * r + s * r + row] =
+              static_cast<uint8_t>(q6SubScale(src, i));
+        }
+        if (i % kQ6KBlock == 0) {
+          gd[q6InterleavedScale(k, r, row, i)] =
+              d[static_cast<size_t>(row * blocks + i / kQ6KBlock)];
+        }
+      }
+    }
+  }
 }
 
 } // namespace lfm2c

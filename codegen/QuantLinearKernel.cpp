@@ -104,7 +104,8 @@ Kernel buildLinearQuant(QuantFormat format, int64_t k, int64_t n,
                         int interleave) {
   if (interleave != 0) {
     requireRowInterleave("weights", format, sched, interleave, {n});
-    return buildLinearRows(format, k, n, sched);
+    return format == QuantFormat::Q6_K ? buildLinearQ6_KRows(k, n, sched)
+                                       : buildLinearRows(format, k, n, sched);
   }
   if (format == QuantFormat::Q6_K) {
     return buildLinearQ6_K(k, n, target, sched);

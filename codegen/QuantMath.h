@@ -103,6 +103,15 @@ struct QuantSchedule {
   // contiguous rows per task. 8B-A1B Q4_0 tg128 on the AVX-512 Xeon, the
   // head's call: 32 rows 6.0-6.3 ms, 512: 5.5-5.7, 2048: 5.5-5.7.
   int q6kRowsPerTask = 512;
+  // Rows per group of the row-interleaved Q6_K layout (QuantLayout.h) of
+  // the tied table, for a 4-way u8 dot with rows as lanes (AVX-512 VNNI:
+  // 16); 0: rows as they are. Its GEMV prefetches this many super-blocks
+  // ahead (0: none).
+  int q6kRowInterleave = 0;
+  int q6kPrefetchBlocks = 0;
+  // Its sub-blocks unrolled per loop step (of a super-block's 16): the
+  // head above 4.1 ms at 4, 4.4 at 16 (spills), 4.3 at 1.
+  int q6kSubBlocksUnrolled = 4;
   static QuantSchedule forTarget(const TargetInfo &target);
 };
 
@@ -254,10 +263,10 @@ RowLaneDot rowLaneDot(const std::string &name, QuantFormat format,
 // Rows a group of row-interleaved `format` weights under `sched` (0: none).
 int rowInterleave(const QuantSchedule &sched, QuantFormat format);
 // Throws Halide::CompileError unless the row-lane kernels of `sched` can read
-// weights packed in groups of `interleave` rows (QuantLayout.h): Q4_0 or
-// Q8_0, a row-lane form (pair sums or 4-way u8 dots), rowInterleave(sched,
-// format) rows a group, each count in `rows` a multiple of it. `what` names
-// the weights.
+// weights packed in groups of `interleave` rows (QuantLayout.h): Q4_0,
+// Q8_0 or Q6_K, a row-lane form (pair sums or 4-way u8 dots),
+// rowInterleave(sched, format) rows a group, each count in `rows` a multiple of
+// it. `what` names the weights.
 // (`format` empty: float weights.)
 void requireRowInterleave(const std::string &what,
                           std::optional<QuantFormat> format,
@@ -337,8 +346,13 @@ Kernel buildQuantizeQ8_K(int64_t k, const TargetInfo &target,
                          const QuantSchedule &sched);
 Kernel buildLinearQ6_K(int64_t k, int64_t n, const TargetInfo &target,
                        const QuantSchedule &sched);
+// Q6_K rows interleaved by sched.q6kRowInterleave (QuantLayout.h): wq
+// (K/256 * 208R, N/R), wd (K/256 * R, N/R).
+Kernel buildLinearQ6_KRows(int64_t k, int64_t n, const QuantSchedule &sched);
+// interleave: 0, or the rows a group of a table stored as for
+// buildLinearQ6_KRows (quants (H/256 * 208R, V/R), scales (H/256 * R, V/R)).
 Kernel buildEmbeddingQ6_K(int64_t vocab, int64_t hidden,
-                          const TargetInfo &target);
+                          const TargetInfo &target, int interleave = 0);
 
 // "q8_0" / "q4_0" / "q6_k", for kernel names.
 std::string quantFormatName(QuantFormat format);

@@ -11,7 +11,10 @@
 // - A dot is ggml_vec_dot_q6_K_q8_K: per super-block an exact int32 sum of
 //   sub-block scale * (q6 - 32) * q8 over its 256 values, kept as 8 lane
 //   sums, each converted to f32 and multiplied by d6 * d8; the super-blocks
-//   accumulated per lane in f32, then the lanes summed.
+//   accumulated per lane in f32, then the lanes summed. The row-interleaved
+//   GEMV (AVX-512 VNNI) keeps the super-block's exact int32 whole, rows as
+//   vector lanes: the same integers, one f32 conversion per super-block
+//   instead of 8 (a difference of f32 rounding, ~1e-7 relative).
 // - An embedding row is dequantize_row_q6_K: (d * scale) * (q6 - 32).
 //
 //===----------------------------------------------------------------------===//
@@ -44,6 +47,18 @@ Expr q6Unsigned(const std::function<Expr(Expr)> &byte, Expr b, Expr e) {
 Expr subScale(const std::function<Expr(Expr)> &byte, Expr b, Expr e) {
   return reinterpret(
       Int(8), byte(b * kBlockBytes + static_cast<int>(kQ6KScalesAt) + e / 16));
+}
+
+// The u6 value (q6 + 32) of value 4q + v of sub-block s of super-block b,
+// row r of a group of R row-interleaved rows whose bytes `byte` reads
+// (QuantLayout.h). q is a constant after unrolling, so each quarter is one
+// mask (A, B) or two shifts and masks (C with A or B).
+Expr q6InterleavedU6(const std::function<Expr(Expr)> &byte, int R, Expr r,
+                     Expr b, Expr s, Expr q, Expr v) {
+  Expr run = b * (kBlockBytes * R) + s * (12 * R) + r * 4 + v;
+  Expr a = byte(run), bb = byte(run + 4 * R), c = byte(run + 8 * R);
+  return select(q == 0, a & 63, q == 1, bb & 63, q == 2,
+                (c & 15) | ((a >> 2) & 48), (c >> 4) | ((bb >> 2) & 48));
 }
 
 } // namespace
@@ -191,33 +206,146 @@ Kernel buildLinearQ6_K(int64_t k, int64_t n, const TargetInfo &target,
           {xq, xd, wq, wd}};
 }
 
+Kernel buildLinearQ6_KRows(int64_t k, int64_t n, const QuantSchedule &sched) {
+  const int R = sched.q6kRowInterleave;
+  const int blocks = static_cast<int>(k / kBlock);
+  const int groupBlockBytes = kBlockBytes * R;
+  const std::string name = "linear_q6_kx" + std::to_string(R);
+
+  //--- Algorithm ------------------------------------------------------------
+  ImageParam xq(Int(8), 2, "xq");    // (K, T) Q8_K quants
+  ImageParam xd(Float(32), 2, "xd"); // (K/256, T)
+  ImageParam wq(UInt(8), 2, "wq");   // (K/256 * 208R, N/R)
+  ImageParam wd(Float(32), 2, "wd"); // (K/256 * R, N/R)
+  Var o("o"), t("t"), r("r"), s("s"), b("b"), rg("rg");
+
+  // -32 * (the activations of sub-block s), so that a sub-block's u6 dots
+  // plus it are its sums of (q6 - 32) * x.
+  RDom rx(0, 16, name + "_rx");
+  Func offset(name + "_x_offset");
+  offset(s, b, t) = 0;
+  offset(s, b, t) += -32 * cast<int32_t>(xq(b * kBlock + s * 16 + rx, t));
+
+  // Row r's sub-block s: its 4 quarters, each a u8 x i8 4-way dot
+  // (vpdpbusd) on 4 u6 values of every row of the group.
+  RDom rv(0, 4, 0, 4, name + "_rv"); // (value in run, run)
+  Func dots(name + "_sub");
+  Expr v = rv.x, q = rv.y;
+  Expr u6 =
+      q6InterleavedU6([&](Expr at) { return wq(at, rg); }, R, r, b, s, q, v);
+  dots(r, s, b, rg, t) = offset(s, b, t);
+  dots(r, s, b, rg, t) +=
+      cast<int32_t>(widening_mul(u6, xq(b * kBlock + s * 16 + q * 4 + v, t)));
+
+  // The super-block's exact i32: each sub-block times its scale.
+  RDom rs(0, kBlock / 16, name + "_rs");
+  Func sums(name + "_block");
+  Expr scale = reinterpret(
+      Int(8),
+      wq(b * groupBlockBytes + static_cast<int>(kQ6KScalesAt) * R + rs * R + r,
+         rg));
+  sums(r, b, rg, t) = 0;
+  sums(r, b, rg, t) += dots(r, rs, b, rg, t) * cast<int32_t>(scale);
+
+  // f32(sum) * (d6 * d8), super-blocks in order.
+  RDom rb(0, blocks, name + "_rb");
+  Func acc(name + "_acc");
+  acc(r, rg, t) = 0.0f;
+  acc(r, rg, t) =
+      strict_float(acc(r, rg, t) + cast<float>(sums(r, rb, rg, t)) *
+                                       (wd(rb * R + r, rg) * xd(rb, t)));
+  Func y(name);
+  y(o, t) = acc(o % R, o / R, t);
+
+  constrainDim(xq, 0, k);
+  constrainDim(xd, 0, blocks);
+  constrainDim(wq, 0, blocks * groupBlockBytes);
+  constrainDim(wq, 1, n / R);
+  constrainDim(wd, 0, blocks * R);
+  constrainDim(wd, 1, n / R);
+  y.output_buffer().dim(0).set_bounds(0, static_cast<int>(n));
+
+  //--- Schedule -------------------------------------------------------------
+  // As the other row-lane GEMVs: a task per register tile of row vectors,
+  // its tokens inside; per super-block, the sub-blocks' dots and scaling
+  // unrolled over the tile's row vectors, all in registers.
+  const int tile = scheduleRowTiles(y, o, t, n, R, sched.rowTileGroups);
+  acc.compute_at(y, t).bound_storage(rg, tile).vectorize(r).unroll(rg);
+  acc.update().reorder(r, rg, rb).vectorize(r).unroll(rg);
+  const bool prefetch = sched.q6kPrefetchBlocks > 0;
+  if (prefetch) {
+    for (const ImageParam &w : {wq, wd}) {
+      acc.update().prefetch(w, rb, rb, sched.q6kPrefetchBlocks,
+                            PrefetchBoundStrategy::NonFaulting);
+    }
+  }
+  sums.compute_at(acc, rb).vectorize(r).unroll(rg);
+  RVar rso("rso"), rsi("rsi");
+  sums.update()
+      .split(rs, rso, rsi, sched.q6kSubBlocksUnrolled)
+      .reorder(r, rg, rsi, rso)
+      .vectorize(r)
+      .unroll(rg)
+      .unroll(rsi);
+  dots.compute_at(sums, rsi).vectorize(r).unroll(rg);
+  dots.update()
+      .reorder(rv.x, r, rg, rv.y)
+      .atomic()
+      .vectorize(rv.x)
+      .vectorize(r)
+      .unroll(rg)
+      .unroll(rv.y);
+  offset.compute_root().vectorize(s, 8);
+  offset.update().reorder(rx, s).vectorize(s, 8);
+
+  return {name + "_k" + std::to_string(k) + "_n" + std::to_string(n),
+          Pipeline(y),
+          {xq, xd, wq, wd},
+          prefetch};
+}
+
 Kernel buildEmbeddingQ6_K(int64_t vocab, int64_t hidden,
-                          const TargetInfo &target) {
+                          const TargetInfo &target, int interleave) {
+  const int R = std::max(interleave, 1);
+  const int blocks = static_cast<int>(hidden / kBlock);
   //--- Algorithm ------------------------------------------------------------
   ImageParam tokens(Int(32), 1, "tokens");   // (T)
-  ImageParam quants(UInt(8), 2, "quants");   // (H/256 * 208, V)
-  ImageParam scales(Float(32), 2, "scales"); // (H/256, V)
+  ImageParam quants(UInt(8), 2, "quants");   // (H/256 * 208R, V/R)
+  ImageParam scales(Float(32), 2, "scales"); // (H/256 * R, V/R)
   Var h("h"), t("t");
   Expr row = clamp(tokens(t), 0, static_cast<int>(vocab - 1));
-  auto byte = [&](Expr at) { return quants(at, row); };
+  Expr group = row / R, r = row % R;
+  auto byte = [&](Expr at) { return quants(at, group); };
   Expr b = h / kBlock, e = h % kBlock;
-  Expr q = cast<int32_t>(q6Unsigned(byte, b, e)) - 32;
+  Expr q, sub;
+  if (interleave) {
+    q = cast<int32_t>(
+            q6InterleavedU6(byte, R, r, b, e / 16, e % 16 / 4, e % 4)) -
+        32;
+    sub = reinterpret(Int(8), byte(b * (kBlockBytes * R) +
+                                   static_cast<int>(kQ6KScalesAt) * R +
+                                   e / 16 * R + r));
+  } else {
+    q = cast<int32_t>(q6Unsigned(byte, b, e)) - 32;
+    sub = subScale(byte, b, e);
+  }
   Func y("embedding_q6_k");
   // (d * scale) * q, in that order, as dequantize_row_q6_K.
-  y(h, t) = strict_float(scales(b, row) * cast<float>(subScale(byte, b, e)) *
+  y(h, t) = strict_float(scales(b * R + r, group) * cast<float>(sub) *
                          cast<float>(q));
-  constrainDim(quants, 0, hidden / kBlock * kBlockBytes);
-  constrainDim(quants, 1, vocab);
-  constrainDim(scales, 0, hidden / kBlock);
-  constrainDim(scales, 1, vocab);
+  constrainDim(quants, 0, blocks * kBlockBytes * R);
+  constrainDim(quants, 1, vocab / R);
+  constrainDim(scales, 0, blocks * R);
+  constrainDim(scales, 1, vocab / R);
   y.output_buffer().dim(0).set_bounds(0, static_cast<int>(hidden));
 
   //--- Schedule -------------------------------------------------------------
   // One row per token: the bound is the row's 212 bytes per 256 values.
   y.vectorize(h, target.lanes(4), TailStrategy::GuardWithIf);
 
-  return {"embedding_q6_k_v" + std::to_string(vocab) + "_h" +
-              std::to_string(hidden),
+  return {"embedding_q6_k" +
+              (interleave ? "x" + std::to_string(interleave) : std::string()) +
+              "_v" + std::to_string(vocab) + "_h" + std::to_string(hidden),
           Pipeline(y),
           {tokens, quants, scales}};
 }

@@ -179,6 +179,9 @@ Status packQuantized(const GGUFTensorInfo &src, StoredFormat format,
       std::memcpy(&quants[b * kQ6KBlockBytes], blk, kQ6KBlockBytes);
       scales[b] = halfToFloat(load16(blk + kQ6KBlockBytes));
     }
+    if (rowInterleave) {
+      q6Interleave(quants.data(), scales.data(), count / k, k, rowInterleave);
+    }
     return Status::ok();
   }
   const int64_t blocks = count / 32;
