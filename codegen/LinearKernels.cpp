@@ -71,26 +71,39 @@ Kernel buildEmbedding(int64_t vocab, int64_t hidden, const TargetInfo &target,
 
 Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
                            const TargetInfo &target, int interleave) {
+  if (interleave != 0) {
+    // The layout of the tied head's row-lane GEMV.
+    requireRowInterleave("embedding tables", format,
+                         QuantSchedule::forTarget(target), interleave, {vocab});
+  }
   if (format == QuantFormat::Q6_K) {
-    if (interleave != 0) {
-      requireRowInterleave("Q6_K tables", format,
-                           QuantSchedule::forTarget(target), interleave,
-                           {vocab});
-    }
     return buildEmbeddingQ6_K(vocab, hidden, target, interleave);
   }
-  if (interleave != 0) {
-    throw Halide::CompileError("row-interleaved embedding tables need Q6_K");
-  }
   const bool q4 = format == QuantFormat::Q4_0;
+  const int R = std::max(interleave, 1);
   //--- Algorithm ------------------------------------------------------------
-  ImageParam tokens(Int(32), 1, "tokens");               // (T)
-  ImageParam quants(q4 ? UInt(8) : Int(8), 2, "quants"); // (H or H/2, V)
-  ImageParam scales(Float(16), 2, "scales");             // (H/32, V)
+  ImageParam tokens(Int(32), 1, "tokens"); // (T)
+  // (H or H/2, V); interleaved by R: (R * H or R * H/2, V/R)
+  ImageParam quants(q4 ? UInt(8) : Int(8), 2, "quants");
+  ImageParam scales(Float(16), 2, "scales"); // (H/32, V) or (H/32 * R, V/R)
   Var h("h"), t("t");
   Expr row = clamp(tokens(t), 0, static_cast<int>(vocab - 1));
-  Expr q;
-  if (q4) {
+  Expr group = row / R, r = row % R, b = h / kQuantBlock;
+  Expr q, scale = scales(b, row);
+  if (interleave) {
+    // Value e of block b of row r: 4-byte runs of the group's rows, as
+    // QuantLayout.h's q4InterleavedPosition / q8InterleavedPosition.
+    Expr e = h % kQuantBlock;
+    scale = scales(b * R + r, group);
+    if (q4) {
+      Expr j = e % 16;
+      Expr byte = quants(b * (16 * R) + j / 4 * (4 * R) + r * 4 + j % 4, group);
+      q = cast<int32_t>(select(e < 16, byte & 15, byte >> 4)) - 8;
+    } else {
+      q = cast<int32_t>(
+          quants(b * (32 * R) + e / 4 * (4 * R) + r * 4 + e % 4, group));
+    }
+  } else if (q4) {
     QuantDotInputs in;
     in.format = format;
     in.length = hidden;
@@ -102,17 +115,18 @@ Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
     q = cast<int32_t>(quants(h, row));
   }
   Func y("embedding_quant");
-  y(h, t) = cast<float>(q) * cast<float>(scales(h / 32, row));
-  constrainDim(quants, 0, q4 ? hidden / 2 : hidden);
-  constrainDim(quants, 1, vocab);
-  constrainDim(scales, 0, hidden / 32);
-  constrainDim(scales, 1, vocab);
+  y(h, t) = cast<float>(q) * cast<float>(scale);
+  constrainDim(quants, 0, (q4 ? hidden / 2 : hidden) * R);
+  constrainDim(quants, 1, vocab / R);
+  constrainDim(scales, 0, hidden / 32 * R);
+  constrainDim(scales, 1, vocab / R);
   y.output_buffer().dim(0).set_bounds(0, static_cast<int>(hidden));
 
   //--- Schedule -------------------------------------------------------------
   y.vectorize(h, target.lanes(4), TailStrategy::GuardWithIf);
 
-  return {std::string("embedding_") + (q4 ? "q4_0" : "q8_0") + "_v" +
+  return {std::string("embedding_") + (q4 ? "q4_0" : "q8_0") +
+              (interleave ? "x" + std::to_string(interleave) : "") + "_v" +
               std::to_string(vocab) + "_h" + std::to_string(hidden),
           Pipeline(y),
           {tokens, quants, scales}};

@@ -294,18 +294,13 @@ StoredFormat Emitter::storedFormat(lfm2::WeightOp op) {
 
 int Emitter::rowInterleave(lfm2::WeightOp op, StoredFormat format) {
   // Weights whose every kernel reads the interleaved layout: the MoE
-  // expert stacks, the weights of linear ops and a Q6_K table (not other
-  // embedding tables, whose lookups read rows), when all the op's weights
+  // expert stacks, the weights of linear ops, embedding tables and LM
+  // heads (the lookups read a row's runs), when all the op's weights
   // have a multiple of the group of rows (storedFormat gives them one
   // format); an expert stack also needs H a multiple of it.
   const int r = rowInterleaveFor(target_, formatCode(format));
   if (r == 0 || op->use_empty()) {
     return 0;
-  }
-  if (format == StoredFormat::Q6_K) {
-    // The tied table (storedFormat keeps Q6_K for it alone): its lookup
-    // and its head both read the layout.
-    return cast<RankedTensorType>(op.getType()).getDimSize(0) % r == 0 ? r : 0;
   }
   auto rowsDivide = [&](ValueRange ws) {
     return llvm::all_of(ws, [&](Value w) {
@@ -325,6 +320,11 @@ int Emitter::rowInterleave(lfm2::WeightOp op, StoredFormat format) {
       }
     } else if (auto g = dyn_cast<lfm2::LinearSwiGLUOp>(user)) {
       if (!rowsDivide({g.getGate(), g.getUp()})) {
+        return 0;
+      }
+    } else if (isa<lfm2::EmbeddingOp, lfm2::LMHeadOp>(user)) {
+      // A (tied) table: its lookups and its head both read the layout.
+      if (!rowsDivide({op.getResult()})) {
         return 0;
       }
     } else {

@@ -889,11 +889,20 @@ TEST(QuantKernelTest, RowInterleaveRequirements) {
 // Rows of a quantized table expanded exactly: f32(value) * scale.
 TEST(QuantKernelTest, EmbeddingQuant) {
   std::mt19937 rng(16);
-  TestTarget target = hostTarget();
-  for (QuantFormat fmt : {QuantFormat::Q8_0, QuantFormat::Q4_0}) {
+  // Rows as they are, then each row-lane layout (a tied table that the
+  // head's row-lane GEMV reads too).
+  std::vector<RowLaneForm> layouts = {
+      {QuantFormat::Q8_0, hostTarget(), 0, "q8_0"},
+      {QuantFormat::Q4_0, hostTarget(), 0, "q4_0"}};
+  for (const RowLaneForm &f : rowLaneForms()) {
+    layouts.push_back(f);
+  }
+  for (const RowLaneForm &layout : layouts) {
+    const QuantFormat fmt = layout.format;
+    const int il = layout.rows, R = std::max(il, 1);
     for (int H : {32, 64, 96, 256}) {
-      const int V = 37, T = 5, nb = H / 32;
-      Kernel k = buildEmbeddingQuant(fmt, V, H, target);
+      const int V = il ? 3 * R : 37, T = 5, nb = H / 32;
+      Kernel k = buildEmbeddingQuant(fmt, V, H, layout.target, il);
       Halide::Callable fn = compile(k, {"tokens", "quants", "scales"});
       const int rowBytes = fmt == QuantFormat::Q8_0 ? H : H / 2;
       std::vector<uint8_t> q = randomQuants(fmt, V, H, rng);
@@ -903,8 +912,12 @@ TEST(QuantKernelTest, EmbeddingQuant) {
         t = int32_t(rng() % V);
       }
       auto tB = toBuffer(tokens, {T});
-      auto qB = weightBuffer(fmt, q, {rowBytes, V});
-      auto dB = halfBuffer(d, {nb, V});
+      Interleaved packed{q, d};
+      if (il) {
+        packed = interleaveRows(fmt, q, d, V, H, il);
+      }
+      auto qB = weightBuffer(fmt, packed.q, {rowBytes * R, V / R});
+      auto dB = halfBuffer(packed.d, {nb * R, V / R});
       Buffer<float> out(H, T);
       ASSERT_EQ(fn(tB, qB, dB, out), 0);
       for (int t = 0; t < T; ++t) {
@@ -914,7 +927,7 @@ TEST(QuantKernelTest, EmbeddingQuant) {
               float(weightValue(fmt, &q[size_t(row) * rowBytes], H, h)) *
               d[size_t(row) * nb + h / 32];
           ASSERT_EQ(bits(out(h, t)), bits(want))
-              << quantFormatName(fmt) << " H=" << H << " t=" << t << " h=" << h;
+              << k.name << " H=" << H << " t=" << t << " h=" << h;
         }
       }
     }
