@@ -91,18 +91,17 @@ Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
   Expr group = row / R, r = row % R, b = h / kQuantBlock;
   Expr q, scale = scales(b, row);
   if (interleave) {
-    // Value e of block b of row r: 4-byte runs of the group's rows, as
-    // QuantLayout.h's q4InterleavedPosition / q8InterleavedPosition.
+    // Value e of block b is value e % 4 of 4-value group e / 4 of the row
+    // in the row-lane kernels' terms.
+    auto byte = [&](Expr at, Expr grp) { return quants(at, grp); };
     Expr e = h % kQuantBlock;
     scale = scales(b * R + r, group);
-    if (q4) {
-      Expr j = e % 16;
-      Expr byte = quants(b * (16 * R) + j / 4 * (4 * R) + r * 4 + j % 4, group);
-      q = cast<int32_t>(select(e < 16, byte & 15, byte >> 4)) - 8;
-    } else {
-      q = cast<int32_t>(
-          quants(b * (32 * R) + e / 4 * (4 * R) + r * 4 + e % 4, group));
-    }
+    q = q4 ? cast<int32_t>(
+                 q4InterleavedNibble(byte, R, e % 4, r, e / 4, b, group)) -
+                 8
+           : cast<int32_t>(
+                 q8InterleavedValue(byte, R, e % 4, r, e / 4, b, group)) -
+                 128;
   } else if (q4) {
     QuantDotInputs in;
     in.format = format;
