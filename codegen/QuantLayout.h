@@ -134,31 +134,43 @@ inline int64_t q4InterleavedScale(int64_t k, int64_t r, int64_t row,
   return row / r * r * (k / 32) + i / 32 * r + row % r;
 }
 
+// Calls f(groupQuants, groupScales, quantsCopy, scalesCopy) for each group
+// of r rows (rowBytes bytes and rowScales scales a row): the group's own
+// storage, to rewrite in place, and a copy of it as it was.
+template <typename Scale, typename F>
+void forEachRowGroup(uint8_t *quants, Scale *scales, int64_t rows, int64_t r,
+                     int64_t rowBytes, int64_t rowScales, F &&f) {
+  std::vector<uint8_t> q(static_cast<size_t>(r * rowBytes));
+  std::vector<Scale> d(static_cast<size_t>(r * rowScales));
+  for (int64_t g = 0; g < rows / r; ++g) {
+    uint8_t *gq = quants + g * r * rowBytes;
+    Scale *gd = scales + g * r * rowScales;
+    std::memcpy(q.data(), gq, q.size());
+    std::memcpy(d.data(), gd, d.size() * sizeof(Scale));
+    f(gq, gd, q.data(), d.data());
+  }
+}
+
 // Rewrites `rows` rows (a multiple of r) of `k` values, `blockBytes` bytes
 // a block of 32 (llama.cpp's Q4_0 order: 16; Q8_0: 32), and their block
 // scales to the row-interleaved layout, in place: per group of r rows, per
 // block, the blocks' 4-byte runs row by row.
-inline void interleaveRowBlocks(uint8_t *quants, uint16_t *scales,
-                                int64_t rows, int64_t k, int64_t r,
-                                int64_t blockBytes) {
+inline void interleaveRowBlocks(uint8_t *quants, uint16_t *scales, int64_t rows,
+                                int64_t k, int64_t r, int64_t blockBytes) {
   const int64_t blocks = k / 32, rowBytes = blocks * blockBytes;
-  std::vector<uint8_t> q(static_cast<size_t>(r * rowBytes));
-  std::vector<uint16_t> d(static_cast<size_t>(r * blocks));
-  for (int64_t g = 0; g < rows / r; ++g) {
-    uint8_t *gq = quants + g * r * rowBytes;
-    uint16_t *gd = scales + g * r * blocks;
-    std::memcpy(q.data(), gq, q.size());
-    std::memcpy(d.data(), gd, d.size() * sizeof(uint16_t));
-    for (int64_t row = 0; row < r; ++row) {
-      for (int64_t b = 0; b < blocks; ++b) {
-        gd[b * r + row] = d[row * blocks + b];
-        for (int64_t j = 0; j < blockBytes; ++j) {
-          gq[b * blockBytes * r + j / 4 * 4 * r + row * 4 + j % 4] =
-              q[row * rowBytes + b * blockBytes + j];
+  forEachRowGroup(
+      quants, scales, rows, r, rowBytes, blocks,
+      [&](uint8_t *gq, uint16_t *gd, const uint8_t *q, const uint16_t *d) {
+        for (int64_t row = 0; row < r; ++row) {
+          for (int64_t b = 0; b < blocks; ++b) {
+            gd[b * r + row] = d[row * blocks + b];
+            for (int64_t j = 0; j < blockBytes; ++j) {
+              gq[b * blockBytes * r + j / 4 * 4 * r + row * 4 + j % 4] =
+                  q[row * rowBytes + b * blockBytes + j];
+            }
+          }
         }
-      }
-    }
-  }
+      });
 }
 inline void q4InterleaveFromLlamaOrder(uint8_t *quants, uint16_t *scales,
                                        int64_t rows, int64_t k, int64_t r) {
@@ -236,45 +248,41 @@ inline int64_t q6InterleavedScale(int64_t k, int64_t r, int64_t row,
 inline void q6Interleave(uint8_t *quants, float *scales, int64_t rows,
                          int64_t k, int64_t r) {
   const int64_t blocks = k / kQ6KBlock, rowBytes = blocks * kQ6KBlockBytes;
-  std::vector<uint8_t> q(static_cast<size_t>(r * rowBytes));
-  std::vector<float> d(static_cast<size_t>(r * blocks));
-  for (int64_t g = 0; g < rows / r; ++g) {
-    uint8_t *gq = quants + g * r * rowBytes;
-    float *gd = scales + g * r * blocks;
-    std::memcpy(q.data(), gq, q.size());
-    std::memcpy(d.data(), gd, d.size() * sizeof(float));
-    std::memset(gq, 0, q.size());
-    // Rows within the group: offsets relative to it.
-    for (int64_t row = 0; row < r; ++row) {
-      const uint8_t *src = &q[static_cast<size_t>(row * rowBytes)];
-      for (int64_t i = 0; i < k; ++i) {
-        const int64_t block = q6InterleavedBlock(k, r, row, i / kQ6KBlock);
-        const int64_t s = i % kQ6KBlock / 16, qq = i % 16 / 4;
-        uint8_t *run = gq + block + s * 12 * r + row * 4 + i % 4;
-        uint8_t &a = run[0], &b = run[4 * r], &c = run[8 * r];
-        const int u = q6Value(src, i) + 32;
-        if (qq == 0) {
-          a |= static_cast<uint8_t>(u);
-        } else if (qq == 1) {
-          b |= static_cast<uint8_t>(u);
-        } else if (qq == 2) {
-          c |= static_cast<uint8_t>(u & 15);
-          a |= static_cast<uint8_t>(u >> 4 << 6);
-        } else {
-          c |= static_cast<uint8_t>((u & 15) << 4);
-          b |= static_cast<uint8_t>(u >> 4 << 6);
+  forEachRowGroup(
+      quants, scales, rows, r, rowBytes, blocks,
+      [&](uint8_t *gq, float *gd, const uint8_t *q, const float *d) {
+        std::memset(gq, 0, static_cast<size_t>(r * rowBytes));
+        // Rows within the group: offsets relative to it.
+        for (int64_t row = 0; row < r; ++row) {
+          const uint8_t *src = q + row * rowBytes;
+          for (int64_t i = 0; i < k; ++i) {
+            const int64_t block = q6InterleavedBlock(k, r, row, i / kQ6KBlock);
+            const int64_t s = i % kQ6KBlock / 16, qq = i % 16 / 4;
+            uint8_t *run = gq + block + s * 12 * r + row * 4 + i % 4;
+            uint8_t &a = run[0], &b = run[4 * r], &c = run[8 * r];
+            const int u = q6Value(src, i) + 32;
+            if (qq == 0) {
+              a |= static_cast<uint8_t>(u);
+            } else if (qq == 1) {
+              b |= static_cast<uint8_t>(u);
+            } else if (qq == 2) {
+              c |= static_cast<uint8_t>(u & 15);
+              a |= static_cast<uint8_t>(u >> 4 << 6);
+            } else {
+              c |= static_cast<uint8_t>((u & 15) << 4);
+              b |= static_cast<uint8_t>(u >> 4 << 6);
+            }
+            if (i % 16 == 0) {
+              gq[block + kQ6KScalesAt * r + s * r + row] =
+                  static_cast<uint8_t>(q6SubScale(src, i));
+            }
+            if (i % kQ6KBlock == 0) {
+              gd[q6InterleavedScale(k, r, row, i)] =
+                  d[row * blocks + i / kQ6KBlock];
+            }
+          }
         }
-        if (i % 16 == 0) {
-          gq[block + kQ6KScalesAt * r + s * r + row] =
-              static_cast<uint8_t>(q6SubScale(src, i));
-        }
-        if (i % kQ6KBlock == 0) {
-          gd[q6InterleavedScale(k, r, row, i)] =
-              d[static_cast<size_t>(row * blocks + i / kQ6KBlock)];
-        }
-      }
-    }
-  }
+      });
 }
 
 } // namespace lfm2c

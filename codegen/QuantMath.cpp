@@ -252,14 +252,18 @@ void RowLaneDot::schedule(const LoopLevel &at, int tileGroups) {
   if (pairSums) {
     ps.schedule(sums, LoopLevel(acc, rb), r, {rg});
   } else {
-    sums.update()
-        .reorder(rv.x, r, rg, rv.y)
-        .atomic()
-        .vectorize(rv.x)
-        .vectorize(r)
-        .unroll(rg)
-        .unroll(rv.y);
+    scheduleDot4(sums.update(), rv.x, r, rg, rv.y);
   }
+}
+
+void scheduleDot4(Stage s, const RVar &value, const Var &r, const Var &rg,
+                  const RVar &step) {
+  s.reorder(value, r, rg, step)
+      .atomic()
+      .vectorize(value)
+      .vectorize(r)
+      .unroll(rg)
+      .unroll(step);
 }
 
 void requireRowInterleave(const std::string &what,

@@ -260,6 +260,12 @@ RowLaneDot rowLaneDot(const std::string &name, QuantFormat format,
                       const ExprFn &act, const ExprFn &actScale,
                       const ExprFn &offset,
                       const std::vector<Halide::Var> &vars);
+// Schedules the update of a row-lane 4-way u8 x i8 dot (vpdpbusd): the 4
+// values of a lane (`value`) and the rows `r` vectorized, the register
+// tile's row groups `rg` and the dot's steps unrolled.
+void scheduleDot4(Halide::Stage s, const Halide::RVar &value,
+                  const Halide::Var &r, const Halide::Var &rg,
+                  const Halide::RVar &step);
 // Rows a group of row-interleaved `format` weights under `sched` (0: none).
 int rowInterleave(const QuantSchedule &sched, QuantFormat format);
 // Throws Halide::CompileError unless the row-lane kernels of `sched` can read

@@ -288,13 +288,7 @@ Kernel buildLinearQ6_KRows(int64_t k, int64_t n, const QuantSchedule &sched) {
       .unroll(rg)
       .unroll(rsi);
   dots.compute_at(sums, rsi).vectorize(r).unroll(rg);
-  dots.update()
-      .reorder(rv.x, r, rg, rv.y)
-      .atomic()
-      .vectorize(rv.x)
-      .vectorize(r)
-      .unroll(rg)
-      .unroll(rv.y);
+  scheduleDot4(dots.update(), rv.x, r, rg, rv.y);
   offset.compute_root().vectorize(s, 8);
   offset.update().reorder(rx, s).vectorize(s, 8);
 
