@@ -240,6 +240,41 @@ def run_compile_only(lfm2c, fixtures, work, name, quant, target, kernels):
         check(kernel in symbols, f"{label}: calls {kernel}")
 
 
+def run_quantized_table(lfm2c, fixtures, work, name):
+    """`--quant q4_0` of the F32 fixture quantizes the tied embedding table
+    too, and each x86 target stores it row-interleaved like its other Q4_0
+    weights (AVX2: 8 rows for the pair sums, AVX-512 VNNI: 16 for vpdpbusd),
+    read by both the lookup and the LM head. The two layouts compute the same
+    integer dots, so their programs agree as closely as run_same_as_host
+    asks; a lookup or head reading the wrong bytes gives O(1) differences."""
+    folder = os.path.join(fixtures, name)
+    golden = os.path.join(folder, "golden", "f32")
+    exes = []
+    for target in ("host", "x86-64-avx2"):
+        exe = os.path.join(work, f"{name}-as-q4_0-{target}")
+        proc = compile_model(lfm2c, os.path.join(folder, "model-f32.gguf"),
+                             exe, target, extra=["--quant", "q4_0"])
+        if not check(proc.returncode == 0,
+                     f"{name}/--quant q4_0 --target={target}: compiles"):
+            print(proc.stderr)
+            return
+        exes.append(exe)
+    for prompt in ("prompt1", "prompt2", "prompt3"):
+        meta = json.load(open(os.path.join(golden, prompt + ".json")))
+        vocab = meta["n_vocab"]
+        seq = meta["prompt"] + meta["greedy"][:-1]
+        host, avx2 = (teacher_forced(e, seq, vocab, e + f"-{prompt}.tf")
+                      for e in exes)
+        if not check(host is not None and avx2 is not None,
+                     f"{name}/--quant q4_0/{prompt}: runs"):
+            continue
+        top1 = top1_agreement(avx2, host)
+        kl = mean_kl(host, avx2)
+        check(top1 >= 0.95 and kl <= 1e-3,
+              f"{name}/--quant q4_0/{prompt}: AVX2 tables beside the host's, "
+              f"top-1 {top1:.1%} >= 95%, mean KL {kl:.1e} <= 1e-3")
+
+
 def run_f16(lfm2c, fixtures, work, name):
     """`--quant f16` of the F32 fixture: projections stored as IEEE half
     (half the bytes), activations rounded to f16 in their dots as llama.cpp
@@ -451,6 +486,7 @@ def main():
             same = a.read() == b.read()
     check(same, "--quant q8_0 of the F32 model writes the weights of "
           "llama-quantize's Q8_0 file, byte for byte")
+    run_quantized_table(lfm2c, fixtures, work, "tiny-lfm2moe")
     run_f16(lfm2c, fixtures, work, "tiny-lfm2moe")
     run_f16(lfm2c, fixtures, work, "tiny-lfm2-dense")
     run_error_paths(lfm2c, fixtures, work)
