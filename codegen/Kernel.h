@@ -146,10 +146,11 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
                                const TargetInfo &target, int interleave = 0);
 // tokens [T] i32, table quants [V, H] (Q8_0 i8) or [V, H/2] (Q4_0 u8),
 // scales [V, H/32] f16 -> out [T, H]: rows of a quantized table, expanded.
-// Q6_K: quants [V, H/256 * 208] u8, scales [V, H/256]; or, interleave R
-// (rowInterleave(sched, Q6_K)), the table row-interleaved as the head's
-// GEMV reads it (QuantLayout.h): quants [V/R, H/256 * 208R], scales [V/R,
-// H/256 * R].
+// Q6_K: quants [V, H/256 * 208] u8, scales [V, H/256]. interleave R
+// (rowInterleave(sched, format)): the table row-interleaved as the tied
+// head's row-lane GEMV reads it (QuantLayout.h): quants [V/R, R * H] (Q8_0),
+// [V/R, R * H/2] (Q4_0) or [V/R, H/256 * 208R] (Q6_K), scales [V/R, H/32 *
+// R] or [V/R, H/256 * R].
 Kernel buildEmbeddingQuant(QuantFormat format, int64_t vocab, int64_t hidden,
                            const TargetInfo &target, int interleave = 0);
 // The MoE expert FFN with quantized experts. xq [T, H] i8, xd [T, H/32],

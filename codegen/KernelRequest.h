@@ -37,7 +37,7 @@ enum class KernelKind {
   // Quantized weights; ints[0] is the format (0: Q8_0, 1: Q4_0, 2: Q6_K).
   QuantizeQ8_0,   // ints: k
   LinearQuant,    // ints: format, k, n [, interleaved rows per group]
-  EmbeddingQuant, // ints: format, vocab, hidden [, interleaved rows (Q6_K)]
+  EmbeddingQuant, // ints: format, vocab, hidden [, interleaved rows per group]
   MoEFFNQuant,    // ints: format, hidden, expertFFN, experts, topK (no Q6_K)
                   // [, rows per group of row-interleaved stacks]
   MoEExpertQuant, // ints: format, hidden, expertFFN

@@ -72,6 +72,9 @@ Kernel buildProjection(const ProjectionSpec &spec, const TargetInfo &target) {
   }
   Var o("o"), t("t");
   const int R = spec.interleave;
+  if (spec.format == QuantFormat::Q6_K) {
+    throw CompileError("fused projections take Q8_0, Q4_0 or float weights");
+  }
   if (R != 0) {
     requireRowInterleave("projections", spec.format, qs, R, spec.rows);
   }

@@ -1337,28 +1337,34 @@ TEST(QuantKernelTest, Q6Interleave) {
   }
 }
 
-// The Q6_K layouts the host's programs may use: rows as they are, and
-// (AVX-512 VNNI) row-interleaved.
-std::vector<int> q6Layouts(const TestTarget &target) {
-  std::vector<int> layouts = {0};
-  if (int r =
-          rowInterleave(QuantSchedule::forTarget(target), QuantFormat::Q6_K)) {
-    layouts.push_back(r);
-  }
+// The Q6_K layouts: rows as they are (the host's schedule), and
+// row-interleaved with AVX-512 VNNI's schedule (its kernels run on any
+// host: the tests JIT them for this machine's instructions).
+struct Q6Layout {
+  TestTarget target;
+  int rows;
+};
+std::vector<Q6Layout> q6Layouts() {
+  std::vector<Q6Layout> layouts = {{hostTarget(), 0}};
+  const TestTarget vnni(64, true);
+  const int r =
+      rowInterleave(QuantSchedule::forTarget(vnni), QuantFormat::Q6_K);
+  EXPECT_EQ(r, 16);
+  layouts.push_back({vnni, r});
   return layouts;
 }
 
 TEST(QuantKernelTest, LinearQ6_K) {
   std::mt19937 rng(22);
-  TestTarget target = hostTarget();
-  QuantSchedule small = QuantSchedule::forTarget(target);
-  small.q6kRowsPerTask = 5;
-  small.tokensPerTile = 2;
-  small.rowTileGroups = 3;
-  small.q6kSubBlocksUnrolled = 16;
-  small.q6kPrefetchBlocks = 0;
-  for (int il : q6Layouts(target)) {
-    const int R = std::max(il, 1);
+  for (const Q6Layout &layout : q6Layouts()) {
+    const TestTarget &target = layout.target;
+    const int il = layout.rows, R = std::max(il, 1);
+    QuantSchedule small = QuantSchedule::forTarget(target);
+    small.q6kRowsPerTask = 5;
+    small.tokensPerTile = 2;
+    small.rowTileGroups = 3;
+    small.q6kSubBlocksUnrolled = 16;
+    small.q6kPrefetchBlocks = 0;
     for (int K : {256, 512, 768}) {
       for (int N : {1, 7, 33, 16, 48, 80}) {
         if (N % R != 0) {
@@ -1411,9 +1417,9 @@ TEST(QuantKernelTest, LinearQ6_K) {
 // dequantize_row_q6_K, bit for bit: (d * scale) * q.
 TEST(QuantKernelTest, EmbeddingQ6_K) {
   std::mt19937 rng(23);
-  TestTarget target = hostTarget();
-  for (int il : q6Layouts(target)) {
-    const int R = std::max(il, 1);
+  for (const Q6Layout &layout : q6Layouts()) {
+    const TestTarget &target = layout.target;
+    const int il = layout.rows, R = std::max(il, 1);
     for (int H : {256, 768}) {
       const int V = il ? 3 * R : 29, T = 5, nb = H / 256,
                 rowBytes = nb * int(kQ6KBlockBytes);

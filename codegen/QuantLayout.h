@@ -58,7 +58,7 @@
 // (q = 0..3, v = 0..3) of the row as u6 = q6 + 32:
 //   A: u6 of value v | (u6 of value 8 + v) >> 4 << 6
 //   B: u6 of value 4 + v | (u6 of value 12 + v) >> 4 << 6
-//   C: (u6 of value 8 + v) & 15 | (u6 of value 12 + v) << 4
+//   C: (u6 of value 8 + v) & 15 | ((u6 of value 12 + v) & 15) << 4
 // Then the R rows' 16 sub-block scales, sub-block by sub-block. The f32
 // super-block scales: per group, per super-block, R of them. Each quarter
 // of a sub-block becomes one 4R-byte vector of u6 values, 4 of every row
@@ -135,7 +135,8 @@ inline int64_t q4InterleavedScale(int64_t k, int64_t r, int64_t row,
 }
 
 // Calls f(groupQuants, groupScales, quantsCopy, scalesCopy) for each group
-// of r rows (rowBytes bytes and rowScales scales a row): the group's own
+// of r rows (rowBytes bytes and rowScales scales a row; rows a multiple of
+// r, as the program emitter only interleaves such tensors): the group's own
 // storage, to rewrite in place, and a copy of it as it was.
 template <typename Scale, typename F>
 void forEachRowGroup(uint8_t *quants, Scale *scales, int64_t rows, int64_t r,

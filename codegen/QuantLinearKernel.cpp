@@ -227,6 +227,9 @@ Kernel buildLinearQuantPrefill(QuantFormat format, int64_t k, int64_t n,
   // whose i16 pairs fill a 256-bit vector).
   const int kRows = form == Dot::Dot4 ? target.lanes(4) : 8;
   if (interleave != 0) {
+    if (format == QuantFormat::Q6_K) {
+      throw CompileError("no prefill GEMM reads row-interleaved Q6_K");
+    }
     requireRowInterleave("weights", format, sched, interleave, {n});
     if (interleave != kRows) {
       throw CompileError("row-interleaved prefill weights need groups of " +

@@ -197,6 +197,10 @@ RowLaneDot rowLaneDot(const std::string &name, QuantFormat format,
                       const Expr2Fn &byte, const Expr2Fn &scale,
                       const ExprFn &act, const ExprFn &actScale,
                       const ExprFn &offset, const std::vector<Var> &vars) {
+  if (format == QuantFormat::Q6_K) {
+    throw CompileError("row-lane block dots take Q4_0 or Q8_0 (Q6_K: "
+                       "buildLinearQ6_KRows)");
+  }
   RowLaneDot d;
   d.rows = rowInterleave(sched, format);
   d.pairSums = format == QuantFormat::Q4_0 && sched.q4PairSums;

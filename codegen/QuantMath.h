@@ -85,7 +85,8 @@ struct QuantSchedule {
   // ignores it (its u8 values would saturate the i16 pairs).
   bool q4PairSums = false;
   // Rows per group of the row-interleaved Q4_0 layout (QuantLayout.h) the
-  // compiler packs Q4_0 projection weights in for this target, the rows of
+  // compiler packs Q4_0 projection weights, expert stacks and embedding
+  // tables / LM heads in for this target, the rows of
   // one vector of the row-lane kernels (8 for the pair sums of AVX2, 16 for
   // AVX-512 VNNI); 0: rows as they are.
   int q4RowInterleave = 0;
@@ -99,7 +100,8 @@ struct QuantSchedule {
   // this many blocks ahead (0: none). The hardware prefetchers alone left
   // a core's misses in flight short of the bandwidth (see Kernel::prefetches).
   int decodePrefetchBlocks = 0;
-  // Rows per parallel task of the Q6_K GEMV (the LM head): long runs of
+  // Rows per parallel task of the row-major Q6_K GEMV (the LM head where
+  // Q6_K is not interleaved): long runs of
   // contiguous rows per task. 8B-A1B Q4_0 tg128 on the AVX-512 Xeon, the
   // head's call: 32 rows 6.0-6.3 ms, 512: 5.5-5.7, 2048: 5.5-5.7.
   int q6kRowsPerTask = 512;

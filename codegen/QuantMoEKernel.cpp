@@ -180,13 +180,13 @@ Kernel buildMoEFFNQuant(QuantFormat format, int64_t hidden, int64_t expertFFN,
                         int64_t experts, int64_t topK, const TargetInfo &target,
                         const QuantSchedule &sched, int interleave) {
   (void)target;
+  if (format == QuantFormat::Q6_K) {
+    throw CompileError("the quantized MoE kernel takes Q8_0 or Q4_0 experts");
+  }
   if (interleave != 0) {
     requireRowInterleave("experts", format, sched, interleave,
                          {hidden, expertFFN});
     return buildMoEFFNRows(format, hidden, expertFFN, experts, topK, sched);
-  }
-  if (format == QuantFormat::Q6_K) {
-    throw CompileError("the quantized MoE kernel takes Q8_0 or Q4_0 experts");
   }
   const bool q4 = format == QuantFormat::Q4_0;
   const int E = static_cast<int>(experts);

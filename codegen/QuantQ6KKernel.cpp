@@ -208,6 +208,7 @@ Kernel buildLinearQ6_K(int64_t k, int64_t n, const TargetInfo &target,
 
 Kernel buildLinearQ6_KRows(int64_t k, int64_t n, const QuantSchedule &sched) {
   const int R = sched.q6kRowInterleave;
+  requireRowInterleave("Q6_K weights", QuantFormat::Q6_K, sched, R, {n});
   const int blocks = static_cast<int>(k / kBlock);
   const int groupBlockBytes = kBlockBytes * R;
   const std::string name = "linear_q6_kx" + std::to_string(R);
@@ -247,7 +248,8 @@ Kernel buildLinearQ6_KRows(int64_t k, int64_t n, const QuantSchedule &sched) {
   sums(r, b, rg, t) = 0;
   sums(r, b, rg, t) += dots(r, rs, b, rg, t) * cast<int32_t>(scale);
 
-  // f32(sum) * (d6 * d8), super-blocks in order.
+  // Strict and in super-block order, as the other quantized dots: a shifted
+  // last task recomputes rows, and both writes must be the same bits.
   RDom rb(0, blocks, name + "_rb");
   Func acc(name + "_acc");
   acc(r, rg, t) = 0.0f;
