@@ -248,6 +248,14 @@ void scheduleFlashPass(FlashPass &f, const AttentionInputs &in,
       .split(ri, rvo, rv, rowLanes, up)
       .reorder(rv, rvo, ji, kv, jo)
       .vectorize(rv);
+  const bool prefetch = allHeads && sched.decodePrefetchKeys > 0;
+  if (prefetch) {
+    // The decode pass streams each key's K and V rows once: fetch them
+    // while the keys before are computed.
+    f.score.prefetch(in.kc, jo, jo,
+                     std::max(1, sched.decodePrefetchKeys / tileKeys),
+                     PrefetchBoundStrategy::NonFaulting);
+  }
   if (alongDim) {
     RVar rdo("rdo"), rdi("rdi");
     Var u("u");
@@ -299,6 +307,10 @@ void scheduleFlashPass(FlashPass &f, const AttentionInputs &in,
         .reorder(ii, iv, ri, kv, f.rj)
         .vectorize(ii)
         .unroll(iv);
+    if (prefetch) {
+      f.bout.update().prefetch(in.vc, f.rj, f.rj, sched.decodePrefetchKeys,
+                               PrefetchBoundStrategy::NonFaulting);
+    }
   } else {
     // PV for one register tile: each key's value vectors are loaded once
     // for valueRows rows.
@@ -390,7 +402,8 @@ Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
   return {"attention_f32_h" + std::to_string(heads) + "_kv" +
               std::to_string(kvHeads) + "_d" + std::to_string(headDim),
           Pipeline(o),
-          {in.q, in.kc, in.vc, in.pos}};
+          {in.q, in.kc, in.vc, in.pos},
+          sched.decodePrefetchKeys > 0};
 }
 
 } // namespace lfm2c

@@ -59,6 +59,14 @@ struct AttentionSchedule {
   int queryTile = 8;    // tokens per query tile when T > 1
   int accumulators = 8; // vector accumulators of a register tile
   int valueRows = 2;    // query rows per PV register tile
+  // Decode: K and V rows prefetched this many keys ahead of their use (0:
+  // none; otherwise the kernel is compiled with temporal prefetches, see
+  // Kernel::prefetches). Off by default, a candidate for tuning on the
+  // device: on the AVX-512 Xeon, 8B-A1B's shape at 4096 keys with the cache
+  // beyond the L3 (BM_AttentionDecode) 1.22-1.25 ms a call without, 1.05-1.07
+  // at 16-32 keys; but in the 8B-A1B program (tg128@4096), whose 100 MB of
+  // KV partly stays in that guest's 480 MiB L3, 1.03 -> 1.11 ms.
+  int decodePrefetchKeys = 0;
   static AttentionSchedule forTarget(const TargetInfo &target) {
     AttentionSchedule s;
     s.lanes = target.lanes(4);

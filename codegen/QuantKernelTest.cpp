@@ -1629,6 +1629,24 @@ TEST(QuantKernelTest, DecodeKernelObjectsPrefetchTemporally) {
       EXPECT_EQ(text.str().find("prefetchnta"), std::string::npos) << k.name;
     }
   }
+  // Decode attention prefetches f32 K and V rows: every line of them, not
+  // the every fourth line Halide 21's split of a prefetch into cache lines
+  // steps over for 4-byte elements (WholeLinePrefetches mends its loops).
+  AttentionSchedule prefetching = AttentionSchedule::forTarget(target);
+  prefetching.decodePrefetchKeys = 16;
+  Kernel att = buildAttention(32, 8, 64, target, prefetching);
+  ASSERT_TRUE(att.prefetches);
+  const std::string attObject = dir + "/" + att.name + "_pf.o";
+  Status ast = compileKernelObject(att, ht, attObject, "c++", true);
+  ASSERT_TRUE(ast) << ast.message();
+  std::ifstream stmtIn(dir + "/" + att.name + "_pf.stmt");
+  std::stringstream stmt;
+  stmt << stmtIn.rdbuf();
+  for (const char *cache : {"k_cache", "v_cache"}) {
+    const std::string split = std::string("prefetch_split_") + cache + ".0*";
+    EXPECT_NE(stmt.str().find(split + "16"), std::string::npos) << cache;
+    EXPECT_EQ(stmt.str().find(split + "64"), std::string::npos) << cache;
+  }
   Kernel plain = buildQuantizeQ8_0(2048, target);
   EXPECT_FALSE(plain.prefetches);
   const std::string object = dir + "/" + plain.name + "_pf.o";
