@@ -1627,6 +1627,17 @@ TEST(QuantKernelTest, DecodeKernelObjectsPrefetchTemporally) {
       text << in.rdbuf();
       EXPECT_NE(text.str().find("prefetcht0"), std::string::npos) << k.name;
       EXPECT_EQ(text.str().find("prefetchnta"), std::string::npos) << k.name;
+      // Each Q4_0 / Q8_0 block's prefetches (a few lines per row group)
+      // are straight-line code beside its dots, not loops of their own
+      // (UnrolledPrefetchLoops); a Q6_K super-block's 52 lines a group stay
+      // a loop.
+      std::ifstream stmtIn(dir + "/" + k.name + "_pf.stmt");
+      std::stringstream stmt;
+      stmt << stmtIn.rdbuf();
+      EXPECT_NE(stmt.str().find("prefetch("), std::string::npos) << k.name;
+      EXPECT_EQ(stmt.str().find("for (prefetch_") == std::string::npos,
+                fmt != QuantFormat::Q6_K)
+          << k.name;
     }
   }
   // Decode attention prefetches f32 K and V rows: every line of them, not
@@ -1642,10 +1653,29 @@ TEST(QuantKernelTest, DecodeKernelObjectsPrefetchTemporally) {
   std::ifstream stmtIn(dir + "/" + att.name + "_pf.stmt");
   std::stringstream stmt;
   stmt << stmtIn.rdbuf();
+  // A row's 4 lines, unrolled: element offsets 0, 16, 32, 48 (not 64,
+  // 128, 192).
+  std::map<std::string, int> offsets; // "cache +offset" -> prefetches
+  for (std::string line; std::getline(stmt, line);) {
+    for (const char *cache : {"k_cache", "v_cache"}) {
+      const size_t at = line.find(std::string("prefetch(") + cache + ", ");
+      if (at == std::string::npos) {
+        continue;
+      }
+      const size_t plus = line.rfind(" + ", line.find(", 1, 16)", at));
+      const bool offset = plus != std::string::npos && plus > at;
+      ++offsets[std::string(cache) +
+                (offset ? line.substr(plus, line.find(',', plus) - plus)
+                        : " +0")];
+    }
+  }
   for (const char *cache : {"k_cache", "v_cache"}) {
-    const std::string split = std::string("prefetch_split_") + cache + ".0*";
-    EXPECT_NE(stmt.str().find(split + "16"), std::string::npos) << cache;
-    EXPECT_EQ(stmt.str().find(split + "64"), std::string::npos) << cache;
+    for (const char *line : {" +0", " + 16", " + 32", " + 48"}) {
+      EXPECT_GT(offsets[std::string(cache) + line], 0) << cache << line;
+    }
+    for (const char *line : {" + 64", " + 128", " + 192"}) {
+      EXPECT_EQ(offsets[std::string(cache) + line], 0) << cache << line;
+    }
   }
   Kernel plain = buildQuantizeQ8_0(2048, target);
   EXPECT_FALSE(plain.prefetches);
