@@ -20,6 +20,7 @@
 
 #include "codegen/Subprocess.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -88,10 +89,13 @@ class WholeLinePrefetches : public Halide::Internal::IRMutator {
 // over a prefetched region's other dimensions) with constant extents of at
 // most kMaxPrefetchesUnrolled: as loops they cost three or four
 // instructions of bookkeeping per prefetch, inside the decode kernels'
-// innermost loops.
+// innermost loops. 32 covers a Q8_0 tile of 4 row groups (8 lines each); a
+// larger rowTileGroups or a Q6_K super-block (52 lines a group) keeps its
+// loop (the Q6_K head unrolled measured the same).
 class UnrolledPrefetchLoops : public Halide::Internal::IRMutator {
   using IRMutator::visit;
-  static constexpr int kMaxPrefetchesUnrolled = 32;
+  static constexpr int64_t kMaxPrefetchesUnrolled = 32;
+  static constexpr int64_t kTooMany = kMaxPrefetchesUnrolled + 1;
 
   static bool onlyPrefetches(const Halide::Internal::Stmt &s) {
     using namespace Halide::Internal;
@@ -110,14 +114,18 @@ class UnrolledPrefetchLoops : public Halide::Internal::IRMutator {
     }
     return false;
   }
-  static int count(const Halide::Internal::Stmt &s) {
+  // Prefetches in s, saturated at kTooMany (also for runtime extents).
+  static int64_t count(const Halide::Internal::Stmt &s) {
     using namespace Halide::Internal;
     if (const auto *b = s.as<Block>()) {
-      return count(b->first) + count(b->rest);
+      return std::min(count(b->first) + count(b->rest), kTooMany);
     }
     if (const auto *f = s.as<For>()) {
       const std::optional<int64_t> n = as_const_int(f->extent);
-      return n ? static_cast<int>(*n) * count(f->body) : 1 << 20;
+      if (!n || *n > kMaxPrefetchesUnrolled) {
+        return kTooMany;
+      }
+      return std::min(std::max<int64_t>(*n, 0) * count(f->body), kTooMany);
     }
     if (const auto *l = s.as<LetStmt>()) {
       return count(l->body);
@@ -127,8 +135,9 @@ class UnrolledPrefetchLoops : public Halide::Internal::IRMutator {
 
   Halide::Internal::Stmt visit(const Halide::Internal::For *op) override {
     using namespace Halide::Internal;
+    const int64_t prefetches = count(Stmt(op));
     if (op->name.rfind("prefetch_", 0) != 0 || !onlyPrefetches(op->body) ||
-        count(Stmt(op)) > kMaxPrefetchesUnrolled) {
+        prefetches == 0 || prefetches > kMaxPrefetchesUnrolled) {
       return IRMutator::visit(op);
     }
     Stmt body = mutate(op->body);
@@ -167,7 +176,8 @@ Status compileKernelObject(Kernel &k, const Halide::Target &target,
     files[Halide::OutputFileType::object] = objectPath;
   }
   if (k.prefetches) {
-    // Idempotent: a kernel compiled twice gets the same loops.
+    // Idempotent: a kernel compiled twice gets the same loops. The line
+    // steps are mended first, while the split loops still exist.
     k.pipeline.add_custom_lowering_pass(new WholeLinePrefetches);
     k.pipeline.add_custom_lowering_pass(new UnrolledPrefetchLoops);
   }

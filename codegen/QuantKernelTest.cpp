@@ -1642,7 +1642,8 @@ TEST(QuantKernelTest, DecodeKernelObjectsPrefetchTemporally) {
   }
   // Decode attention prefetches f32 K and V rows: every line of them, not
   // the every fourth line Halide 21's split of a prefetch into cache lines
-  // steps over for 4-byte elements (WholeLinePrefetches mends its loops).
+  // steps over for 4-byte elements (WholeLinePrefetches mends them, then
+  // UnrolledPrefetchLoops unrolls each row's lines).
   AttentionSchedule prefetching = AttentionSchedule::forTarget(target);
   prefetching.decodePrefetchKeys = 16;
   Kernel att = buildAttention(32, 8, 64, target, prefetching);
