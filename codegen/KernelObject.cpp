@@ -97,47 +97,37 @@ class UnrolledPrefetchLoops : public Halide::Internal::IRMutator {
   static constexpr int64_t kMaxPrefetchesUnrolled = 32;
   static constexpr int64_t kTooMany = kMaxPrefetchesUnrolled + 1;
 
-  static bool onlyPrefetches(const Halide::Internal::Stmt &s) {
+  // The prefetches in s, saturated at kTooMany; kTooMany too where s holds
+  // anything else or a loop of runtime extent.
+  static int64_t prefetchCount(const Halide::Internal::Stmt &s) {
     using namespace Halide::Internal;
     if (const auto *e = s.as<Evaluate>()) {
       const Call *c = e->value.as<Call>();
-      return c && c->is_intrinsic(Call::prefetch);
+      return c && c->is_intrinsic(Call::prefetch) ? 1 : kTooMany;
     }
     if (const auto *b = s.as<Block>()) {
-      return onlyPrefetches(b->first) && onlyPrefetches(b->rest);
-    }
-    if (const auto *f = s.as<For>()) {
-      return onlyPrefetches(f->body);
-    }
-    if (const auto *l = s.as<LetStmt>()) {
-      return onlyPrefetches(l->body);
-    }
-    return false;
-  }
-  // Prefetches in s, saturated at kTooMany (also for runtime extents).
-  static int64_t count(const Halide::Internal::Stmt &s) {
-    using namespace Halide::Internal;
-    if (const auto *b = s.as<Block>()) {
-      return std::min(count(b->first) + count(b->rest), kTooMany);
+      return std::min(prefetchCount(b->first) + prefetchCount(b->rest),
+                      kTooMany);
     }
     if (const auto *f = s.as<For>()) {
       const std::optional<int64_t> n = as_const_int(f->extent);
       if (!n || *n > kMaxPrefetchesUnrolled) {
         return kTooMany;
       }
-      return std::min(std::max<int64_t>(*n, 0) * count(f->body), kTooMany);
+      return std::min(std::max<int64_t>(*n, 0) * prefetchCount(f->body),
+                      kTooMany);
     }
     if (const auto *l = s.as<LetStmt>()) {
-      return count(l->body);
+      return prefetchCount(l->body);
     }
-    return 1;
+    return kTooMany;
   }
 
   Halide::Internal::Stmt visit(const Halide::Internal::For *op) override {
     using namespace Halide::Internal;
-    const int64_t prefetches = count(Stmt(op));
-    if (op->name.rfind("prefetch_", 0) != 0 || !onlyPrefetches(op->body) ||
-        prefetches == 0 || prefetches > kMaxPrefetchesUnrolled) {
+    const int64_t prefetches = prefetchCount(Stmt(op));
+    if (op->name.rfind("prefetch_", 0) != 0 || prefetches == 0 ||
+        prefetches > kMaxPrefetchesUnrolled) {
       return IRMutator::visit(op);
     }
     Stmt body = mutate(op->body);

@@ -1599,6 +1599,14 @@ TEST(QuantKernelTest, TemporalPrefetchRewrite) {
   EXPECT_EQ(temporalPrefetches(text), 0);
 }
 
+// The text of a file the compiler wrote ("" if it is missing).
+std::string fileText(const std::string &path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 // The AVX-512 row-lane decode kernels prefetch their weights ahead; their
 // objects (as the compiler writes them) carry temporal prefetches only, and
 // a kernel without prefetches is compiled directly.
@@ -1622,20 +1630,16 @@ TEST(QuantKernelTest, DecodeKernelObjectsPrefetchTemporally) {
       Status st = compileKernelObject(k, ht, object, "c++", true);
       ASSERT_TRUE(st) << st.message();
       EXPECT_GT(std::filesystem::file_size(object), 0u) << k.name;
-      std::ifstream in(dir + "/" + k.name + "_pf.s");
-      std::stringstream text;
-      text << in.rdbuf();
-      EXPECT_NE(text.str().find("prefetcht0"), std::string::npos) << k.name;
-      EXPECT_EQ(text.str().find("prefetchnta"), std::string::npos) << k.name;
+      const std::string text = fileText(dir + "/" + k.name + "_pf.s");
+      EXPECT_NE(text.find("prefetcht0"), std::string::npos) << k.name;
+      EXPECT_EQ(text.find("prefetchnta"), std::string::npos) << k.name;
       // Each Q4_0 / Q8_0 block's prefetches (a few lines per row group)
       // are straight-line code beside its dots, not loops of their own
       // (UnrolledPrefetchLoops); a Q6_K super-block's 52 lines a group stay
       // a loop.
-      std::ifstream stmtIn(dir + "/" + k.name + "_pf.stmt");
-      std::stringstream stmt;
-      stmt << stmtIn.rdbuf();
-      EXPECT_NE(stmt.str().find("prefetch("), std::string::npos) << k.name;
-      EXPECT_EQ(stmt.str().find("for (prefetch_") == std::string::npos,
+      const std::string stmt = fileText(dir + "/" + k.name + "_pf.stmt");
+      EXPECT_NE(stmt.find("prefetch("), std::string::npos) << k.name;
+      EXPECT_EQ(stmt.find("for (prefetch_") == std::string::npos,
                 fmt != QuantFormat::Q6_K)
           << k.name;
     }
@@ -1651,9 +1655,7 @@ TEST(QuantKernelTest, DecodeKernelObjectsPrefetchTemporally) {
   const std::string attObject = dir + "/" + att.name + "_pf.o";
   Status ast = compileKernelObject(att, ht, attObject, "c++", true);
   ASSERT_TRUE(ast) << ast.message();
-  std::ifstream stmtIn(dir + "/" + att.name + "_pf.stmt");
-  std::stringstream stmt;
-  stmt << stmtIn.rdbuf();
+  std::stringstream stmt(fileText(dir + "/" + att.name + "_pf.stmt"));
   // A row's 4 lines, unrolled: element offsets 0, 16, 32, 48 (not 64,
   // 128, 192).
   std::map<std::string, int> offsets; // "cache +offset" -> prefetches
