@@ -197,48 +197,74 @@ BENCHMARK(BM_MoERoute)
     ->Unit(benchmark::kMillisecond);
 
 //--- Attention decode: one query over a 4096-row cache --------------------
+// Caches of f32 rows, or f16 rows (`lfm2c compile --kv-cache=f16`).
 struct AttentionSetup {
   std::unique_ptr<Runner> run;
   Buffer<float> q, o;
   std::vector<Buffer<float>> k, v;
-  explicit AttentionSetup(const std::array<int64_t, 4> &a) {
+  std::vector<Buffer<Halide::float16_t>> kh, vh;
+  explicit AttentionSetup(const std::array<int64_t, 5> &a) {
     const int nh = int(a[0]), nkv = int(a[1]), d = int(a[2]), C = int(a[3]);
-    run = std::make_unique<Runner>(buildAttention(nh, nkv, d, hostTarget()));
+    const bool f16 = a[4] != 0;
+    run =
+        std::make_unique<Runner>(buildAttention(nh, nkv, d, hostTarget(), f16));
     q = randomF32({d, nh, 1}, 1);
-    const int copies = copiesFor(2.0 * C * nkv * d * 4);
+    const int copies = copiesFor(2.0 * C * nkv * d * (f16 ? 2 : 4));
+    auto half = [](const Buffer<float> &f) {
+      Buffer<Halide::float16_t> h(f.dim(0).extent(), f.dim(1).extent(),
+                                  f.dim(2).extent());
+      h.for_each_element([&](int x, int y, int z) {
+        h(x, y, z) = Halide::float16_t(f(x, y, z));
+      });
+      return h;
+    };
     for (int c = 0; c < copies; ++c) {
-      k.push_back(randomF32({d, nkv, C}, 200 + c));
-      v.push_back(randomF32({d, nkv, C}, 300 + c));
+      Buffer<float> kf = randomF32({d, nkv, C}, 200 + c);
+      Buffer<float> vf = randomF32({d, nkv, C}, 300 + c);
+      if (f16) {
+        kh.push_back(half(kf));
+        vh.push_back(half(vf));
+      } else {
+        k.push_back(kf);
+        v.push_back(vf);
+      }
     }
     o = Buffer<float>(d, nh, 1);
     run->buffer("q", q.raw_buffer())
-        .buffer("k_cache", k[0].raw_buffer())
-        .buffer("v_cache", v[0].raw_buffer())
+        .buffer("k_cache", cache(k, kh, 0))
+        .buffer("v_cache", cache(v, vh, 0))
         .scalar("pos", C - 1) // the last row: attends to all C rows
         .output(o.raw_buffer());
     run->prepare();
   }
+  size_t copies() const { return std::max(k.size(), kh.size()); }
+  static halide_buffer_t *cache(std::vector<Buffer<float>> &f,
+                                std::vector<Buffer<Halide::float16_t>> &h,
+                                size_t c) {
+    return h.empty() ? f[c].raw_buffer() : h[c].raw_buffer();
+  }
 };
 
 void BM_AttentionDecode(benchmark::State &state) {
-  const std::array<int64_t, 4> a{state.range(0), state.range(1), state.range(2),
-                                 state.range(3)};
+  const std::array<int64_t, 5> a{state.range(0), state.range(1), state.range(2),
+                                 state.range(3), state.range(4)};
   AttentionSetup &s = cached<AttentionSetup>(a);
   size_t i = 0;
   double sec = timedLoop(state, [&] {
-    size_t c = i++ % s.k.size();
-    s.run->rebind("k_cache", s.k[c].raw_buffer());
-    s.run->rebind("v_cache", s.v[c].raw_buffer());
+    size_t c = i++ % s.copies();
+    s.run->rebind("k_cache", AttentionSetup::cache(s.k, s.kh, c));
+    s.run->rebind("v_cache", AttentionSetup::cache(s.v, s.vh, c));
     benchmark::DoNotOptimize(s.run->run());
   });
   const double nh = double(a[0]), nkv = double(a[1]), d = double(a[2]),
-               C = double(a[3]);
+               C = double(a[3]), bytes = a[4] ? 2 : 4;
   // Reads K and V rows once; QK^T and PV are 2 FLOPs per MAC each.
-  reportRates(state, 2 * C * nkv * d * 4, 4 * nh * C * d, sec);
+  reportRates(state, 2 * C * nkv * d * bytes, 4 * nh * C * d, sec);
 }
 BENCHMARK(BM_AttentionDecode)
-    ->ArgNames({"heads", "kv", "d", "ctx"})
-    ->Args({32, 8, 64, 4096})
+    ->ArgNames({"heads", "kv", "d", "ctx", "f16"})
+    ->Args({32, 8, 64, 4096, 0})
+    ->Args({32, 8, 64, 4096, 1})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

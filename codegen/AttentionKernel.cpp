@@ -12,6 +12,9 @@
 // The result is normalised at the end, not before weighting v as ggml does;
 // the two differ only in rounding.
 //
+// The caches hold f32 rows, or f16 rows (`lfm2c compile --kv-cache=f16`)
+// widened as they are read; buildStoreF16 writes a step's rows into them.
+//
 //===----------------------------------------------------------------------===//
 #include "codegen/HalideHelpers.h"
 #include "codegen/Kernel.h"
@@ -30,6 +33,12 @@ const float kLowest = std::numeric_limits<float>::lowest();
 struct AttentionInputs {
   ImageParam q, kc, vc;
   Param<int32_t> pos;
+  // Cache rows as f32, whatever their stored type.
+  Expr key(Expr i, Expr kv, Expr row) const { return widen(kc(i, kv, row)); }
+  Expr value(Expr i, Expr kv, Expr row) const { return widen(vc(i, kv, row)); }
+  static Expr widen(Expr e) {
+    return e.type().is_float() && e.type().bits() == 32 ? e : cast<float>(e);
+  }
   int group = 1; // query heads per KV head
   int headDim = 0;
   int keyBlock = 0;
@@ -70,7 +79,7 @@ FlashPass defineFlashPass(const std::string &tag, const AttentionInputs &in,
   f.out = Func(name("out"));
   Var &i = f.i, &k = f.k, &ri = f.ri, &ro = f.ro, &kv = f.kv, &jj = f.jj,
       &b = f.b, &p = f.p;
-  const ImageParam &q = in.q, &kc = in.kc, &vc = in.vc;
+  const ImageParam &q = in.q;
   const Param<int32_t> &pos = in.pos;
 
   Expr T = q.dim(2).extent();
@@ -94,7 +103,7 @@ FlashPass defineFlashPass(const std::string &tag, const AttentionInputs &in,
   Expr visible = key <= f.limit(ri, ro);
   f.rd = RDom(0, d, name("rd"));
   f.dot(ri, jj, ro, kv, b) = 0.0f;
-  f.dot(ri, jj, ro, kv, b) += f.qs(f.rd, ri, ro, kv) * kc(f.rd, kv, keyRow);
+  f.dot(ri, jj, ro, kv, b) += f.qs(f.rd, ri, ro, kv) * in.key(f.rd, kv, keyRow);
   f.score(ri, jj, ro, kv, b) =
       select(visible, f.dot(ri, jj, ro, kv, b), kLowest);
 
@@ -108,7 +117,7 @@ FlashPass defineFlashPass(const std::string &tag, const AttentionInputs &in,
   f.bsum(ri, ro, kv, b) += f.e(ri, f.rj, ro, kv, b);
   f.bout(i, ri, ro, kv, b) = 0.0f;
   f.bout(i, ri, ro, kv, b) +=
-      f.e(ri, f.rj, ro, kv, b) * vc(i, kv, min(b * S + f.rj, kvLen - 1));
+      f.e(ri, f.rj, ro, kv, b) * in.value(i, kv, min(b * S + f.rj, kvLen - 1));
 
   // The running (max, sum, weighted values) of split p, merged block by
   // block. max and sum do not depend on i; one tuple lets a single update
@@ -347,19 +356,20 @@ void scheduleFlashPass(FlashPass &f, const AttentionInputs &in,
 } // namespace
 
 Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
-                      const TargetInfo &target) {
+                      const TargetInfo &target, bool f16Cache) {
   return buildAttention(heads, kvHeads, headDim, target,
-                        AttentionSchedule::forTarget(target));
+                        AttentionSchedule::forTarget(target), f16Cache);
 }
 
 Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
-                      const TargetInfo &target,
-                      const AttentionSchedule &sched) {
+                      const TargetInfo &target, const AttentionSchedule &sched,
+                      bool f16Cache) {
   (void)target;
   //--- Algorithm ------------------------------------------------------------
+  const Type cacheType = f16Cache ? Float(16) : Float(32);
   AttentionInputs in{ImageParam(Float(32), 3, "q"),       // (d, heads, T)
-                     ImageParam(Float(32), 3, "k_cache"), // (d, kv_heads, C)
-                     ImageParam(Float(32), 3, "v_cache"), // (d, kv_heads, C)
+                     ImageParam(cacheType, 3, "k_cache"), // (d, kv_heads, C)
+                     ImageParam(cacheType, 3, "v_cache"), // (d, kv_heads, C)
                      Param<int32_t>("pos")};
   in.group = static_cast<int>(heads / kvHeads);
   in.headDim = static_cast<int>(headDim);
@@ -399,11 +409,31 @@ Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
   o.specialize(decode);
   o.vectorize(i, std::min(sched.lanes, in.headDim), TailStrategy::GuardWithIf);
 
-  return {"attention_f32_h" + std::to_string(heads) + "_kv" +
-              std::to_string(kvHeads) + "_d" + std::to_string(headDim),
+  return {std::string(f16Cache ? "attention_f16_f32" : "attention_f32") + "_h" +
+              std::to_string(heads) + "_kv" + std::to_string(kvHeads) + "_d" +
+              std::to_string(headDim),
           Pipeline(o),
           {in.q, in.kc, in.vc, in.pos},
           sched.decodePrefetchKeys > 0};
+}
+
+Kernel buildStoreF16(int64_t n, const TargetInfo &target) {
+  //--- Algorithm ------------------------------------------------------------
+  // Halide's f32 -> f16 cast rounds to nearest even, as ggml's
+  // GGML_FP32_TO_FP16 (F16C's vcvtps2ph with rounding mode 0 on x86).
+  ImageParam x(Float(32), 2, "x"); // (n, T)
+  Var i("i"), t("t");
+  Func y("store_f16");
+  y(i, t) = cast(Float(16), x(i, t));
+  constrainDim(x, 0, n);
+  y.output_buffer().dim(0).set_bounds(0, static_cast<int>(n));
+
+  //--- Schedule -------------------------------------------------------------
+  // A step's rows are a few KB: one task, vectorized.
+  y.vectorize(i, std::min<int>(target.lanes(4), static_cast<int>(n)),
+              TailStrategy::GuardWithIf);
+
+  return {"store_f16_f32_n" + std::to_string(n), Pipeline(y), {x}};
 }
 
 } // namespace lfm2c

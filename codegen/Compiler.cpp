@@ -219,6 +219,7 @@ int compileModel(const CompileOptions &opt) {
     mlir::PassManager pm(&ctx);
     mlir::lfm2::CompilePipelineOptions pipeline;
     pipeline.quant = opt.quant;
+    pipeline.kvCache = opt.kvCache;
     pipeline.fuse = opt.fuse;
     mlir::lfm2::buildLFM2CompilePipeline(pm, pipeline);
     if (failed(pm.run(*module))) {

@@ -16,6 +16,9 @@ struct CompileOptions {
   // Stored format of projection weights (lfm2-quantize): "" keeps the
   // file's formats; q8_0, q4_0 or f32.
   std::string quant;
+  // Stored element type of the KV caches (lfm2-kv-cache): "" or "f32", or
+  // "f16" (`--kv-cache`).
+  std::string kvCache;
   // Compile the kernels for the instructions of the machine compiling,
   // keeping the target's layouts and schedules (`--host-isa`).
   bool hostIsa = false;

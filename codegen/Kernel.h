@@ -97,13 +97,18 @@ Kernel buildShortConv(int64_t hidden, int64_t lCache, const TargetInfo &target);
 Kernel buildQKNormRope(int64_t heads, int64_t headDim, float eps, float theta,
                        const TargetInfo &target);
 // q [T, nh, d], kcache [C, nkv, d], vcache [C, nkv, d], pos -> o [T, nh, d]:
-// causal softmax attention over cache rows 0 .. pos+T-1
+// causal softmax attention over cache rows 0 .. pos+T-1; the caches are f32,
+// or f16 with `f16Cache`.
 Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
-                      const TargetInfo &target);
+                      const TargetInfo &target, bool f16Cache = false);
 // The same with explicit schedule knobs (tests vary them; the kernel's name
 // and results do not depend on them beyond rounding).
 Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
-                      const TargetInfo &target, const AttentionSchedule &sched);
+                      const TargetInfo &target, const AttentionSchedule &sched,
+                      bool f16Cache = false);
+// x [T, n] f32 -> y [T, n] f16, rounded to nearest even: a step's keys or
+// values written into an f16 KV cache.
+Kernel buildStoreF16(int64_t n, const TargetInfo &target);
 // x [T, H], router [E, H], bias [E] -> weights [T, K], indices [T, K]
 Kernel buildMoERoute(int64_t hidden, int64_t experts, int64_t topK,
                      const TargetInfo &target);

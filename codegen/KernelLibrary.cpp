@@ -78,7 +78,9 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
   case KernelKind::QKNormRope:
     return buildQKNormRope(i[0], i[1], r.floats[0], r.floats[1], t);
   case KernelKind::Attention:
-    return buildAttention(i[0], i[1], i[2], t);
+    return buildAttention(i[0], i[1], i[2], t, f16(r, 3));
+  case KernelKind::StoreF16:
+    return buildStoreF16(i[0], t);
   case KernelKind::MoERoute:
     return buildMoERoute(i[0], i[1], i[2], t);
   case KernelKind::MoEFFN:
@@ -140,7 +142,10 @@ std::string KernelRequest::symbol() const {
   case KernelKind::QKNormRope:
     return join("qk_norm_rope_f32", {{"h", i[0]}, {"d", i[1]}});
   case KernelKind::Attention:
-    return join("attention_f32", {{"h", i[0]}, {"kv", i[1]}, {"d", i[2]}});
+    return join(f16(*this, 3) ? "attention_f16_f32" : "attention_f32",
+                {{"h", i[0]}, {"kv", i[1]}, {"d", i[2]}});
+  case KernelKind::StoreF16:
+    return join("store_f16_f32", {{"n", i[0]}});
   case KernelKind::MoERoute:
     return join("moe_route_f32", {{"h", i[0]}, {"e", i[1]}, {"k", i[2]}});
   case KernelKind::MoEFFN:
@@ -188,6 +193,8 @@ std::vector<KernelArg> KernelRequest::signature() const {
     return {A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer};
   case KernelKind::QKNormRope:
     return {A::Buffer, A::Buffer, A::Int32, A::Buffer};
+  case KernelKind::StoreF16:
+    return {A::Buffer, A::Buffer};
   case KernelKind::Attention:
     return {A::Buffer, A::Buffer, A::Buffer, A::Int32, A::Buffer};
   case KernelKind::MoERoute:

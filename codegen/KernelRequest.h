@@ -20,8 +20,8 @@
 namespace lfm2c {
 
 // Kinds reading f32 weights take an optional trailing 1 in `ints` for f16
-// weights (Embedding, Linear, MoEFFN); Projection uses format
-// kF16WeightsCode.
+// weights (Embedding, Linear, MoEFFN), Attention one for f16 KV caches;
+// Projection uses format kF16WeightsCode.
 enum class KernelKind {
   Embedding,  // ints: vocab, hidden[, f16]
   RmsNorm,    // ints: n;  floats: eps
@@ -30,7 +30,8 @@ enum class KernelKind {
   SwiGLU,     // ints: n
   ShortConv,  // ints: hidden, lCache
   QKNormRope, // ints: heads, headDim; floats: eps, theta
-  Attention,  // ints: heads, kvHeads, headDim
+  Attention,  // ints: heads, kvHeads, headDim[, f16 caches]
+  StoreF16,   // ints: n (rows of n f32 values written as f16)
   MoERoute,   // ints: hidden, experts, topK
   MoEFFN,     // ints: hidden, expertFFN, experts, topK[, f16]
   MoECombine, // ints: hidden, topK

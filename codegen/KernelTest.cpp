@@ -378,6 +378,7 @@ TEST(KernelTest, QKNormRope) {
 // 3 decode splits, query tiles of 2 tokens) runs every path with several
 // blocks, uneven splits (some empty), partial tiles and key blocks cut by
 // the end of the cache, at contexts that are not multiples of anything.
+// Each also with f16 caches, against the reference on the rounded rows.
 TEST(KernelTest, Attention) {
   std::mt19937 rng(7);
   const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -391,7 +392,9 @@ TEST(KernelTest, Attention) {
     TestTarget target(bytes);
     int variant = 0;
     for (const Shape &sh : shapes) {
-      for (bool small : {false, true}) {
+      for (auto [small, f16] :
+           {std::pair{false, false}, std::pair{true, false},
+            std::pair{false, true}, std::pair{true, true}}) {
         if (!takes(variant, bi)) {
           continue;
         }
@@ -403,7 +406,7 @@ TEST(KernelTest, Attention) {
           sched.queryTile = 2;
           sched.accumulators = 4;
         }
-        Kernel k = buildAttention(nh, nkv, d, target, sched);
+        Kernel k = buildAttention(nh, nkv, d, target, sched, f16);
         Halide::Callable fn = compile(k, {"q", "k_cache", "v_cache", "pos"});
         const int group = nh / nkv;
         for (auto [pos, T] :
@@ -418,6 +421,15 @@ TEST(KernelTest, Attention) {
           // reads.
           std::fill(kc.begin() + size_t(valid) * nkv * d, kc.end(), nan);
           std::fill(vc.begin() + size_t(valid) * nkv * d, vc.end(), nan);
+          std::vector<Halide::float16_t> kh(kc.size()), vh(vc.size());
+          if (f16) {
+            for (size_t i = 0; i < kc.size(); ++i) {
+              kh[i] = Halide::float16_t(kc[i]);
+              vh[i] = Halide::float16_t(vc[i]);
+              kc[i] = float(kh[i]);
+              vc[i] = float(vh[i]);
+            }
+          }
           std::vector<double> ref(q.size());
           const double scale = 1.0 / std::sqrt(double(d));
           for (int t = 0; t < T; ++t) {
@@ -449,10 +461,16 @@ TEST(KernelTest, Attention) {
             }
           }
           auto qB = toBuffer(q, {d, nh, T});
-          auto kB = toBuffer(kc, {d, nkv, C});
-          auto vB = toBuffer(vc, {d, nkv, C});
           Buffer<float> out(d, nh, T);
-          ASSERT_EQ(fn(qB, kB, vB, int32_t(pos), out), 0);
+          if (f16) {
+            auto kB = toBuffer(kh, {d, nkv, C});
+            auto vB = toBuffer(vh, {d, nkv, C});
+            ASSERT_EQ(fn(qB, kB, vB, int32_t(pos), out), 0);
+          } else {
+            auto kB = toBuffer(kc, {d, nkv, C});
+            auto vB = toBuffer(vc, {d, nkv, C});
+            ASSERT_EQ(fn(qB, kB, vB, int32_t(pos), out), 0);
+          }
           expectClose(out, ref, kTol,
                       tag("attention", {{"heads", nh},
                                         {"kv", nkv},
@@ -461,7 +479,48 @@ TEST(KernelTest, Attention) {
                                         {"T", T},
                                         {"C", C},
                                         {"small", small},
+                                        {"f16", f16},
                                         {"bytes", bytes}}));
+        }
+      }
+    }
+  }
+}
+
+// The rows a step writes into an f16 cache: every value rounded to nearest
+// even as Halide's scalar float16_t (and ggml's GGML_FP32_TO_FP16) rounds,
+// including ties, overflow to infinity, subnormals and NaN.
+TEST(KernelTest, StoreF16) {
+  std::mt19937 rng(17);
+  for (int bytes : kVectorBytes) {
+    TestTarget target(bytes);
+    for (int n : {1, 13, 128, 520}) {
+      Halide::Callable fn = compile(buildStoreF16(n, target), {"x"});
+      const int T = 3;
+      std::vector<float> x = randn(size_t(T) * n, rng, 4.0f);
+      const float special[] = {
+          1.0f + 1.0f / 2048, // tie: rounds to even (1.0)
+          1.0f + 3.0f / 2048, // tie: rounds to even (1 + 2/1024)
+          70000.0f,           // beyond f16's range: infinity
+          -3.0e-6f,           // subnormal in f16
+          std::numeric_limits<float>::quiet_NaN()};
+      for (size_t i = 0; i < std::size(special) && i < x.size(); ++i) {
+        x[i * 7 % x.size()] = special[i];
+      }
+      auto xB = toBuffer(x, {n, T});
+      Buffer<Halide::float16_t> out(n, T);
+      ASSERT_EQ(fn(xB, out), 0);
+      for (int t = 0; t < T; ++t) {
+        for (int i = 0; i < n; ++i) {
+          const float v = x[size_t(t) * n + i];
+          const Halide::float16_t want(v);
+          const Halide::float16_t got = out(i, t);
+          if (std::isnan(v)) {
+            EXPECT_TRUE(got.is_nan()) << "n " << n << " at " << i;
+          } else {
+            EXPECT_EQ(got.to_bits(), want.to_bits())
+                << "n " << n << " bytes " << bytes << " x " << v;
+          }
         }
       }
     }

@@ -58,6 +58,9 @@ struct CallArg {
 
 std::string str(int64_t v) { return std::to_string(v); }
 
+// A buffer of IEEE half values (an f16 KV cache).
+bool isF16(const Buf &b) { return b.type == "f16Type()"; }
+
 class Emitter {
 public:
   Emitter(const TargetInfo &target) : target_(target) {}
@@ -928,7 +931,11 @@ LogicalResult Emitter::placeCacheRows(Block &entry) {
         return a.emitOpError("keys and values must be produced by a kernel "
                              "of this function, for one attend only");
       }
-      placed_[rows] = {buf(cache).ptr + " + " + pos + " * " + row, {"T", row}};
+      // An f16 cache's rows are stored by emitAttend, from f32 scratch.
+      if (!isF16(buf(cache))) {
+        placed_[rows] = {buf(cache).ptr + " + " + pos + " * " + row,
+                         {"T", row}};
+      }
     }
   }
   return success();
@@ -1114,7 +1121,25 @@ LogicalResult Emitter::emitAttend(lfm2::AttendOp a, const std::string &where) {
   Buf kc = buf(a.getKCache()), vc = buf(a.getVCache());
   Buf o = output(a.getResult());
   const std::string seen = "(" + pos + " + T)";
-  call({KernelKind::Attention, {nh, nkv, d}},
+  const bool f16 = isF16(kc);
+  if (f16) {
+    // Keys and values were computed in f32 scratch (placeCacheRows): round
+    // them into the cache rows [pos, pos + T).
+    const std::string row = str(nkv * d);
+    for (auto [rows, cache] :
+         {std::pair(a.getKeys(), kc), std::pair(a.getValues(), vc)}) {
+      Buf at = view(cache, {"T", row});
+      at.ptr = "(" + cache.ptr + " + " + pos + " * " + row + ")";
+      call({KernelKind::StoreF16, {nkv * d}},
+           {CallArg::of(view(buf(rows), {"T", row})), CallArg::of(at)},
+           where + ".store");
+    }
+  }
+  std::vector<int64_t> ints = {nh, nkv, d};
+  if (f16) {
+    ints.push_back(1);
+  }
+  call({KernelKind::Attention, ints},
        {CallArg::of(view(buf(a.getQueries()), {"T", str(nh), str(d)})),
         CallArg::of(view(kc, {seen, str(nkv), str(d)})),
         CallArg::of(view(vc, {seen, str(nkv), str(d)})), CallArg::i32(pos),
@@ -1160,10 +1185,20 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
       name = attr.str();
     }
     const bool cache = type.isDynamicDim(0);
-    int64_t rowFloats = 1;
+    // KV caches marked by lfm2-kv-cache keep their rows as f16.
+    bool f16 = false;
+    if (auto attr = func.getArgAttrOfType<StringAttr>(i, "lfm2.cache_format")) {
+      if (!cache || (attr.getValue() != "f16" && attr.getValue() != "f32")) {
+        return func.emitOpError("state argument ")
+               << i << " (" << name << "): cache_format '" << attr.getValue()
+               << "' is not f16 or f32 on a KV cache";
+      }
+      f16 = attr.getValue() == "f16";
+    }
+    int64_t rowElements = 1;
     std::vector<std::string> dims = {cache ? "C" : str(type.getDimSize(0))};
     for (int64_t r = 1; r < type.getRank(); ++r) {
-      rowFloats *= type.getDimSize(r);
+      rowElements *= type.getDimSize(r);
       dims.push_back(str(type.getDimSize(r)));
     }
     const char *kind = !cache ? "StateKind::ConvState"
@@ -1171,9 +1206,15 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
                            ? "StateKind::ValueCache"
                            : "StateKind::KeyCache";
     states << "    {" << quote(name) << ", " << kind << ", "
-           << (cache ? 0 : type.getDimSize(0)) << ", " << rowFloats << "},\n";
-    values_[entry.getArgument(i)] = {
-        "args->states[" + std::to_string(i - 2) + "]", dims};
+           << (cache ? 0 : type.getDimSize(0)) << ", " << rowElements << ", "
+           << (f16 ? 2 : 4) << "},\n";
+    const std::string ptr = "args->states[" + std::to_string(i - 2) + "]";
+    if (f16) {
+      values_[entry.getArgument(i)] = {
+          "reinterpret_cast<uint16_t *>(" + ptr + ")", dims, "f16Type()"};
+    } else {
+      values_[entry.getArgument(i)] = {ptr, dims};
+    }
   }
 
   if (failed(placeCacheRows(entry))) {
@@ -1249,7 +1290,7 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
   }
   out << "    nullptr};\n\n"
       << "const StateDesc kStates[] = {\n"
-      << states.str() << "    {nullptr, StateKind::ConvState, 0, 0}};\n\n"
+      << states.str() << "    {nullptr, StateKind::ConvState, 0, 0, 4}};\n\n"
       << "} // namespace\n\n"
       << "extern \"C\" int lfm2c_program_forward(const ForwardArgs *args, "
          "char *err, size_t errLen) {\n"

@@ -22,6 +22,8 @@ struct CompilePipelineOptions {
   // Stored format of projection weights: "" keeps the file's formats;
   // otherwise q8_0, q4_0 or f32.
   std::string quant;
+  // Stored element type of the KV caches: "" or "f32" keeps f32; "f16".
+  std::string kvCache;
   // Run the fusion passes (off only to measure what they buy).
   bool fuse = true;
 };

@@ -48,6 +48,34 @@ def LFM2QuantizeWeightsPass : Pass<"lfm2-quantize", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::lfm2::LFM2Dialect"];
 }
 
+def LFM2KVCacheFormatPass : Pass<"lfm2-kv-cache", "mlir::ModuleOp"> {
+  let summary = "Choose the stored element type of the KV caches";
+  let description = [{
+    Marks every function argument that an `lfm2.attention` or `lfm2.attend`
+    reads as its key or value cache with `lfm2.cache_format = "f16"` when
+    `format=f16`, and removes the mark when `format=f32`. The caches stay
+    f32 tensors in the IR: the mark says codegen stores their rows as IEEE
+    half, rounded to nearest even when written and widened to f32 when read
+    (llama.cpp's default `-ctk f16 -ctv f16`). Half the bytes per cached
+    token: less memory at long contexts, and half the reads of a decode
+    step's attention. Every other tensor, and all arithmetic, stays f32.
+
+    Before, with `format=f16`:
+    ```mlir
+    func.func @forward(..., %kc: tensor<?x8x64xf32> {lfm2.state = "blk.2.k_cache"}, ...)
+    ```
+    After:
+    ```mlir
+    func.func @forward(..., %kc: tensor<?x8x64xf32> {lfm2.cache_format = "f16", lfm2.state = "blk.2.k_cache"}, ...)
+    ```
+  }];
+  let options = [
+    Option<"format", "format", "std::string", /*default=*/"\"f16\"",
+           "Stored element type of the KV caches: f16 or f32">,
+  ];
+  let dependentDialects = ["mlir::lfm2::LFM2Dialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // Decomposition into kernel-level ops
 //===----------------------------------------------------------------------===//

@@ -14,6 +14,11 @@ void buildLFM2CompilePipeline(OpPassManager &pm,
     quant.format = options.quant;
     pm.addPass(createLFM2QuantizeWeightsPass(quant));
   }
+  if (!options.kvCache.empty()) {
+    LFM2KVCacheFormatPassOptions kv;
+    kv.format = options.kvCache;
+    pm.addPass(createLFM2KVCacheFormatPass(kv));
+  }
   // Codegen lowers kernel-level ops only.
   pm.addPass(createLFM2DecomposePass());
   if (options.fuse) {
@@ -33,6 +38,10 @@ struct PipelineCLOptions : PassPipelineOptions<PipelineCLOptions> {
                             llvm::cl::desc("Stored format of projection "
                                            "weights (q8_0, q4_0, f16, f32)"),
                             llvm::cl::init("")};
+  Option<std::string> kvCache{
+      *this, "kv-cache",
+      llvm::cl::desc("Stored element type of the KV caches (f32, f16)"),
+      llvm::cl::init("")};
   Option<bool> fuse{*this, "fuse", llvm::cl::desc("Run the fusion passes"),
                     llvm::cl::init(true)};
 };
@@ -47,6 +56,7 @@ void registerLFM2PassesAndPipelines() {
       [](OpPassManager &pm, const PipelineCLOptions &cl) {
         CompilePipelineOptions options;
         options.quant = cl.quant;
+        options.kvCache = cl.kvCache;
         options.fuse = cl.fuse;
         buildLFM2CompilePipeline(pm, options);
       });

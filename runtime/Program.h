@@ -25,8 +25,9 @@ enum class StateKind : int32_t { ConvState = 0, KeyCache = 1, ValueCache = 2 };
 struct StateDesc {
   const char *name;
   StateKind kind;
-  int64_t rows;      // fixed row count; for caches, 0 (= context size)
-  int64_t rowFloats; // floats per row
+  int64_t rows;         // fixed row count; for caches, 0 (= context size)
+  int64_t rowElements;  // values per row
+  int32_t elementBytes; // 4 (f32), or 2 for a KV cache stored as f16
 };
 
 // Sampling defaults of the model (generation_config.json), else LiquidAI's

@@ -85,6 +85,13 @@ int main(int argc, char **argv) {
                    "(routers, norms and conv kernels stay f32), or expand "
                    "all to f32; default: as in the file")
       ->check(CLI::IsMember({"q8_0", "q4_0", "f16", "f32"}));
+  compile
+      ->add_option("--kv-cache", opt.kvCache,
+                   "Store the KV caches' rows as f32 (default) or f16: half "
+                   "the cache memory and attention reads at long contexts, "
+                   "keys and values rounded to half precision as llama.cpp "
+                   "does by default")
+      ->check(CLI::IsMember({"f32", "f16"}));
   compile->add_flag(
       "--host-isa", opt.hostIsa,
       "Keep the target's weight layouts and schedules but compile its "
