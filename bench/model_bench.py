@@ -169,6 +169,10 @@ def main():
 
     os.makedirs(args.work, exist_ok=True)
     meta, tensors = read_gguf(args.model)
+    compile_args = args.compile_args.split()
+    kv_f16 = "--kv-cache=f16" in compile_args or any(
+        a == "--kv-cache" and b == "f16"
+        for a, b in zip(compile_args, compile_args[1:]))
     rows = []
     # Measured before and after the tests, the higher kept: this VM's
     # bandwidth moves by 20-30% within minutes, and a low reading would put
@@ -180,7 +184,7 @@ def main():
         binary = os.path.join(args.work, model + ".lfm2c")
         start = time.time()
         proc = subprocess.run([args.lfm2c, "compile", args.model, "-o", binary,
-                               "-q"] + args.compile_args.split(),
+                               "-q"] + compile_args,
                               capture_output=True, text=True)
         if proc.returncode != 0:
             sys.exit(f"model_bench: compile failed:\n{proc.stderr}")
@@ -246,8 +250,9 @@ def main():
         kind, _, depth = parse_test(r["test"])
         bound = frac = ""
         if kind == "tg":
-            # KV caches: f32 in lfm2c, f16 in llama.cpp by default.
-            kvb = 4 if r["engine"] == "lfm2c" else 2
+            # KV caches: f32 in lfm2c unless compiled with --kv-cache=f16,
+            # f16 in llama.cpp by default.
+            kvb = 2 if r["engine"] != "lfm2c" or kv_f16 else 4
             b = bytes_per_token(meta, tensors, depth, kvb)
             r["roofline_tokens_per_second"] = gbps * 1e9 / b
             r["roofline_fraction"] = r["tokens_per_second"] / \

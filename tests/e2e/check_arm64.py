@@ -122,6 +122,9 @@ def main():
         for quant in ("q8_0", "q4_0"):
             check_goldens.run_quantized(lfm2c, fixtures, work, "tiny-lfm2moe",
                                         quant, target, runner, f32_exe)
+        # f16 KV caches: NEON / SVE2 widen and round the halves themselves.
+        check_goldens.run_kv_f16(lfm2c, fixtures, work, "tiny-lfm2-dense",
+                                 target, runner)
     run_missing_driver(lfm2c, fixtures, work)
     passed = results["passed"] + check_goldens.results["passed"]
     failed = results["failed"] + check_goldens.results["failed"]

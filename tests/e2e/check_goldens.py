@@ -316,46 +316,49 @@ def run_f16(lfm2c, fixtures, work, name):
               f"{kl:.2e} <= 1e-3")
 
 
-def run_kv_f16(lfm2c, fixtures, work, name):
+def run_kv_f16(lfm2c, fixtures, work, name, target="host", runner=()):
     """`--kv-cache f16`: keys and values stored as IEEE half (llama.cpp's
     default cache type; the goldens used an f32 cache). Run as the goldens
     were made (prompt in one call, then one token per call), so both the
     batch and the one-token attention read the f16 rows: the same greedy
     tokens, logits within 1e-2 of the F32 goldens (measured: 0.8e-3 to
     2.1e-3; an f32 cache is held to 1e-4), and the program calls the f16
-    kernels."""
+    kernels. `runner` prefixes every run (qemu for another architecture)."""
     folder = os.path.join(fixtures, name)
     golden = os.path.join(folder, "golden", "f32")
-    exe = os.path.join(work, f"{name}-kv-f16")
+    exe = os.path.join(work, f"{name}-kv-f16-{target}")
+    label = f"{target}/{name}/--kv-cache f16"
     proc = compile_model(lfm2c, os.path.join(folder, "model-f32.gguf"), exe,
-                         extra=["--kv-cache", "f16"])
-    if not check(proc.returncode == 0, f"{name}/--kv-cache f16: compiles"):
+                         target, extra=["--kv-cache", "f16"])
+    if not check(proc.returncode == 0, f"{label}: compiles"):
         return
-    symbols = subprocess.run(["nm", exe], capture_output=True,
-                             text=True).stdout
+    # The program names the kernels it calls (for --profile).
+    with open(exe, "rb") as f:
+        binary = f.read()
     for kernel in ("attention_f16_f32", "store_f16_f32"):
-        check(kernel in symbols, f"{name}/--kv-cache f16: calls {kernel}")
+        check(kernel.encode() in binary, f"{label}: calls {kernel}")
     for prompt in ("prompt1", "prompt2", "prompt3"):
         meta = json.load(open(os.path.join(golden, prompt + ".json")))
         vocab = meta["n_vocab"]
         dump = exe + f"-{prompt}.logits"
         run = subprocess.run(
-            [exe, "--tokens", ",".join(map(str, meta["prompt"])), "-n",
-             str(N_GEN), "--dump-logits", dump], capture_output=True, text=True)
-        if not check(run.returncode == 0, f"{name}/kv f16/{prompt}: runs"):
+            list(runner) + [exe, "--tokens", ",".join(map(str, meta["prompt"])),
+                            "-n", str(N_GEN), "--dump-logits", dump],
+            capture_output=True, text=True)
+        if not check(run.returncode == 0, f"{label}/{prompt}: runs"):
             print(run.stderr)
             continue
         generated = [int(t) for t in run.stdout.split()]
         check(generated == meta["greedy"],
-              f"{name}/kv f16/{prompt}: greedy tokens equal the golden ones")
+              f"{label}/{prompt}: greedy tokens equal the golden ones")
         expected = teacher_forced_golden(golden, prompt, vocab)
         ours = np.fromfile(dump, dtype=np.float32)
         if not check(ours.size == expected.size,
-                     f"{name}/kv f16/{prompt}: {expected.shape[0]} rows"):
+                     f"{label}/{prompt}: {expected.shape[0]} rows"):
             continue
         diff = float(np.abs(ours.reshape(expected.shape) - expected).max())
-        check(diff <= 1e-2, f"{name}/kv f16/{prompt}: max abs logit "
-              f"difference {diff:.3g} <= 1e-2")
+        check(diff <= 1e-2, f"{label}/{prompt}: max abs logit difference "
+              f"{diff:.3g} <= 1e-2")
 
 
 def run_error_paths(lfm2c, fixtures, work):
