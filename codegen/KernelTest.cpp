@@ -488,37 +488,46 @@ TEST(KernelTest, Attention) {
 }
 
 // The rows a step writes into an f16 cache: every value rounded to nearest
-// even as Halide's scalar float16_t (and ggml's GGML_FP32_TO_FP16) rounds,
-// including ties, overflow to infinity, subnormals and NaN.
+// even, as ggml's GGML_FP32_TO_FP16 rounds. Random values against Halide's
+// scalar float16_t, and values whose halves are known bit for bit: ties
+// (to even), overflow to infinity, a subnormal, NaN.
 TEST(KernelTest, StoreF16) {
   std::mt19937 rng(17);
+  const std::pair<float, uint16_t> known[] = {
+      {1.0f + 1.0f / 2048, 0x3C00}, // halfway between 1 and 1 + 2^-10
+      {1.0f + 3.0f / 2048, 0x3C02}, // halfway: up to the even neighbour
+      {-2.5f, 0xC100},
+      {70000.0f, 0x7C00},  // beyond 65504: +infinity
+      {-3.0e-6f, 0x8032},  // subnormal: -50 * 2^-24
+      {65519.0f, 0x7BFF}}; // just below the overflow threshold
   for (int bytes : kVectorBytes) {
     TestTarget target(bytes);
     for (int n : {1, 13, 128, 520}) {
       Halide::Callable fn = compile(buildStoreF16(n, target), {"x"});
-      const int T = 3;
+      const int T = 8;
       std::vector<float> x = randn(size_t(T) * n, rng, 4.0f);
-      const float special[] = {
-          1.0f + 1.0f / 2048, // tie: rounds to even (1.0)
-          1.0f + 3.0f / 2048, // tie: rounds to even (1 + 2/1024)
-          70000.0f,           // beyond f16's range: infinity
-          -3.0e-6f,           // subnormal in f16
-          std::numeric_limits<float>::quiet_NaN()};
-      for (size_t i = 0; i < std::size(special) && i < x.size(); ++i) {
-        x[i * 7 % x.size()] = special[i];
+      // The known values (and a NaN) in the first row, then random ones.
+      for (size_t k = 0; k < std::size(known); ++k) {
+        x[k % x.size()] = known[k].first;
       }
+      x[std::size(known) % x.size()] = std::numeric_limits<float>::quiet_NaN();
       auto xB = toBuffer(x, {n, T});
       Buffer<Halide::float16_t> out(n, T);
       ASSERT_EQ(fn(xB, out), 0);
+      for (size_t k = 0; k < std::size(known) && k < x.size(); ++k) {
+        if (x[k] == known[k].first) {
+          EXPECT_EQ(out(int(k % n), int(k / n)).to_bits(), known[k].second)
+              << "n " << n << " bytes " << bytes << " x " << known[k].first;
+        }
+      }
       for (int t = 0; t < T; ++t) {
         for (int i = 0; i < n; ++i) {
           const float v = x[size_t(t) * n + i];
-          const Halide::float16_t want(v);
           const Halide::float16_t got = out(i, t);
           if (std::isnan(v)) {
             EXPECT_TRUE(got.is_nan()) << "n " << n << " at " << i;
           } else {
-            EXPECT_EQ(got.to_bits(), want.to_bits())
+            EXPECT_EQ(got.to_bits(), Halide::float16_t(v).to_bits())
                 << "n " << n << " bytes " << bytes << " x " << v;
           }
         }

@@ -30,6 +30,9 @@ struct Buf {
   // Rows interleaved in groups of this many (QuantLayout.h): then the last
   // two dims are (rows / interleave, interleave * row bytes).
   int interleave = 0;
+  // A KV cache stored as IEEE half (lfm2-kv-cache): no kernel writes its
+  // rows directly; emitAttend rounds them in.
+  bool f16Cache = false;
   // A block format (quants + scales); f16 is read like f32.
   bool quantized() const {
     return format == StoredFormat::Q8_0 || format == StoredFormat::Q4_0 ||
@@ -57,9 +60,6 @@ struct CallArg {
 };
 
 std::string str(int64_t v) { return std::to_string(v); }
-
-// A buffer of IEEE half values (an f16 KV cache).
-bool isF16(const Buf &b) { return b.type == "f16Type()"; }
 
 class Emitter {
 public:
@@ -924,6 +924,11 @@ LogicalResult Emitter::placeCacheRows(Block &entry) {
                              "only here; codegen updates caches in place");
       }
     }
+    // One attention kernel reads both caches, so they share one type.
+    if (buf(a.getKCache()).f16Cache != buf(a.getVCache()).f16Cache) {
+      return a.emitOpError("key and value caches must have the same "
+                           "cache_format (one is f16, the other f32)");
+    }
     const std::string row = str(nkv * d);
     for (auto [rows, cache] : {std::pair(a.getKeys(), a.getKCache()),
                                std::pair(a.getValues(), a.getVCache())}) {
@@ -931,8 +936,8 @@ LogicalResult Emitter::placeCacheRows(Block &entry) {
         return a.emitOpError("keys and values must be produced by a kernel "
                              "of this function, for one attend only");
       }
-      // An f16 cache's rows are stored by emitAttend, from f32 scratch.
-      if (!isF16(buf(cache))) {
+      // The producer of an f16 cache's rows writes f32 scratch instead.
+      if (!buf(cache).f16Cache) {
         placed_[rows] = {buf(cache).ptr + " + " + pos + " * " + row,
                          {"T", row}};
       }
@@ -1121,7 +1126,7 @@ LogicalResult Emitter::emitAttend(lfm2::AttendOp a, const std::string &where) {
   Buf kc = buf(a.getKCache()), vc = buf(a.getVCache());
   Buf o = output(a.getResult());
   const std::string seen = "(" + pos + " + T)";
-  const bool f16 = isF16(kc);
+  const bool f16 = kc.f16Cache;
   if (f16) {
     // Keys and values were computed in f32 scratch (placeCacheRows): round
     // them into the cache rows [pos, pos + T).
@@ -1185,13 +1190,18 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
       name = attr.str();
     }
     const bool cache = type.isDynamicDim(0);
-    // KV caches marked by lfm2-kv-cache keep their rows as f16.
     bool f16 = false;
     if (auto attr = func.getArgAttrOfType<StringAttr>(i, "lfm2.cache_format")) {
-      if (!cache || (attr.getValue() != "f16" && attr.getValue() != "f32")) {
+      if (!cache) {
+        return func.emitOpError("state argument ")
+               << i << " (" << name
+               << "): cache_format on a state of fixed rows; only KV caches "
+                  "(rows = context positions) take one";
+      }
+      if (attr.getValue() != "f16" && attr.getValue() != "f32") {
         return func.emitOpError("state argument ")
                << i << " (" << name << "): cache_format '" << attr.getValue()
-               << "' is not f16 or f32 on a KV cache";
+               << "', expected f16 or f32";
       }
       f16 = attr.getValue() == "f16";
     }
@@ -1210,8 +1220,10 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
            << (f16 ? 2 : 4) << "},\n";
     const std::string ptr = "args->states[" + std::to_string(i - 2) + "]";
     if (f16) {
-      values_[entry.getArgument(i)] = {
-          "reinterpret_cast<uint16_t *>(" + ptr + ")", dims, "f16Type()"};
+      // Typed so that row offsets added to it count halves.
+      Buf b{"reinterpret_cast<uint16_t *>(" + ptr + ")", dims, "f16Type()"};
+      b.f16Cache = true;
+      values_[entry.getArgument(i)] = b;
     } else {
       values_[entry.getArgument(i)] = {ptr, dims};
     }
@@ -1256,6 +1268,7 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
   for (unsigned s = 1; s < ret.getNumOperands(); ++s) {
     Buf now = buf(ret.getOperand(s));
     Buf slot = buf(entry.getArgument(s + 1));
+    // Caches (the only non-f32 states) are updated in place, never here.
     if (now.ptr != slot.ptr) {
       code_ << "  std::memcpy(" << slot.ptr << ", " << now.ptr << ", "
             << "sizeof(float) * " << now.dims[0] << " * " << now.dims[1]

@@ -77,7 +77,9 @@ struct ForwardArgs {
   bool allLogits;         // logits for every token, else only the last
   float *logits;          // numTokens (or 1) rows of vocabSize
   const uint8_t *weights; // mapped weights, past the header
-  float *const *states;   // one per StateDesc
+  // One per StateDesc; an f16 cache's buffer holds halves (the program
+  // casts it).
+  float *const *states;
   int64_t contextSize;    // rows of each cache
   float *arena;
   KernelTimes *profile; // nullptr: kernels not timed

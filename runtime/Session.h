@@ -72,6 +72,7 @@ private:
   // this VM's noise; RSS unchanged).
   class StateBuffer {
   public:
+    // `floats` 4-byte slots (an f16 cache takes half as many as values).
     static StatusOr<StateBuffer> allocate(size_t floats);
     StateBuffer(StateBuffer &&other) noexcept;
     StateBuffer &operator=(StateBuffer &&) = delete;

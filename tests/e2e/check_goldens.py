@@ -43,6 +43,34 @@ def compile_model(lfm2c, model, out, target="host", extra=()):
     return proc
 
 
+def check_generation(exe, golden, prompt, label, runner, tolerance):
+    """Runs `prompt` as the goldens were made (the prompt in one call, then
+    N_GEN greedy steps of one token a call) and checks the greedy tokens
+    (exact) and every row of logits (within `tolerance`). Returns the
+    largest logit difference, or None if the run failed."""
+    meta = json.load(open(os.path.join(golden, prompt + ".json")))
+    dump = exe + f"-{prompt}.logits"
+    run = subprocess.run(
+        list(runner) + [exe, "--tokens", ",".join(map(str, meta["prompt"])),
+                        "-n", str(N_GEN), "--dump-logits", dump],
+        capture_output=True, text=True)
+    if not check(run.returncode == 0, f"{label}/{prompt}: runs"):
+        print(run.stderr)
+        return None
+    generated = [int(t) for t in run.stdout.split()]
+    check(generated == meta["greedy"],
+          f"{label}/{prompt}: greedy tokens equal the golden ones")
+    expected = teacher_forced_golden(golden, prompt, meta["n_vocab"])
+    ours = np.fromfile(dump, dtype=np.float32)
+    if not check(ours.size == expected.size,
+                 f"{label}/{prompt}: {expected.shape[0]} rows of logits"):
+        return None
+    diff = float(np.abs(ours.reshape(expected.shape) - expected).max())
+    check(diff <= tolerance, f"{label}/{prompt}: max abs logit difference "
+          f"{diff:.3g} <= {tolerance:g}")
+    return diff
+
+
 def run_goldens(lfm2c, fixtures, work, name, quant="f32", source=None,
                 target="host", runner=(), extra=()):
     """source: a Hugging Face folder under the fixture (hf, hf-sharded) that
@@ -66,36 +94,7 @@ def run_goldens(lfm2c, fixtures, work, name, quant="f32", source=None,
         print(proc.stderr)
         return None
     for prompt in ("prompt1", "prompt2", "prompt3"):
-        meta = json.load(open(os.path.join(golden, prompt + ".json")))
-        vocab = meta["n_vocab"]
-        tokens = meta["prompt"]
-        dump = exe + f"-{prompt}.logits"
-        run = subprocess.run(
-            list(runner) + [exe, "--tokens", ",".join(map(str, tokens)),
-                            "-n", str(N_GEN), "--dump-logits", dump],
-            capture_output=True, text=True)
-        if not check(run.returncode == 0, f"{label}/{prompt}: runs"):
-            print(run.stderr)
-            continue
-        generated = [int(t) for t in run.stdout.split()]
-        check(generated == meta["greedy"],
-              f"{label}/{prompt}: greedy tokens equal the golden ones")
-        prompt_rows = np.fromfile(
-            os.path.join(golden, prompt + ".prompt_logits.f32"),
-            dtype=np.float32).reshape(-1, vocab)
-        gen_rows = np.fromfile(
-            os.path.join(golden, prompt + ".gen_logits.f32"),
-            dtype=np.float32).reshape(-1, vocab)
-        # P prompt rows, then one row per fed-back token except the last.
-        expected = np.concatenate([prompt_rows, gen_rows[1:]])
-        ours = np.fromfile(dump, dtype=np.float32)
-        if not check(ours.size == expected.size,
-                     f"{label}/{prompt}: {expected.shape[0]} rows of logits"):
-            continue
-        diff = float(np.abs(ours.reshape(expected.shape) - expected).max())
-        check(diff <= TOLERANCE,
-              f"{label}/{prompt}: max abs logit difference {diff:.3g} "
-              f"<= {TOLERANCE}")
+        check_generation(exe, golden, prompt, label, runner, TOLERANCE)
     return exe
 
 
@@ -321,9 +320,10 @@ def run_kv_f16(lfm2c, fixtures, work, name, target="host", runner=()):
     default cache type; the goldens used an f32 cache). Run as the goldens
     were made (prompt in one call, then one token per call), so both the
     batch and the one-token attention read the f16 rows: the same greedy
-    tokens, logits within 1e-2 of the F32 goldens (measured: 0.8e-3 to
-    2.1e-3; an f32 cache is held to 1e-4), and the program calls the f16
-    kernels. `runner` prefixes every run (qemu for another architecture)."""
+    tokens, logits within 5e-3 of the F32 goldens (measured: 0.8e-3 to
+    2.1e-3) but not within the 1e-4 an f32 cache is held to (so the rows
+    really were rounded), and the program calls the f16 kernels. `runner`
+    prefixes every run (qemu for another architecture)."""
     folder = os.path.join(fixtures, name)
     golden = os.path.join(folder, "golden", "f32")
     exe = os.path.join(work, f"{name}-kv-f16-{target}")
@@ -338,27 +338,10 @@ def run_kv_f16(lfm2c, fixtures, work, name, target="host", runner=()):
     for kernel in ("attention_f16_f32", "store_f16_f32"):
         check(kernel.encode() in binary, f"{label}: calls {kernel}")
     for prompt in ("prompt1", "prompt2", "prompt3"):
-        meta = json.load(open(os.path.join(golden, prompt + ".json")))
-        vocab = meta["n_vocab"]
-        dump = exe + f"-{prompt}.logits"
-        run = subprocess.run(
-            list(runner) + [exe, "--tokens", ",".join(map(str, meta["prompt"])),
-                            "-n", str(N_GEN), "--dump-logits", dump],
-            capture_output=True, text=True)
-        if not check(run.returncode == 0, f"{label}/{prompt}: runs"):
-            print(run.stderr)
-            continue
-        generated = [int(t) for t in run.stdout.split()]
-        check(generated == meta["greedy"],
-              f"{label}/{prompt}: greedy tokens equal the golden ones")
-        expected = teacher_forced_golden(golden, prompt, vocab)
-        ours = np.fromfile(dump, dtype=np.float32)
-        if not check(ours.size == expected.size,
-                     f"{label}/{prompt}: {expected.shape[0]} rows"):
-            continue
-        diff = float(np.abs(ours.reshape(expected.shape) - expected).max())
-        check(diff <= 1e-2, f"{label}/{prompt}: max abs logit difference "
-              f"{diff:.3g} <= 1e-2")
+        diff = check_generation(exe, golden, prompt, label, runner, 5e-3)
+        if diff is not None:
+            check(diff > TOLERANCE, f"{label}/{prompt}: logits differ from "
+                  f"an f32 cache's ({diff:.3g} > {TOLERANCE})")
 
 
 def run_error_paths(lfm2c, fixtures, work):
