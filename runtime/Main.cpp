@@ -479,6 +479,17 @@ StatusOr<double> benchOnce(Session &s, const BenchTest &t, uint64_t &rng) {
   return t.n / std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+// The stored type of the program's key or value caches, named as
+// llama-bench's type_k / type_v ("none" without attention layers).
+const char *cacheType(const ProgramInfo &info, StateKind kind) {
+  for (int32_t i = 0; i < info.numStates; ++i) {
+    if (info.states[i].kind == kind) {
+      return info.states[i].elementBytes == 2 ? "f16" : "f32";
+    }
+  }
+  return "none";
+}
+
 int runBench(const Options &o, const BenchOptions &b) {
   auto tests = parseBenchList(b.list);
   if (!tests) {
@@ -561,6 +572,8 @@ int runBench(const Options &o, const BenchOptions &b) {
                           {"reps", b.reps},
                           {"threads", threads},
                           {"ctx_size", s.contextSize()},
+                          {"type_k", cacheType(info, StateKind::KeyCache)},
+                          {"type_v", cacheType(info, StateKind::ValueCache)},
                           {"tokens_per_second", mean},
                           {"stddev", stddev},
                           {"samples_ts", samples},

@@ -72,6 +72,8 @@ def main():
         check(len(r.get("samples_ts", [])) == 2, f"{name}: 2 reps")
         check(isinstance(r.get("model"), str) and
               isinstance(r.get("target"), str), f"{name}: model and target")
+        check((r.get("type_k"), r.get("type_v")) == ("f32", "f32"),
+              f"{name}: f32 KV caches by default")
     if len(rows) == 3:
         check((rows[0]["n_prompt"], rows[0]["n_gen"], rows[0]["n_depth"]) ==
               (8, 0, 0), "pp8 is 8 prompt tokens")
@@ -138,6 +140,17 @@ def main():
     both = subprocess.run([exe, "--bench", "pp8", "--tokens", "1,2"],
                           capture_output=True, text=True)
     check(both.returncode != 0, "--bench with --tokens is refused")
+
+    # A program compiled with f16 KV caches says so, as llama-bench does.
+    exe16 = os.path.join(work, "bench-model-kv-f16")
+    proc = subprocess.run([lfm2c, "compile", model, "-o", exe16, "--quiet",
+                           "--kv-cache=f16"], capture_output=True, text=True)
+    run = subprocess.run([exe16, "--bench", "tg2", "--json", "--bench-reps",
+                          "1"], capture_output=True, text=True)
+    row = json.loads(run.stdout) if run.returncode == 0 else {}
+    check(proc.returncode == 0 and
+          (row.get("type_k"), row.get("type_v")) == ("f16", "f16"),
+          "--kv-cache=f16: the JSON line has type_k and type_v f16")
 
     print(f"{results['passed']} passed, {results['failed']} failed")
     return 1 if results["failed"] else 0
