@@ -82,6 +82,10 @@ def read_gguf(path):
     return meta, tensors
 
 
+# Bytes a cached value takes, by the type_k / type_v names both engines use.
+KV_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "q8_0": 34 / 32, "q4_0": 18 / 32}
+
+
 def bytes_per_token(meta, tensors, depth, kv_bytes_per_value):
     arch = meta.get("general.architecture", "lfm2")
     experts = meta.get(f"{arch}.expert_count", 0) or 0
@@ -169,10 +173,6 @@ def main():
 
     os.makedirs(args.work, exist_ok=True)
     meta, tensors = read_gguf(args.model)
-    compile_args = args.compile_args.split()
-    kv_f16 = "--kv-cache=f16" in compile_args or any(
-        a == "--kv-cache" and b == "f16"
-        for a, b in zip(compile_args, compile_args[1:]))
     rows = []
     # Measured before and after the tests, the higher kept: this VM's
     # bandwidth moves by 20-30% within minutes, and a low reading would put
@@ -184,7 +184,7 @@ def main():
         binary = os.path.join(args.work, model + ".lfm2c")
         start = time.time()
         proc = subprocess.run([args.lfm2c, "compile", args.model, "-o", binary,
-                               "-q"] + compile_args,
+                               "-q"] + args.compile_args.split(),
                               capture_output=True, text=True)
         if proc.returncode != 0:
             sys.exit(f"model_bench: compile failed:\n{proc.stderr}")
@@ -208,6 +208,7 @@ def main():
                          "tokens_per_second": r["tokens_per_second"],
                          "threads": r["threads"],
                          "peak_rss_bytes": r["peak_rss_bytes"],
+                         "type_k": r["type_k"], "type_v": r["type_v"],
                          "weights_huge_page_fraction":
                              r["weights_huge_page_bytes"] / r["weights_bytes"]})
         if args.llama_bench:
@@ -234,6 +235,8 @@ def main():
                 rows.append({"engine": "llama.cpp", "test": test,
                              "tokens_per_second": r["avg_ts"],
                              "threads": r["n_threads"],
+                             "type_k": r.get("type_k", "f16"),
+                             "type_v": r.get("type_v", "f16"),
                              "peak_rss_bytes": usage.ru_maxrss * 1024})
 
     gbps_after = bandwidth(args.bench_kernels)
@@ -250,9 +253,10 @@ def main():
         kind, _, depth = parse_test(r["test"])
         bound = frac = ""
         if kind == "tg":
-            # KV caches: f32 in lfm2c unless compiled with --kv-cache=f16,
-            # f16 in llama.cpp by default.
-            kvb = 2 if r["engine"] != "lfm2c" or kv_f16 else 4
+            # Each engine reports its caches' type (lfm2c: f32 unless
+            # compiled with --kv-cache=f16; llama.cpp: f16 by default).
+            kvb = (KV_BYTES.get(r["type_k"], 2) +
+                   KV_BYTES.get(r["type_v"], 2)) / 2
             b = bytes_per_token(meta, tensors, depth, kvb)
             r["roofline_tokens_per_second"] = gbps * 1e9 / b
             r["roofline_fraction"] = r["tokens_per_second"] / \
