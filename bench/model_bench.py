@@ -9,7 +9,8 @@ same GGUF with the same threads. Prints a markdown table with each decode
 test's fraction of the roofline (bandwidth / bytes read per token, counted
 from the GGUF: every tensor once, expert tensors scaled by top_k / experts,
 the tied embedding read whole by the head, plus the KV cache at the test's
-depth), and with --json one JSON object per line.
+depth in the type each engine reports), and with --json one JSON object per
+line.
 
     bench/model_bench.py --lfm2c build/bin/lfm2c --model m.gguf \\
         --bench-kernels build/bin/bench_kernels [--llama-bench llama-bench]
