@@ -201,8 +201,7 @@ BENCHMARK(BM_MoERoute)
 struct AttentionSetup {
   std::unique_ptr<Runner> run;
   Buffer<float> q, o;
-  std::vector<Buffer<float>> k, v;
-  std::vector<Buffer<Halide::float16_t>> kh, vh;
+  std::vector<Buffer<>> k, v; // f32 or f16 elements
   explicit AttentionSetup(const std::array<int64_t, 5> &a) {
     const int nh = int(a[0]), nkv = int(a[1]), d = int(a[2]), C = int(a[3]);
     const bool f16 = a[4] != 0;
@@ -221,27 +220,16 @@ struct AttentionSetup {
     for (int c = 0; c < copies; ++c) {
       Buffer<float> kf = randomF32({d, nkv, C}, 200 + c);
       Buffer<float> vf = randomF32({d, nkv, C}, 300 + c);
-      if (f16) {
-        kh.push_back(half(kf));
-        vh.push_back(half(vf));
-      } else {
-        k.push_back(kf);
-        v.push_back(vf);
-      }
+      k.push_back(f16 ? Buffer<>(half(kf)) : Buffer<>(kf));
+      v.push_back(f16 ? Buffer<>(half(vf)) : Buffer<>(vf));
     }
     o = Buffer<float>(d, nh, 1);
     run->buffer("q", q.raw_buffer())
-        .buffer("k_cache", cache(k, kh, 0))
-        .buffer("v_cache", cache(v, vh, 0))
+        .buffer("k_cache", k[0].raw_buffer())
+        .buffer("v_cache", v[0].raw_buffer())
         .scalar("pos", C - 1) // the last row: attends to all C rows
         .output(o.raw_buffer());
     run->prepare();
-  }
-  size_t copies() const { return std::max(k.size(), kh.size()); }
-  static halide_buffer_t *cache(std::vector<Buffer<float>> &f,
-                                std::vector<Buffer<Halide::float16_t>> &h,
-                                size_t c) {
-    return h.empty() ? f[c].raw_buffer() : h[c].raw_buffer();
   }
 };
 
@@ -251,9 +239,9 @@ void BM_AttentionDecode(benchmark::State &state) {
   AttentionSetup &s = cached<AttentionSetup>(a);
   size_t i = 0;
   double sec = timedLoop(state, [&] {
-    size_t c = i++ % s.copies();
-    s.run->rebind("k_cache", AttentionSetup::cache(s.k, s.kh, c));
-    s.run->rebind("v_cache", AttentionSetup::cache(s.v, s.vh, c));
+    size_t c = i++ % s.k.size();
+    s.run->rebind("k_cache", s.k[c].raw_buffer());
+    s.run->rebind("v_cache", s.v[c].raw_buffer());
     benchmark::DoNotOptimize(s.run->run());
   });
   const double nh = double(a[0]), nkv = double(a[1]), d = double(a[2]),
