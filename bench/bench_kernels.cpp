@@ -210,15 +210,19 @@ struct AttentionSetup {
     q = randomF32({d, nh, 1}, 1);
     const int copies = copiesFor(2.0 * C * nkv * d * (f16 ? 2 : 4));
     auto half = [](const Buffer<float> &f) {
-      Buffer<Halide::float16_t> h(f.dim(0).extent(), f.dim(1).extent(),
-                                  f.dim(2).extent());
-      h.for_each_element([&](int x, int y, int z) {
-        h(x, y, z) = Halide::float16_t(f(x, y, z));
-      });
+      std::vector<int> sizes;
+      for (int i = 0; i < f.dimensions(); ++i) {
+        sizes.push_back(f.dim(i).extent());
+      }
+      Buffer<Halide::float16_t> h(sizes);
+      h.for_each_element(
+          [&](const int *at) { h(at) = Halide::float16_t(f(at)); });
       return h;
     };
     for (int c = 0; c < copies; ++c) {
-      Buffer<float> kf = randomF32({d, nkv, C}, 200 + c);
+      // Keys in the program's tiles of transposed keys.
+      Buffer<float> kf =
+          randomF32({kKeyTileRows, d, nkv, C / kKeyTileRows}, 200 + c);
       Buffer<float> vf = randomF32({d, nkv, C}, 300 + c);
       k.push_back(f16 ? Buffer<>(half(kf)) : Buffer<>(kf));
       v.push_back(f16 ? Buffer<>(half(vf)) : Buffer<>(vf));
@@ -268,7 +272,9 @@ struct AttentionPrefillSetup {
     q = randomF32({d, nh, T}, 2);
     const int copies = copiesFor(2.0 * C * nkv * d * 4);
     for (int c = 0; c < copies; ++c) {
-      k.push_back(randomF32({d, nkv, C}, 400 + c));
+      k.push_back(randomF32(
+          {kKeyTileRows, d, nkv, (C + kKeyTileRows - 1) / kKeyTileRows},
+          400 + c));
       v.push_back(randomF32({d, nkv, C}, 500 + c));
     }
     o = Buffer<float>(d, nh, T);

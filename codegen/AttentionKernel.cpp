@@ -33,8 +33,11 @@ const float kLowest = std::numeric_limits<float>::lowest();
 struct AttentionInputs {
   ImageParam q, kc, vc;
   Param<int32_t> pos;
-  // Cache rows as f32, whatever their stored type.
-  Expr key(Expr i, Expr kv, Expr row) const { return widen(kc(i, kv, row)); }
+  // Cache elements as f32, whatever their stored type. Keys are stored in
+  // tiles of kKeyTileRows keys, transposed: (lane, i, kv, tile).
+  Expr key(Expr i, Expr kv, Expr tile, Expr lane) const {
+    return widen(kc(lane, i, kv, tile));
+  }
   Expr value(Expr i, Expr kv, Expr row) const { return widen(vc(i, kv, row)); }
   static Expr widen(Expr e) {
     return e.type().is_float() && e.type().bits() == 32 ? e : cast<float>(e);
@@ -98,15 +101,22 @@ FlashPass defineFlashPass(const std::string &tag, const AttentionInputs &in,
   // compare per row vector (ri / group does not vectorize cheaply).
   f.limit(ri, ro) = pos + token;
 
-  // Keys past pos+T-1 only occur in the padding of the last block; they are
-  // masked, and the clamp keeps their (unused) reads inside the cache.
+  // Keys past pos+T-1 only occur in the last tile and the padding of the
+  // last block; they are masked, and the clamp keeps their (unused) reads
+  // inside the cache's tiles.
   Expr key = b * S + jj;
-  Expr keyRow = min(key, kvLen - 1);
   Expr visible = key <= f.limit(ri, ro);
   f.rd = RDom(0, d, name("rd"));
+  // Blocks of whole tiles say so, so that a vector of a tile's keys is one
+  // dense load.
+  const int tileRows = kKeyTileRows;
+  Expr keyTile =
+      S % tileRows == 0 ? b * (S / tileRows) + jj / tileRows : key / tileRows;
+  Expr keyLane = S % tileRows == 0 ? jj % tileRows : key % tileRows;
   // A block's keys as f32 (a Func so that f16 ones can be widened once per
   // block rather than once per use; inlined otherwise).
-  f.keys(k, jj, kv, b) = in.key(k, kv, keyRow);
+  f.keys(k, jj, kv, b) =
+      in.key(k, kv, min(keyTile, (kvLen - 1) / tileRows), keyLane);
   f.dot(ri, jj, ro, kv, b) = 0.0f;
   f.dot(ri, jj, ro, kv, b) += f.qs(f.rd, ri, ro, kv) * f.keys(f.rd, jj, kv, b);
   f.score(ri, jj, ro, kv, b) =
@@ -172,6 +182,125 @@ int roundUpPow2(int x) {
   return p;
 }
 
+// Prefill: a tile's rows fill the vector lanes. QK^T is an outer product
+// over register tiles of all the tile's rows x keyRegs keys: each d step
+// loads the rows' q vectors and broadcasts keyRegs key elements into them.
+void schedulePrefillScores(FlashPass &f, const AttentionInputs &in,
+                           const AttentionSchedule &sched, LoopLevel perTask,
+                           LoopLevel perBlock, int keyRegs, int rowLanes) {
+  Var &k = f.k, &ri = f.ri, &kv = f.kv, &jj = f.jj;
+  const TailStrategy up = TailStrategy::RoundUp;
+  f.qs.compute_at(perTask).reorder_storage(ri, k, kv).vectorize(ri, rowLanes,
+                                                                up);
+  f.limit.compute_at(perTask).vectorize(ri, rowLanes, up);
+
+  Var jo("jo"), ji("ji"), rvo("rvo"), rv("rv");
+  f.score.compute_at(perBlock)
+      .split(jj, jo, ji, keyRegs, up)
+      .split(ri, rvo, rv, rowLanes, up)
+      .reorder(rv, rvo, ji, kv, jo)
+      .vectorize(rv);
+  f.dot.compute_at(f.score, kv)
+      .split(ri, rvo, rv, rowLanes, up)
+      .vectorize(rv)
+      .unroll(rvo)
+      .unroll(jj);
+  f.dot.update()
+      .split(ri, rvo, rv, rowLanes, up)
+      .reorder(rv, rvo, jj, f.rd)
+      .vectorize(rv)
+      .unroll(rvo)
+      .unroll(jj);
+  if (in.kc.type().bits() == 16) {
+    // The tile's rows read each key element as a broadcast; widen the
+    // block's f16 keys once instead of at every broadcast (8B-A1B Q4_0
+    // pp512 after 3584 tokens: 185 -> 190-198 t/s; f32 keys 191-197),
+    // along the keys, which are contiguous in a tile.
+    f.keys.compute_at(perBlock)
+        .reorder_storage(jj, k)
+        .align_bounds(jj, kKeyTileRows)
+        .reorder(jj, k)
+        .vectorize(jj, std::min(sched.lanes, kKeyTileRows),
+                   TailStrategy::GuardWithIf);
+    f.keys.bound_extent(kv, 1).bound_extent(f.b, 1);
+  }
+  for (Func g : {f.bmax, f.bsum}) {
+    g.compute_at(perBlock).vectorize(ri, rowLanes, up);
+    g.update().vectorize(ri, rowLanes, up);
+  }
+  f.e.compute_at(perBlock).vectorize(ri, rowLanes, up);
+}
+
+// Decode: one token's `group` query rows per KV head, fewer than a vector's
+// lanes, so keys fill the lanes instead. Each d step loads keyVecs vectors
+// of a tile's keys (contiguous in the transposed key cache) and multiplies
+// them by each row's q element, broadcast, into rows x keyVecs
+// accumulators: no lane is ever reduced, and the softmax's exponentials run
+// a vector of keys at a time. (Before, with keys row-major: QK^T along
+// head_dim, each (row, key) a vector of partial sums reduced across its
+// lanes, ~1700 instructions a key for 32 heads.)
+void scheduleDecodeScores(FlashPass &f, const AttentionInputs &in,
+                          const AttentionSchedule &sched, LoopLevel perTask,
+                          LoopLevel perBlock, int kvHeads) {
+  Var &k = f.k, &ri = f.ri, &ro = f.ro, &kv = f.kv, &jj = f.jj;
+  const TailStrategy up = TailStrategy::RoundUp;
+  const int lanes = sched.lanes;
+  const int keyVecs = std::max(1, sched.accumulators / f.rows);
+  const int tileKeys = lanes * keyVecs;
+  f.qs.compute_at(perTask).vectorize(k, std::min(lanes, in.headDim),
+                                     TailStrategy::GuardWithIf);
+  f.limit.compute_at(perTask);
+
+  Var jo("jo"), jv("jv"), jl("jl");
+  f.score.compute_at(perBlock)
+      .reorder_storage(jj, ri)
+      .align_bounds(jj, tileKeys)
+      .split(jj, jo, jl, tileKeys, up)
+      .split(jl, jv, jl, lanes)
+      .reorder(jl, jv, ri, kv, jo)
+      .vectorize(jl)
+      .unroll(jv)
+      .unroll(ri);
+  f.dot.compute_at(f.score, kv)
+      .reorder_storage(jj, ri)
+      .split(jj, jv, jl, lanes, up)
+      .vectorize(jl)
+      .unroll(jv)
+      .unroll(ri);
+  f.dot.update()
+      .split(jj, jv, jl, lanes, up)
+      .reorder(jl, jv, ri, f.rd)
+      .vectorize(jl)
+      .unroll(jv)
+      .unroll(ri);
+  if (sched.decodePrefetchKeys > 0) {
+    // The decode pass streams each key's K and V once: fetch them while
+    // the keys before are computed.
+    f.score.prefetch(in.kc, jo, jo,
+                     std::max(1, sched.decodePrefetchKeys / tileKeys),
+                     PrefetchBoundStrategy::NonFaulting);
+  }
+
+  // The block's max and sum: a vector of keys at a time, the lanes reduced
+  // once a block.
+  RVar rjo("rjo"), rji("rji");
+  Var u("u");
+  for (Func g : {f.bmax, f.bsum}) {
+    Func part = g.update().split(f.rj, rjo, rji, lanes).rfactor(rji, u);
+    g.compute_at(perBlock);
+    part.compute_at(perBlock)
+        .reorder_storage(u, ri, ro, kv, f.b)
+        .reorder(u, ri, kv)
+        .vectorize(u);
+    part.update().reorder(u, rjo, ri, kv).vectorize(u);
+    part.bound_extent(ro, 1).bound_extent(f.b, 1).bound_extent(kv, kvHeads);
+  }
+  f.e.compute_at(perBlock)
+      .reorder_storage(jj, ri)
+      .reorder(jj, ri, kv)
+      .vectorize(jj, lanes, up);
+}
+
 // allHeads: one task covers every KV head of a split, the heads innermost,
 // so each key's cache row (kv_heads * d contiguous floats) is read whole
 // and the task streams through memory; otherwise one task per KV head,
@@ -235,90 +364,12 @@ void scheduleFlashPass(FlashPass &f, const AttentionInputs &in,
   }
   merge.vectorize(ii, dimLanes).unroll(rii);
 
-  // A decode tile is only the `group` query rows of a KV head, fewer than a
-  // vector's lanes: there QK^T runs along head_dim instead, each (row, key)
-  // a vector of partial sums, reduced across its lanes once per key tile
-  // (8B-A1B Q4_0 tg128@4096 on AVX-512: attention 957-988 -> 786-815 ms a
-  // run, with 4-lane row vectors before).
-  const bool alongDim = allHeads && f.rows < sched.lanes &&
-                        headDim % dimLanes == 0 && dimLanes > f.rows;
-  if (alongDim) {
-    f.qs.compute_at(perTask).vectorize(k, dimLanes);
+  if (allHeads) {
+    scheduleDecodeScores(f, in, sched, perTask, perBlock, kvHeads);
   } else {
-    f.qs.compute_at(perTask).reorder_storage(ri, k, kv).vectorize(ri, rowLanes,
-                                                                  up);
+    schedulePrefillScores(f, in, sched, perTask, perBlock, keyRegs, rowLanes);
   }
-  f.limit.compute_at(perTask).vectorize(ri, rowLanes, up);
-
-  // QK^T as an outer product over register tiles of all the tile's rows x
-  // keyRegs keys: each d step loads rowVecs q vectors and broadcasts
-  // keyRegs key elements into rowVecs * keyRegs accumulators. With all
-  // heads, the heads loop inside the key tile walks keyRegs whole rows.
-  Var jo("jo"), ji("ji"), rvo("rvo"), rv("rv");
-  const int tileKeys =
-      alongDim ? std::max(1, sched.accumulators / f.rows) : keyRegs;
-  f.score.compute_at(perBlock)
-      .split(jj, jo, ji, tileKeys, up)
-      .split(ri, rvo, rv, rowLanes, up)
-      .reorder(rv, rvo, ji, kv, jo)
-      .vectorize(rv);
   const bool prefetch = allHeads && sched.decodePrefetchKeys > 0;
-  if (prefetch) {
-    // The decode pass streams each key's K and V rows once: fetch them
-    // while the keys before are computed.
-    f.score.prefetch(in.kc, jo, jo,
-                     std::max(1, sched.decodePrefetchKeys / tileKeys),
-                     PrefetchBoundStrategy::NonFaulting);
-  }
-  if (alongDim) {
-    RVar rdo("rdo"), rdi("rdi");
-    Var u("u");
-    Func part = f.dot.update().split(f.rd, rdo, rdi, dimLanes).rfactor(rdi, u);
-    f.dot.compute_at(f.score, kv).unroll(ri).unroll(jj);
-    f.dot.update()
-        .reorder(rdi, ri, jj)
-        .atomic()
-        .vectorize(rdi)
-        .unroll(ri)
-        .unroll(jj);
-    // The partial sums' lanes innermost in storage too (rfactor appends u).
-    part.compute_at(f.score, kv)
-        .reorder_storage(u, ri, jj, ro, kv, f.b)
-        .reorder(u, ri, jj)
-        .vectorize(u)
-        .unroll(ri)
-        .unroll(jj);
-    part.update().reorder(u, ri, jj, rdo).vectorize(u).unroll(ri).unroll(jj);
-    part.bound_extent(ro, 1).bound_extent(f.b, 1).bound_extent(kv, 1);
-  } else {
-    f.dot.compute_at(f.score, kv)
-        .split(ri, rvo, rv, rowLanes, up)
-        .vectorize(rv)
-        .unroll(rvo)
-        .unroll(jj);
-    f.dot.update()
-        .split(ri, rvo, rv, rowLanes, up)
-        .reorder(rv, rvo, jj, f.rd)
-        .vectorize(rv)
-        .unroll(rvo)
-        .unroll(jj);
-  }
-
-  const bool f16Keys = in.kc.type().bits() == 16;
-  if (!allHeads && f16Keys) {
-    // The tile's rows read each key element as a broadcast; widen the
-    // block's f16 keys once instead of at every broadcast (8B-A1B Q4_0
-    // pp512 after 3584 tokens: 185 -> 190-198 t/s; f32 keys 191-197).
-    f.keys.compute_at(perBlock).vectorize(k, dimLanes,
-                                          TailStrategy::GuardWithIf);
-    f.keys.bound_extent(kv, 1).bound_extent(f.b, 1);
-  }
-
-  for (Func g : {f.bmax, f.bsum}) {
-    g.compute_at(perBlock).vectorize(ri, rowLanes, up);
-    g.update().vectorize(ri, rowLanes, up);
-  }
-  f.e.compute_at(perBlock).vectorize(ri, rowLanes, up);
 
   if (allHeads) {
     // PV for the whole block, key by key and head by head so each value
@@ -382,10 +433,13 @@ Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
   (void)target;
   //--- Algorithm ------------------------------------------------------------
   const Type cacheType = f16Cache ? Float(16) : Float(32);
-  AttentionInputs in{ImageParam(Float(32), 3, "q"),       // (d, heads, T)
-                     ImageParam(cacheType, 3, "k_cache"), // (d, kv_heads, C)
-                     ImageParam(cacheType, 3, "v_cache"), // (d, kv_heads, C)
-                     Param<int32_t>("pos")};
+  AttentionInputs in{
+      ImageParam(Float(32), 3,
+                 "q"), // (d, heads, T)
+                       // (kKeyTileRows, d, kv_heads, C / kKeyTileRows)
+      ImageParam(cacheType, 4, "k_cache"),
+      ImageParam(cacheType, 3, "v_cache"), // (d, kv_heads, C)
+      Param<int32_t>("pos")};
   in.group = static_cast<int>(heads / kvHeads);
   in.headDim = static_cast<int>(headDim);
   in.keyBlock = sched.keyBlock;
@@ -409,8 +463,9 @@ Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
 
   constrainDim(in.q, 0, headDim);
   constrainDim(in.q, 1, heads);
-  constrainDim(in.kc, 0, headDim);
-  constrainDim(in.kc, 1, kvHeads);
+  constrainDim(in.kc, 0, kKeyTileRows);
+  constrainDim(in.kc, 1, headDim);
+  constrainDim(in.kc, 2, kvHeads);
   constrainDim(in.vc, 0, headDim);
   constrainDim(in.vc, 1, kvHeads);
   o.output_buffer().dim(0).set_bounds(0, in.headDim);
@@ -449,6 +504,36 @@ Kernel buildStoreF16(int64_t n, const TargetInfo &target) {
               TailStrategy::GuardWithIf);
 
   return {"store_f16_f32_n" + std::to_string(n), Pipeline(y), {x}};
+}
+
+Kernel buildStoreKeyTiles(int64_t n, const TargetInfo &target, bool f16) {
+  //--- Algorithm ------------------------------------------------------------
+  // Key p's n values go to lane p % kKeyTileRows of tile p / kKeyTileRows;
+  // the cache's other keys are left as they are (the pure definition is
+  // undefined, so only the scatter writes).
+  ImageParam x(Float(32), 2, "x"); // (n, T): keys of positions pos ..
+  Param<int32_t> pos("pos");
+  const Type type = f16 ? Float(16) : Float(32);
+  Var lane("lane"), i("i"), tile("tile");
+  Func y("store_key_tiles");
+  y(lane, i, tile) = undef(type);
+  RDom r(0, x.dim(1).extent(), "r");
+  Expr p = pos + r;
+  y(p % kKeyTileRows, i, p / kKeyTileRows) = cast(type, x(i, r));
+  constrainDim(x, 0, n);
+  y.output_buffer().dim(0).set_bounds(0, kKeyTileRows);
+  y.output_buffer().dim(1).set_bounds(0, static_cast<int>(n));
+
+  //--- Schedule -------------------------------------------------------------
+  // A step's keys are a few KB, written kKeyTileRows elements apart: one
+  // task, vectorized along the reads.
+  y.update().vectorize(i, std::min<int>(target.lanes(4), static_cast<int>(n)),
+                       TailStrategy::GuardWithIf);
+
+  return {std::string(f16 ? "store_key_tiles_f16_f32" : "store_key_tiles_f32") +
+              "_n" + std::to_string(n),
+          Pipeline(y),
+          {x, pos}};
 }
 
 } // namespace lfm2c

@@ -11,6 +11,7 @@
 #ifndef LFM2C_CODEGEN_KERNEL_H
 #define LFM2C_CODEGEN_KERNEL_H
 
+#include "codegen/KernelRequest.h"
 #include "targets/TargetInfo.h"
 
 #include <Halide.h>
@@ -96,7 +97,8 @@ Kernel buildShortConv(int64_t hidden, int64_t lCache, const TargetInfo &target);
 // RoPE at positions pos .. pos+T-1
 Kernel buildQKNormRope(int64_t heads, int64_t headDim, float eps, float theta,
                        const TargetInfo &target);
-// q [T, nh, d], kcache [C, nkv, d], vcache [C, nkv, d], pos -> o [T, nh, d]:
+// q [T, nh, d], kcache [C / kKeyTileRows, nkv, d, kKeyTileRows] (key tiles),
+// vcache [C, nkv, d], pos -> o [T, nh, d]:
 // causal softmax attention over cache rows 0 .. pos+T-1; the caches are f32,
 // or f16 with `f16Cache`.
 Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
@@ -109,6 +111,10 @@ Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
 // x [T, n] f32 -> y [T, n] f16, rounded to nearest even: a step's keys or
 // values written into an f16 KV cache.
 Kernel buildStoreF16(int64_t n, const TargetInfo &target);
+// x [T, n] f32, pos -> the keys of positions pos .. pos+T-1 written into
+// the tiles of a key cache [C / kKeyTileRows, n, kKeyTileRows] (f32, or
+// rounded to f16 with `f16`); the cache's other keys are untouched.
+Kernel buildStoreKeyTiles(int64_t n, const TargetInfo &target, bool f16);
 // x [T, H], router [E, H], bias [E] -> weights [T, K], indices [T, K]
 Kernel buildMoERoute(int64_t hidden, int64_t experts, int64_t topK,
                      const TargetInfo &target);

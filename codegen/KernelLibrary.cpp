@@ -81,6 +81,8 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
     return buildAttention(i[0], i[1], i[2], t, f16(r, 3));
   case KernelKind::StoreF16:
     return buildStoreF16(i[0], t);
+  case KernelKind::StoreKeyTiles:
+    return buildStoreKeyTiles(i[0], t, f16(r, 1));
   case KernelKind::MoERoute:
     return buildMoERoute(i[0], i[1], i[2], t);
   case KernelKind::MoEFFN:
@@ -146,6 +148,10 @@ std::string KernelRequest::symbol() const {
                 {{"h", i[0]}, {"kv", i[1]}, {"d", i[2]}});
   case KernelKind::StoreF16:
     return join("store_f16_f32", {{"n", i[0]}});
+  case KernelKind::StoreKeyTiles:
+    return join(f16(*this, 1) ? "store_key_tiles_f16_f32"
+                              : "store_key_tiles_f32",
+                {{"n", i[0]}});
   case KernelKind::MoERoute:
     return join("moe_route_f32", {{"h", i[0]}, {"e", i[1]}, {"k", i[2]}});
   case KernelKind::MoEFFN:
@@ -195,6 +201,8 @@ std::vector<KernelArg> KernelRequest::signature() const {
     return {A::Buffer, A::Buffer, A::Int32, A::Buffer};
   case KernelKind::StoreF16:
     return {A::Buffer, A::Buffer};
+  case KernelKind::StoreKeyTiles:
+    return {A::Buffer, A::Int32, A::Buffer};
   case KernelKind::Attention:
     return {A::Buffer, A::Buffer, A::Buffer, A::Int32, A::Buffer};
   case KernelKind::MoERoute:

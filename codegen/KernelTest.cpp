@@ -410,8 +410,9 @@ TEST(KernelTest, Attention) {
         Halide::Callable fn = compile(k, {"q", "k_cache", "v_cache", "pos"});
         const int group = nh / nkv;
         for (auto [pos, T] :
-             {std::pair{0, 1}, std::pair{4, 1}, std::pair{37, 1},
-              std::pair{0, 3}, std::pair{5, 7}, std::pair{29, 12}}) {
+             {std::pair{0, 1}, std::pair{4, 1}, std::pair{15, 1},
+              std::pair{37, 1}, std::pair{0, 3}, std::pair{5, 7},
+              std::pair{29, 12}}) {
           // Exactly the valid rows, as the program passes them, or more.
           const int valid = pos + T, C = valid + (pos + T) % 2 * 3;
           std::vector<float> q = randn(size_t(T) * nh * d, rng, 2.0f);
@@ -460,14 +461,31 @@ TEST(KernelTest, Attention) {
               }
             }
           }
+          // The key cache as the program stores it: tiles of transposed
+          // keys, the last one padded with garbage.
+          auto tiled = [&](const auto &rows) {
+            using E = typename std::decay_t<decltype(rows)>::value_type;
+            const int tiles = (C + kKeyTileRows - 1) / kKeyTileRows;
+            Buffer<E> b(kKeyTileRows, d, nkv, tiles);
+            b.fill(E(nan));
+            for (int j = 0; j < C; ++j) {
+              for (int h = 0; h < nkv; ++h) {
+                for (int i = 0; i < d; ++i) {
+                  b(j % kKeyTileRows, i, h, j / kKeyTileRows) =
+                      rows[(size_t(j) * nkv + h) * d + i];
+                }
+              }
+            }
+            return b;
+          };
           auto qB = toBuffer(q, {d, nh, T});
           Buffer<float> out(d, nh, T);
           if (f16) {
-            auto kB = toBuffer(kh, {d, nkv, C});
+            auto kB = tiled(kh);
             auto vB = toBuffer(vh, {d, nkv, C});
             ASSERT_EQ(fn(qB, kB, vB, int32_t(pos), out), 0);
           } else {
-            auto kB = toBuffer(kc, {d, nkv, C});
+            auto kB = tiled(kc);
             auto vB = toBuffer(vc, {d, nkv, C});
             ASSERT_EQ(fn(qB, kB, vB, int32_t(pos), out), 0);
           }
@@ -529,6 +547,56 @@ TEST(KernelTest, StoreF16) {
           } else {
             EXPECT_EQ(got.to_bits(), Halide::float16_t(v).to_bits())
                 << "n " << n << " bytes " << bytes << " x " << v;
+          }
+        }
+      }
+    }
+  }
+}
+
+// A step's keys scattered into a key cache's tiles of transposed keys: each
+// lands at (lane, element, tile) of its position, as f32 or rounded to f16,
+// and no other element of the cache changes.
+TEST(KernelTest, StoreKeyTiles) {
+  std::mt19937 rng(18);
+  for (int bytes : kVectorBytes) {
+    TestTarget target(bytes);
+    for (bool f16 : {false, true}) {
+      for (int n : {1, 13, 128}) {
+        Halide::Callable fn =
+            compile(buildStoreKeyTiles(n, target, f16), {"x", "pos"});
+        for (auto [pos, T] :
+             {std::pair{0, 1}, std::pair{5, 1}, std::pair{14, 7},
+              std::pair{16, 16}, std::pair{33, 30}}) {
+          const int tiles = (pos + T + 3 + kKeyTileRows - 1) / kKeyTileRows;
+          std::vector<float> x = randn(size_t(T) * n, rng, 4.0f);
+          auto xB = toBuffer(x, {n, T});
+          auto check = [&](auto &cache, auto expect) {
+            const float sentinel = -7.5f;
+            using E = std::remove_reference_t<decltype(cache(0, 0, 0))>;
+            cache.fill(E(sentinel));
+            ASSERT_EQ(fn(xB, int32_t(pos), cache), 0);
+            for (int tile = 0; tile < tiles; ++tile) {
+              for (int i = 0; i < n; ++i) {
+                for (int lane = 0; lane < kKeyTileRows; ++lane) {
+                  const int p = tile * kKeyTileRows + lane;
+                  const float got = float(cache(lane, i, tile));
+                  const float want = p >= pos && p < pos + T
+                                         ? expect(x[size_t(p - pos) * n + i])
+                                         : sentinel;
+                  ASSERT_EQ(got, want) << "n " << n << " pos " << pos << " T "
+                                       << T << " key " << p << " element " << i
+                                       << " f16 " << f16 << " bytes " << bytes;
+                }
+              }
+            }
+          };
+          if (f16) {
+            Buffer<Halide::float16_t> cache(kKeyTileRows, n, tiles);
+            check(cache, [](float v) { return float(Halide::float16_t(v)); });
+          } else {
+            Buffer<float> cache(kKeyTileRows, n, tiles);
+            check(cache, [](float v) { return v; });
           }
         }
       }

@@ -936,8 +936,9 @@ LogicalResult Emitter::placeCacheRows(Block &entry) {
         return a.emitOpError("keys and values must be produced by a kernel "
                              "of this function, for one attend only");
       }
-      // The producer of an f16 cache's rows writes f32 scratch instead.
-      if (!buf(cache).f16Cache) {
+      // The producer of an f16 cache's rows, or of keys (stored in
+      // transposed tiles), writes f32 scratch instead.
+      if (!buf(cache).f16Cache && cache != a.getKCache()) {
         placed_[rows] = {buf(cache).ptr + " + " + pos + " * " + row,
                          {"T", row}};
       }
@@ -1127,26 +1128,35 @@ LogicalResult Emitter::emitAttend(lfm2::AttendOp a, const std::string &where) {
   Buf o = output(a.getResult());
   const std::string seen = "(" + pos + " + T)";
   const bool f16 = kc.f16Cache;
+  // Keys (and values of an f16 cache) were computed in f32 scratch
+  // (placeCacheRows): write them into the cache's rows [pos, pos + T).
+  const std::string row = str(nkv * d);
+  const std::string tile = str(kKeyTileRows);
+  auto tiles = [&](const std::string &rows) {
+    return "((" + rows + " + " + tile + " - 1) / " + tile + ")";
+  };
+  std::vector<int64_t> ints = {nkv * d};
   if (f16) {
-    // Keys and values were computed in f32 scratch (placeCacheRows): round
-    // them into the cache rows [pos, pos + T).
-    const std::string row = str(nkv * d);
-    for (auto [rows, cache] :
-         {std::pair(a.getKeys(), kc), std::pair(a.getValues(), vc)}) {
-      Buf at = view(cache, {"T", row});
-      at.ptr = "(" + cache.ptr + " + " + pos + " * " + row + ")";
-      call({KernelKind::StoreF16, {nkv * d}},
-           {CallArg::of(view(buf(rows), {"T", row})), CallArg::of(at)},
-           where + ".store");
-    }
+    ints.push_back(1);
   }
-  std::vector<int64_t> ints = {nh, nkv, d};
+  call({KernelKind::StoreKeyTiles, ints},
+       {CallArg::of(view(buf(a.getKeys()), {"T", row})), CallArg::i32(pos),
+        CallArg::of(view(kc, {tiles("C"), row, tile}))},
+       where + ".store_keys");
+  if (f16) {
+    Buf at = view(vc, {"T", row});
+    at.ptr = "(" + vc.ptr + " + " + pos + " * " + row + ")";
+    call({KernelKind::StoreF16, {nkv * d}},
+         {CallArg::of(view(buf(a.getValues()), {"T", row})), CallArg::of(at)},
+         where + ".store_values");
+  }
+  ints = {nh, nkv, d};
   if (f16) {
     ints.push_back(1);
   }
   call({KernelKind::Attention, ints},
        {CallArg::of(view(buf(a.getQueries()), {"T", str(nh), str(d)})),
-        CallArg::of(view(kc, {seen, str(nkv), str(d)})),
+        CallArg::of(view(kc, {tiles(seen), str(nkv), str(d), tile})),
         CallArg::of(view(vc, {seen, str(nkv), str(d)})), CallArg::i32(pos),
         CallArg::of(view(o, {"T", str(nh), str(d)}))},
        where);
@@ -1211,13 +1221,15 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
       rowElements *= type.getDimSize(r);
       dims.push_back(str(type.getDimSize(r)));
     }
-    const char *kind = !cache ? "StateKind::ConvState"
-                       : (name.find("v_cache") != std::string::npos)
-                           ? "StateKind::ValueCache"
-                           : "StateKind::KeyCache";
+    const bool values = cache && name.find("v_cache") != std::string::npos;
+    const bool keys = cache && !values;
+    const char *kind = keys     ? "StateKind::KeyCache"
+                       : values ? "StateKind::ValueCache"
+                                : "StateKind::ConvState";
+    // Key caches are stored in tiles of kKeyTileRows rows.
     states << "    {" << quote(name) << ", " << kind << ", "
            << (cache ? 0 : type.getDimSize(0)) << ", " << rowElements << ", "
-           << (f16 ? 2 : 4) << "},\n";
+           << (f16 ? 2 : 4) << ", " << (keys ? kKeyTileRows : 1) << "},\n";
     const std::string ptr = "args->states[" + std::to_string(i - 2) + "]";
     if (f16) {
       // Typed so that row offsets added to it count halves.
@@ -1303,7 +1315,7 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
   }
   out << "    nullptr};\n\n"
       << "const StateDesc kStates[] = {\n"
-      << states.str() << "    {nullptr, StateKind::ConvState, 0, 0, 4}};\n\n"
+      << states.str() << "    {nullptr, StateKind::ConvState, 0, 0, 4, 1}};\n\n"
       << "} // namespace\n\n"
       << "extern \"C\" int lfm2c_program_forward(const ForwardArgs *args, "
          "char *err, size_t errLen) {\n"

@@ -1644,10 +1644,11 @@ TEST(QuantKernelTest, DecodeKernelObjectsPrefetchTemporally) {
           << k.name;
     }
   }
-  // Decode attention prefetches f32 K and V rows: every line of them, not
-  // the every fourth line Halide 21's split of a prefetch into cache lines
-  // steps over for 4-byte elements (WholeLinePrefetches mends them, then
-  // UnrolledPrefetchLoops unrolls each row's lines).
+  // Decode attention prefetches f32 V rows: every line of them, not the
+  // every fourth line Halide 21's split of a prefetch into cache lines steps
+  // over for 4-byte elements (WholeLinePrefetches mends them, then
+  // UnrolledPrefetchLoops unrolls each row's lines). Its K tiles are one
+  // line (16 keys' f32 element) a prefetch.
   AttentionSchedule prefetching = AttentionSchedule::forTarget(target);
   prefetching.decodePrefetchKeys = 16;
   Kernel att = buildAttention(32, 8, 64, target, prefetching);
@@ -1672,14 +1673,17 @@ TEST(QuantKernelTest, DecodeKernelObjectsPrefetchTemporally) {
                         : " +0")];
     }
   }
-  for (const char *cache : {"k_cache", "v_cache"}) {
-    for (const char *line : {" +0", " + 16", " + 32", " + 48"}) {
-      EXPECT_GT(offsets[std::string(cache) + line], 0) << cache << line;
-    }
-    for (const char *line : {" + 64", " + 128", " + 192"}) {
-      EXPECT_EQ(offsets[std::string(cache) + line], 0) << cache << line;
-    }
+  for (const char *line : {" +0", " + 16", " + 32", " + 48"}) {
+    EXPECT_GT(offsets[std::string("v_cache") + line], 0) << line;
   }
+  for (const char *line : {" + 64", " + 128", " + 192"}) {
+    EXPECT_EQ(offsets[std::string("v_cache") + line], 0) << line;
+  }
+  int keyPrefetches = 0;
+  for (const auto &[at, count] : offsets) {
+    keyPrefetches += at.rfind("k_cache", 0) == 0 ? count : 0;
+  }
+  EXPECT_GT(keyPrefetches, 0);
   Kernel plain = buildQuantizeQ8_0(2048, target);
   EXPECT_FALSE(plain.prefetches);
   const std::string object = dir + "/" + plain.name + "_pf.o";

@@ -28,6 +28,8 @@ struct StateDesc {
   int64_t rows;         // fixed row count; for caches, 0 (= context size)
   int64_t rowElements;  // values per row
   int32_t elementBytes; // 4 (f32), or 2 for a KV cache stored as f16
+  int32_t rowTile;      // rows are allocated in multiples of this (a key
+                        // cache's tiles of transposed keys), else 1
 };
 
 // Sampling defaults of the model (generation_config.json), else LiquidAI's

@@ -80,6 +80,7 @@ StatusOr<std::unique_ptr<Session>> Session::create(const std::string &path,
   for (int i = 0; i < s->info_->numStates; ++i) {
     const StateDesc &d = s->info_->states[i];
     int64_t rows = d.rows > 0 ? d.rows : contextSize;
+    rows = (rows + d.rowTile - 1) / d.rowTile * d.rowTile;
     const size_t bytes =
         static_cast<size_t>(rows * d.rowElements * d.elementBytes);
     const size_t floats = (bytes + sizeof(float) - 1) / sizeof(float);
