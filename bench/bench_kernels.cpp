@@ -215,15 +215,17 @@ struct AttentionSetup {
         sizes.push_back(f.dim(i).extent());
       }
       Buffer<Halide::float16_t> h(sizes);
+      adviseHugePages(h.data(), h.size_in_bytes());
       h.for_each_element(
           [&](const int *at) { h(at) = Halide::float16_t(f(at)); });
       return h;
     };
     for (int c = 0; c < copies; ++c) {
-      // Keys in the program's tiles of transposed keys.
+      // The caches in the program's tiles (keys transposed).
       Buffer<float> kf =
-          randomF32({kKeyTileRows, d, nkv, C / kKeyTileRows}, 200 + c);
-      Buffer<float> vf = randomF32({d, nkv, C}, 300 + c);
+          randomF32({kCacheTileRows, d, nkv, C / kCacheTileRows}, 200 + c);
+      Buffer<float> vf =
+          randomF32({d, kCacheTileRows, nkv, C / kCacheTileRows}, 300 + c);
       k.push_back(f16 ? Buffer<>(half(kf)) : Buffer<>(kf));
       v.push_back(f16 ? Buffer<>(half(vf)) : Buffer<>(vf));
     }
@@ -272,10 +274,9 @@ struct AttentionPrefillSetup {
     q = randomF32({d, nh, T}, 2);
     const int copies = copiesFor(2.0 * C * nkv * d * 4);
     for (int c = 0; c < copies; ++c) {
-      k.push_back(randomF32(
-          {kKeyTileRows, d, nkv, (C + kKeyTileRows - 1) / kKeyTileRows},
-          400 + c));
-      v.push_back(randomF32({d, nkv, C}, 500 + c));
+      const int tiles = (C + kCacheTileRows - 1) / kCacheTileRows;
+      k.push_back(randomF32({kCacheTileRows, d, nkv, tiles}, 400 + c));
+      v.push_back(randomF32({d, kCacheTileRows, nkv, tiles}, 500 + c));
     }
     o = Buffer<float>(d, nh, T);
     run->buffer("q", q.raw_buffer())

@@ -33,12 +33,15 @@ const float kLowest = std::numeric_limits<float>::lowest();
 struct AttentionInputs {
   ImageParam q, kc, vc;
   Param<int32_t> pos;
-  // Cache elements as f32, whatever their stored type. Keys are stored in
-  // tiles of kKeyTileRows keys, transposed: (lane, i, kv, tile).
+  // Cache elements as f32, whatever their stored type. Both caches are
+  // stored in tiles of kCacheTileRows rows, a tile's KV heads outermost;
+  // keys transposed, (lane, i, kv, tile), values not, (i, lane, kv, tile).
   Expr key(Expr i, Expr kv, Expr tile, Expr lane) const {
     return widen(kc(lane, i, kv, tile));
   }
-  Expr value(Expr i, Expr kv, Expr row) const { return widen(vc(i, kv, row)); }
+  Expr value(Expr i, Expr kv, Expr row) const {
+    return widen(vc(i, row % kCacheTileRows, kv, row / kCacheTileRows));
+  }
   static Expr widen(Expr e) {
     return e.type().is_float() && e.type().bits() == 32 ? e : cast<float>(e);
   }
@@ -109,7 +112,7 @@ FlashPass defineFlashPass(const std::string &tag, const AttentionInputs &in,
   f.rd = RDom(0, d, name("rd"));
   // Blocks of whole tiles say so, so that a vector of a tile's keys is one
   // dense load.
-  const int tileRows = kKeyTileRows;
+  const int tileRows = kCacheTileRows;
   Expr keyTile =
       S % tileRows == 0 ? b * (S / tileRows) + jj / tileRows : key / tileRows;
   Expr keyLane = S % tileRows == 0 ? jj % tileRows : key % tileRows;
@@ -218,9 +221,9 @@ void schedulePrefillScores(FlashPass &f, const AttentionInputs &in,
     // along the keys, which are contiguous in a tile.
     f.keys.compute_at(perBlock)
         .reorder_storage(jj, k)
-        .align_bounds(jj, kKeyTileRows)
+        .align_bounds(jj, kCacheTileRows)
         .reorder(jj, k)
-        .vectorize(jj, std::min(sched.lanes, kKeyTileRows),
+        .vectorize(jj, std::min(sched.lanes, kCacheTileRows),
                    TailStrategy::GuardWithIf);
     f.keys.bound_extent(kv, 1).bound_extent(f.b, 1);
   }
@@ -273,12 +276,11 @@ void scheduleDecodeScores(FlashPass &f, const AttentionInputs &in,
       .vectorize(jl)
       .unroll(jv)
       .unroll(ri);
-  if (sched.decodePrefetchKeys > 0) {
-    // The decode pass streams each key's K and V once: fetch them while
-    // the keys before are computed.
-    f.score.prefetch(in.kc, jo, jo,
-                     std::max(1, sched.decodePrefetchKeys / tileKeys),
-                     PrefetchBoundStrategy::NonFaulting);
+  if (sched.decodePrefetch) {
+    // A tile's keys are [kv][d][lanes]: element rd + headDim of this KV
+    // head is element rd of the next, one head's compute ahead.
+    f.dot.update().prefetch(in.kc, f.rd, f.rd, in.headDim,
+                            PrefetchBoundStrategy::NonFaulting);
   }
 
   // The block's max and sum: a vector of keys at a time, the lanes reduced
@@ -369,21 +371,28 @@ void scheduleFlashPass(FlashPass &f, const AttentionInputs &in,
   } else {
     schedulePrefillScores(f, in, sched, perTask, perBlock, keyRegs, rowLanes);
   }
-  const bool prefetch = allHeads && sched.decodePrefetchKeys > 0;
+  const bool prefetch = allHeads && sched.decodePrefetch;
 
   if (allHeads) {
-    // PV for the whole block, key by key and head by head so each value
-    // row is read whole; the accumulators live in L1, not registers.
+    // PV a tile of keys at a time, head by head: a head's rows of a tile
+    // are one contiguous run, its accumulators stay in registers over the
+    // tile's keys (the unrolled keys let LLVM keep them there), and the
+    // tile's data stays in L1 for the next head.
     f.bout.compute_at(perBlock)
         .split(i, iv, ii, dimLanes, TailStrategy::GuardWithIf)
         .vectorize(ii);
+    RVar rjo("rjo"), rji("rji");
     f.bout.update()
         .split(i, iv, ii, dimLanes, TailStrategy::GuardWithIf)
-        .reorder(ii, iv, ri, kv, f.rj)
+        .split(f.rj, rjo, rji, kCacheTileRows)
+        .reorder(ii, iv, ri, rji, kv, rjo)
         .vectorize(ii)
-        .unroll(iv);
+        .unroll(iv)
+        .unroll(ri)
+        .unroll(rji);
     if (prefetch) {
-      f.bout.update().prefetch(in.vc, f.rj, f.rj, sched.decodePrefetchKeys,
+      // The next KV head's rows of the tile, one head's compute ahead.
+      f.bout.update().prefetch(in.vc, rji, kv, 1,
                                PrefetchBoundStrategy::NonFaulting);
     }
   } else {
@@ -436,10 +445,10 @@ Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
   AttentionInputs in{
       ImageParam(Float(32), 3,
                  "q"), // (d, heads, T)
-                       // (kKeyTileRows, d, kv_heads, C / kKeyTileRows)
+                       // (kCacheTileRows, d, kv_heads, C / kCacheTileRows)
       ImageParam(cacheType, 4, "k_cache"),
-      ImageParam(cacheType, 3, "v_cache"), // (d, kv_heads, C)
-      Param<int32_t>("pos")};
+      // (d, kCacheTileRows, kv_heads, C / kCacheTileRows)
+      ImageParam(cacheType, 4, "v_cache"), Param<int32_t>("pos")};
   in.group = static_cast<int>(heads / kvHeads);
   in.headDim = static_cast<int>(headDim);
   in.keyBlock = sched.keyBlock;
@@ -463,11 +472,12 @@ Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
 
   constrainDim(in.q, 0, headDim);
   constrainDim(in.q, 1, heads);
-  constrainDim(in.kc, 0, kKeyTileRows);
+  constrainDim(in.kc, 0, kCacheTileRows);
   constrainDim(in.kc, 1, headDim);
   constrainDim(in.kc, 2, kvHeads);
   constrainDim(in.vc, 0, headDim);
-  constrainDim(in.vc, 1, kvHeads);
+  constrainDim(in.vc, 1, kCacheTileRows);
+  constrainDim(in.vc, 2, kvHeads);
   o.output_buffer().dim(0).set_bounds(0, in.headDim);
   o.output_buffer().dim(1).set_bounds(0, static_cast<int>(heads));
 
@@ -484,54 +494,50 @@ Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
               std::to_string(headDim),
           Pipeline(o),
           {in.q, in.kc, in.vc, in.pos},
-          sched.decodePrefetchKeys > 0};
+          sched.decodePrefetch};
 }
 
-Kernel buildStoreF16(int64_t n, const TargetInfo &target) {
+Kernel buildStoreCacheTiles(int64_t kvHeads, int64_t headDim, bool keys,
+                            const TargetInfo &target, bool f16) {
   //--- Algorithm ------------------------------------------------------------
-  // Halide's f32 -> f16 cast rounds to nearest even, as ggml's
-  // GGML_FP32_TO_FP16 (F16C's vcvtps2ph with rounding mode 0 on x86).
-  ImageParam x(Float(32), 2, "x"); // (n, T)
-  Var i("i"), t("t");
-  Func y("store_f16");
-  y(i, t) = cast(Float(16), x(i, t));
-  constrainDim(x, 0, n);
-  y.output_buffer().dim(0).set_bounds(0, static_cast<int>(n));
-
-  //--- Schedule -------------------------------------------------------------
-  // A step's rows are a few KB: one task, vectorized.
-  y.vectorize(i, std::min<int>(target.lanes(4), static_cast<int>(n)),
-              TailStrategy::GuardWithIf);
-
-  return {"store_f16_f32_n" + std::to_string(n), Pipeline(y), {x}};
-}
-
-Kernel buildStoreKeyTiles(int64_t n, const TargetInfo &target, bool f16) {
-  //--- Algorithm ------------------------------------------------------------
-  // Key p's n values go to lane p % kKeyTileRows of tile p / kKeyTileRows;
-  // the cache's other keys are left as they are (the pure definition is
-  // undefined, so only the scatter writes).
-  ImageParam x(Float(32), 2, "x"); // (n, T): keys of positions pos ..
+  // Row p's values go to lane p % kCacheTileRows of tile p / kCacheTileRows;
+  // the cache's other rows are left as they are (the pure definition is
+  // undefined, so only the scatter writes). Halide's f32 -> f16 cast rounds
+  // to nearest even, as ggml's GGML_FP32_TO_FP16 (F16C's vcvtps2ph with
+  // rounding mode 0 on x86).
+  const int d = static_cast<int>(headDim);
+  ImageParam x(Float(32), 2, "x"); // (kv_heads * d, T): rows pos ..
   Param<int32_t> pos("pos");
   const Type type = f16 ? Float(16) : Float(32);
-  Var lane("lane"), i("i"), tile("tile");
-  Func y("store_key_tiles");
-  y(lane, i, tile) = undef(type);
+  Var a("a"), b("b"), kv("kv"), tile("tile");
+  Func y(keys ? "store_key_tiles" : "store_value_tiles");
+  y(a, b, kv, tile) = undef(type);
   RDom r(0, x.dim(1).extent(), "r");
-  Expr p = pos + r;
-  y(p % kKeyTileRows, i, p / kKeyTileRows) = cast(type, x(i, r));
-  constrainDim(x, 0, n);
-  y.output_buffer().dim(0).set_bounds(0, kKeyTileRows);
-  y.output_buffer().dim(1).set_bounds(0, static_cast<int>(n));
+  Expr p = pos + r, lane = p % kCacheTileRows, at = p / kCacheTileRows;
+  if (keys) {
+    y(lane, b, kv, at) = cast(type, x(kv * d + b, r));
+  } else {
+    y(a, lane, kv, at) = cast(type, x(kv * d + a, r));
+  }
+  constrainDim(x, 0, kvHeads * headDim);
+  const Var &element = keys ? b : a;
+  y.output_buffer()
+      .dim(keys ? 0 : 1)
+      .set_bounds(0, kCacheTileRows)
+      .dim(keys ? 1 : 0)
+      .set_bounds(0, d)
+      .dim(2)
+      .set_bounds(0, static_cast<int>(kvHeads));
 
   //--- Schedule -------------------------------------------------------------
-  // A step's keys are a few KB, written kKeyTileRows elements apart: one
-  // task, vectorized along the reads.
-  y.update().vectorize(i, std::min<int>(target.lanes(4), static_cast<int>(n)),
+  // A step's rows are a few KB: one task, vectorized along the reads (key
+  // tiles scatter them kCacheTileRows elements apart).
+  y.update().vectorize(element, std::min(target.lanes(4), d),
                        TailStrategy::GuardWithIf);
 
-  return {std::string(f16 ? "store_key_tiles_f16_f32" : "store_key_tiles_f32") +
-              "_n" + std::to_string(n),
+  return {std::string(keys ? "store_key_tiles" : "store_value_tiles") +
+              (f16 ? "_f16_f32" : "_f32") + "_kv" + std::to_string(kvHeads) +
+              "_d" + std::to_string(headDim),
           Pipeline(y),
           {x, pos}};
 }

@@ -60,14 +60,13 @@ struct AttentionSchedule {
   int queryTile = 8;    // tokens per query tile when T > 1
   int accumulators = 8; // vector accumulators of a register tile
   int valueRows = 2;    // query rows per PV register tile
-  // Decode: K and V rows prefetched this many keys ahead of their use (0:
-  // none; otherwise the kernel is compiled with temporal prefetches, see
-  // Kernel::prefetches). Off by default, a candidate for tuning on the
-  // device: on the AVX-512 Xeon, 8B-A1B's shape at 4096 keys with the cache
-  // beyond the L3 (BM_AttentionDecode) 1.22-1.25 ms a call without, 1.05-1.07
-  // at 16-32 keys; but in the 8B-A1B program (tg128@4096), whose 100 MB of
-  // KV partly stays in that guest's 480 MiB L3, 1.03 -> 1.11 ms.
-  int decodePrefetchKeys = 0;
+  // Decode: each KV head's K and V of a tile prefetched while the head
+  // before is computed (the kernel is then compiled with temporal
+  // prefetches, see Kernel::prefetches). The hardware prefetchers alone
+  // fall behind a loop doing this much arithmetic a line: 8B-A1B Q4_0
+  // tg128@4096 with an f16 cache (AVX-512 Xeon), 464 and 425 us an
+  // attention call against 485 and 491 without.
+  bool decodePrefetch = true;
   static AttentionSchedule forTarget(const TargetInfo &target) {
     AttentionSchedule s;
     s.lanes = target.lanes(4);
@@ -97,8 +96,8 @@ Kernel buildShortConv(int64_t hidden, int64_t lCache, const TargetInfo &target);
 // RoPE at positions pos .. pos+T-1
 Kernel buildQKNormRope(int64_t heads, int64_t headDim, float eps, float theta,
                        const TargetInfo &target);
-// q [T, nh, d], kcache [C / kKeyTileRows, nkv, d, kKeyTileRows] (key tiles),
-// vcache [C, nkv, d], pos -> o [T, nh, d]:
+// q [T, nh, d], kcache [C / kCacheTileRows, nkv, d, kCacheTileRows],
+// vcache [C / kCacheTileRows, nkv, kCacheTileRows, d], pos -> o [T, nh, d]:
 // causal softmax attention over cache rows 0 .. pos+T-1; the caches are f32,
 // or f16 with `f16Cache`.
 Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
@@ -108,13 +107,13 @@ Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
 Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
                       const TargetInfo &target, const AttentionSchedule &sched,
                       bool f16Cache = false);
-// x [T, n] f32 -> y [T, n] f16, rounded to nearest even: a step's keys or
-// values written into an f16 KV cache.
-Kernel buildStoreF16(int64_t n, const TargetInfo &target);
-// x [T, n] f32, pos -> the keys of positions pos .. pos+T-1 written into
-// the tiles of a key cache [C / kKeyTileRows, n, kKeyTileRows] (f32, or
-// rounded to f16 with `f16`); the cache's other keys are untouched.
-Kernel buildStoreKeyTiles(int64_t n, const TargetInfo &target, bool f16);
+// x [T, kvHeads * headDim] f32, pos -> the rows of positions pos .. pos+T-1
+// written into the tiles of a key cache [C / kCacheTileRows, kvHeads,
+// headDim, kCacheTileRows] (`keys`) or a value cache [C / kCacheTileRows,
+// kvHeads, kCacheTileRows, headDim], as f32 or rounded to f16 with `f16`;
+// the cache's other rows are untouched.
+Kernel buildStoreCacheTiles(int64_t kvHeads, int64_t headDim, bool keys,
+                            const TargetInfo &target, bool f16);
 // x [T, H], router [E, H], bias [E] -> weights [T, K], indices [T, K]
 Kernel buildMoERoute(int64_t hidden, int64_t experts, int64_t topK,
                      const TargetInfo &target);

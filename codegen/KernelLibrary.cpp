@@ -79,10 +79,8 @@ Kernel build(const KernelRequest &r, const TargetInfo &t) {
     return buildQKNormRope(i[0], i[1], r.floats[0], r.floats[1], t);
   case KernelKind::Attention:
     return buildAttention(i[0], i[1], i[2], t, f16(r, 3));
-  case KernelKind::StoreF16:
-    return buildStoreF16(i[0], t);
-  case KernelKind::StoreKeyTiles:
-    return buildStoreKeyTiles(i[0], t, f16(r, 1));
+  case KernelKind::StoreCacheTiles:
+    return buildStoreCacheTiles(i[0], i[1], i[2] != 0, t, f16(r, 3));
   case KernelKind::MoERoute:
     return buildMoERoute(i[0], i[1], i[2], t);
   case KernelKind::MoEFFN:
@@ -146,12 +144,11 @@ std::string KernelRequest::symbol() const {
   case KernelKind::Attention:
     return join(f16(*this, 3) ? "attention_f16_f32" : "attention_f32",
                 {{"h", i[0]}, {"kv", i[1]}, {"d", i[2]}});
-  case KernelKind::StoreF16:
-    return join("store_f16_f32", {{"n", i[0]}});
-  case KernelKind::StoreKeyTiles:
-    return join(f16(*this, 1) ? "store_key_tiles_f16_f32"
-                              : "store_key_tiles_f32",
-                {{"n", i[0]}});
+  case KernelKind::StoreCacheTiles:
+    return join((std::string(i[2] ? "store_key_tiles" : "store_value_tiles") +
+                 (f16(*this, 3) ? "_f16_f32" : "_f32"))
+                    .c_str(),
+                {{"kv", i[0]}, {"d", i[1]}});
   case KernelKind::MoERoute:
     return join("moe_route_f32", {{"h", i[0]}, {"e", i[1]}, {"k", i[2]}});
   case KernelKind::MoEFFN:
@@ -199,9 +196,7 @@ std::vector<KernelArg> KernelRequest::signature() const {
     return {A::Buffer, A::Buffer, A::Buffer, A::Buffer, A::Buffer};
   case KernelKind::QKNormRope:
     return {A::Buffer, A::Buffer, A::Int32, A::Buffer};
-  case KernelKind::StoreF16:
-    return {A::Buffer, A::Buffer};
-  case KernelKind::StoreKeyTiles:
+  case KernelKind::StoreCacheTiles:
     return {A::Buffer, A::Int32, A::Buffer};
   case KernelKind::Attention:
     return {A::Buffer, A::Buffer, A::Buffer, A::Int32, A::Buffer};
@@ -257,8 +252,8 @@ StatusOr<CompiledKernels> compileKernels(
       Kernel k = build(r, target);
       k.name = name;
       const std::string object = dir + "/" + name + ".o";
-      if (Status st =
-              compileKernelObject(k, kernelTarget, object, driver, artifacts);
+      if (Status st = compileKernelObject(k, kernelTarget, object, driver,
+                                          artifacts, target.assemblerFlags());
           !st) {
         return st;
       }

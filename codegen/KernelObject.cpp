@@ -149,7 +149,8 @@ int temporalPrefetches(std::string &assembly) {
 
 Status compileKernelObject(Kernel &k, const Halide::Target &target,
                            const std::string &objectPath,
-                           const std::string &driver, bool artifacts) {
+                           const std::string &driver, bool artifacts,
+                           const std::vector<std::string> &assemblerFlags) {
   namespace fs = std::filesystem;
   const std::string stem =
       (fs::path(objectPath).parent_path() / fs::path(objectPath).stem())
@@ -197,8 +198,13 @@ Status compileKernelObject(Kernel &k, const Halide::Target &target,
       return Status::error(k.name + ": cannot write " + assemblyPath);
     }
   }
-  Status st = runCommand(
-      {driver, "-c", "-x", "assembler", assemblyPath, "-o", objectPath});
+  std::vector<std::string> command = {driver};
+  command.insert(command.end(), assemblerFlags.begin(), assemblerFlags.end());
+  for (const char *arg : {"-c", "-x", "assembler"}) {
+    command.push_back(arg);
+  }
+  command.insert(command.end(), {assemblyPath, "-o", objectPath});
+  Status st = runCommand(command);
   if (!artifacts) {
     std::error_code ec;
     fs::remove(assemblyPath, ec);

@@ -19,10 +19,12 @@ namespace lfm2c {
 // without its runtime). With `artifacts`, also objectPath's stem + .stmt
 // and + .s. A kernel whose schedule prefetches goes through assembly: its
 // non-temporal prefetches are made temporal (temporalPrefetches) and
-// `driver` (a C++ compiler driver for the target) assembles it.
+// `driver` (a C++ compiler driver for the target) assembles it, with
+// `assemblerFlags` (TargetInfo::assemblerFlags).
 Status compileKernelObject(Kernel &k, const Halide::Target &target,
                            const std::string &objectPath,
-                           const std::string &driver, bool artifacts);
+                           const std::string &driver, bool artifacts,
+                           const std::vector<std::string> &assemblerFlags = {});
 
 // Rewrites the non-temporal prefetch instructions of x86-64 (prefetchnta)
 // and AArch64 (prfm pldl1strm) assembly to prefetches into every cache

@@ -23,19 +23,18 @@ namespace lfm2c {
 // weights (Embedding, Linear, MoEFFN), Attention one for f16 KV caches;
 // Projection uses format kF16WeightsCode.
 enum class KernelKind {
-  Embedding,     // ints: vocab, hidden[, f16]
-  RmsNorm,       // ints: n;  floats: eps
-  Linear,        // ints: k, n[, f16]
-  Add,           // ints: n
-  SwiGLU,        // ints: n
-  ShortConv,     // ints: hidden, lCache
-  QKNormRope,    // ints: heads, headDim; floats: eps, theta
-  Attention,     // ints: heads, kvHeads, headDim[, f16 caches]
-  StoreF16,      // ints: n (rows of n f32 values written as f16)
-  StoreKeyTiles, // ints: n[, f16] (keys written into a key cache's tiles)
-  MoERoute,      // ints: hidden, experts, topK
-  MoEFFN,        // ints: hidden, expertFFN, experts, topK[, f16]
-  MoECombine,    // ints: hidden, topK
+  Embedding,       // ints: vocab, hidden[, f16]
+  RmsNorm,         // ints: n;  floats: eps
+  Linear,          // ints: k, n[, f16]
+  Add,             // ints: n
+  SwiGLU,          // ints: n
+  ShortConv,       // ints: hidden, lCache
+  QKNormRope,      // ints: heads, headDim; floats: eps, theta
+  Attention,       // ints: heads, kvHeads, headDim[, f16 caches]
+  StoreCacheTiles, // ints: kvHeads, headDim, keys (1) or values (0)[, f16]
+  MoERoute,        // ints: hidden, experts, topK
+  MoEFFN,          // ints: hidden, expertFFN, experts, topK[, f16]
+  MoECombine,      // ints: hidden, topK
   // Quantized weights; ints[0] is the format (0: Q8_0, 1: Q4_0, 2: Q6_K).
   QuantizeQ8_0,   // ints: k
   LinearQuant,    // ints: format, k, n [, interleaved rows per group]
@@ -53,11 +52,13 @@ enum class KernelKind {
   RmsNormQuantizeQ8_0, // ints: k;  floats: eps
 };
 
-// The key cache of causal attention is stored in tiles of this many keys,
-// transposed (each tile is [kv_heads][head_dim][kKeyTileRows]), so a decode
-// step's QK^T puts keys in vector lanes and needs no lane reductions; its
-// rows are allocated in whole tiles. The value cache stays row-major.
-constexpr int kKeyTileRows = 16;
+// The KV caches of causal attention are stored in tiles of this many rows
+// (positions), a tile's KV heads outermost: each key tile transposed
+// ([kv_heads][head_dim][kCacheTileRows]), so a decode step's QK^T puts keys
+// in vector lanes and needs no lane reductions; each value tile as
+// [kv_heads][kCacheTileRows][head_dim], so a KV head's PV over a tile reads
+// one contiguous run. Cache rows are allocated in whole tiles.
+constexpr int kCacheTileRows = 16;
 
 constexpr int64_t kF16WeightsCode = -2;
 

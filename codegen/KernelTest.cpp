@@ -461,18 +461,20 @@ TEST(KernelTest, Attention) {
               }
             }
           }
-          // The key cache as the program stores it: tiles of transposed
-          // keys, the last one padded with garbage.
-          auto tiled = [&](const auto &rows) {
+          // The caches as the program stores them: tiles of rows, keys
+          // transposed, the last tile padded with garbage.
+          auto tiled = [&](const auto &rows, bool keys) {
             using E = typename std::decay_t<decltype(rows)>::value_type;
-            const int tiles = (C + kKeyTileRows - 1) / kKeyTileRows;
-            Buffer<E> b(kKeyTileRows, d, nkv, tiles);
+            const int tiles = (C + kCacheTileRows - 1) / kCacheTileRows;
+            Buffer<E> b = keys ? Buffer<E>(kCacheTileRows, d, nkv, tiles)
+                               : Buffer<E>(d, kCacheTileRows, nkv, tiles);
             b.fill(E(nan));
             for (int j = 0; j < C; ++j) {
+              const int lane = j % kCacheTileRows, tile = j / kCacheTileRows;
               for (int h = 0; h < nkv; ++h) {
                 for (int i = 0; i < d; ++i) {
-                  b(j % kKeyTileRows, i, h, j / kKeyTileRows) =
-                      rows[(size_t(j) * nkv + h) * d + i];
+                  E &at = keys ? b(lane, i, h, tile) : b(i, lane, h, tile);
+                  at = rows[(size_t(j) * nkv + h) * d + i];
                 }
               }
             }
@@ -481,12 +483,12 @@ TEST(KernelTest, Attention) {
           auto qB = toBuffer(q, {d, nh, T});
           Buffer<float> out(d, nh, T);
           if (f16) {
-            auto kB = tiled(kh);
-            auto vB = toBuffer(vh, {d, nkv, C});
+            auto kB = tiled(kh, true);
+            auto vB = tiled(vh, false);
             ASSERT_EQ(fn(qB, kB, vB, int32_t(pos), out), 0);
           } else {
-            auto kB = tiled(kc);
-            auto vB = toBuffer(vc, {d, nkv, C});
+            auto kB = tiled(kc, true);
+            auto vB = tiled(vc, false);
             ASSERT_EQ(fn(qB, kB, vB, int32_t(pos), out), 0);
           }
           expectClose(out, ref, kTol,
@@ -505,12 +507,14 @@ TEST(KernelTest, Attention) {
   }
 }
 
-// The rows a step writes into an f16 cache: every value rounded to nearest
-// even, as ggml's GGML_FP32_TO_FP16 rounds. Random values against Halide's
-// scalar float16_t, and values whose halves are known bit for bit: ties
-// (to even), overflow to infinity, a subnormal, NaN.
-TEST(KernelTest, StoreF16) {
-  std::mt19937 rng(17);
+// A step's rows scattered into a cache's tiles: each value lands at its
+// position's (lane, tile), keys transposed, as f32 or rounded to f16 as
+// ggml's GGML_FP32_TO_FP16 rounds (random values against Halide's scalar
+// float16_t, and values whose halves are known bit for bit: ties to even,
+// overflow to infinity, a subnormal); no other element of the cache
+// changes.
+TEST(KernelTest, StoreCacheTiles) {
+  std::mt19937 rng(18);
   const std::pair<float, uint16_t> known[] = {
       {1.0f + 1.0f / 2048, 0x3C00}, // halfway between 1 and 1 + 2^-10
       {1.0f + 3.0f / 2048, 0x3C02}, // halfway: up to the even neighbour
@@ -518,85 +522,68 @@ TEST(KernelTest, StoreF16) {
       {70000.0f, 0x7C00},  // beyond 65504: +infinity
       {-3.0e-6f, 0x8032},  // subnormal: -50 * 2^-24
       {65519.0f, 0x7BFF}}; // just below the overflow threshold
+  const float sentinel = -7.5f;
   for (int bytes : kVectorBytes) {
     TestTarget target(bytes);
-    for (int n : {1, 13, 128, 520}) {
-      Halide::Callable fn = compile(buildStoreF16(n, target), {"x"});
-      const int T = 8;
-      std::vector<float> x = randn(size_t(T) * n, rng, 4.0f);
-      // The known values (and a NaN) in the first row, then random ones.
-      for (size_t k = 0; k < std::size(known); ++k) {
-        x[k % x.size()] = known[k].first;
-      }
-      x[std::size(known) % x.size()] = std::numeric_limits<float>::quiet_NaN();
-      auto xB = toBuffer(x, {n, T});
-      Buffer<Halide::float16_t> out(n, T);
-      ASSERT_EQ(fn(xB, out), 0);
-      for (size_t k = 0; k < std::size(known) && k < x.size(); ++k) {
-        if (x[k] == known[k].first) {
-          EXPECT_EQ(out(int(k % n), int(k / n)).to_bits(), known[k].second)
-              << "n " << n << " bytes " << bytes << " x " << known[k].first;
-        }
-      }
-      for (int t = 0; t < T; ++t) {
-        for (int i = 0; i < n; ++i) {
-          const float v = x[size_t(t) * n + i];
-          const Halide::float16_t got = out(i, t);
-          if (std::isnan(v)) {
-            EXPECT_TRUE(got.is_nan()) << "n " << n << " at " << i;
-          } else {
-            EXPECT_EQ(got.to_bits(), Halide::float16_t(v).to_bits())
-                << "n " << n << " bytes " << bytes << " x " << v;
-          }
-        }
-      }
-    }
-  }
-}
-
-// A step's keys scattered into a key cache's tiles of transposed keys: each
-// lands at (lane, element, tile) of its position, as f32 or rounded to f16,
-// and no other element of the cache changes.
-TEST(KernelTest, StoreKeyTiles) {
-  std::mt19937 rng(18);
-  for (int bytes : kVectorBytes) {
-    TestTarget target(bytes);
-    for (bool f16 : {false, true}) {
-      for (int n : {1, 13, 128}) {
-        Halide::Callable fn =
-            compile(buildStoreKeyTiles(n, target, f16), {"x", "pos"});
-        for (auto [pos, T] :
-             {std::pair{0, 1}, std::pair{5, 1}, std::pair{14, 7},
-              std::pair{16, 16}, std::pair{33, 30}}) {
-          const int tiles = (pos + T + 3 + kKeyTileRows - 1) / kKeyTileRows;
-          std::vector<float> x = randn(size_t(T) * n, rng, 4.0f);
-          auto xB = toBuffer(x, {n, T});
-          auto check = [&](auto &cache, auto expect) {
-            const float sentinel = -7.5f;
-            using E = std::remove_reference_t<decltype(cache(0, 0, 0))>;
-            cache.fill(E(sentinel));
-            ASSERT_EQ(fn(xB, int32_t(pos), cache), 0);
-            for (int tile = 0; tile < tiles; ++tile) {
-              for (int i = 0; i < n; ++i) {
-                for (int lane = 0; lane < kKeyTileRows; ++lane) {
-                  const int p = tile * kKeyTileRows + lane;
-                  const float got = float(cache(lane, i, tile));
-                  const float want = p >= pos && p < pos + T
-                                         ? expect(x[size_t(p - pos) * n + i])
-                                         : sentinel;
-                  ASSERT_EQ(got, want) << "n " << n << " pos " << pos << " T "
-                                       << T << " key " << p << " element " << i
-                                       << " f16 " << f16 << " bytes " << bytes;
+    for (auto [nkv, d] :
+         {std::pair{1, 8}, std::pair{3, 13}, std::pair{2, 64}}) {
+      for (bool keys : {true, false}) {
+        for (bool f16 : {false, true}) {
+          Halide::Callable fn = compile(
+              buildStoreCacheTiles(nkv, d, keys, target, f16), {"x", "pos"});
+          for (auto [pos, T] :
+               {std::pair{0, 1}, std::pair{5, 1}, std::pair{14, 7},
+                std::pair{16, 16}, std::pair{33, 30}}) {
+            const int n = nkv * d;
+            const int tiles =
+                (pos + T + 3 + kCacheTileRows - 1) / kCacheTileRows;
+            std::vector<float> x = randn(size_t(T) * n, rng, 4.0f);
+            for (size_t k = 0; k < std::size(known) && k < x.size(); ++k) {
+              x[k] = known[k].first;
+            }
+            auto xB = toBuffer(x, {n, T});
+            auto check = [&](auto &cache, auto expect) {
+              using E = std::remove_reference_t<decltype(cache(0, 0, 0, 0))>;
+              cache.fill(E(sentinel));
+              ASSERT_EQ(fn(xB, int32_t(pos), cache), 0);
+              for (int p = 0; p < tiles * kCacheTileRows; ++p) {
+                const int lane = p % kCacheTileRows, tile = p / kCacheTileRows;
+                for (int h = 0; h < nkv; ++h) {
+                  for (int i = 0; i < d; ++i) {
+                    const E got = keys ? cache(lane, i, h, tile)
+                                       : cache(i, lane, h, tile);
+                    const bool written = p >= pos && p < pos + T;
+                    const float v =
+                        written ? x[size_t(p - pos) * n + h * d + i] : sentinel;
+                    ASSERT_TRUE(expect(got, v, written))
+                        << "kv " << nkv << " d " << d << " keys " << keys
+                        << " f16 " << f16 << " pos " << pos << " T " << T
+                        << " row " << p << " head " << h << " element " << i
+                        << " bytes " << bytes;
+                  }
                 }
               }
+            };
+            if (f16) {
+              Buffer<Halide::float16_t> cache =
+                  keys
+                      ? Buffer<Halide::float16_t>(kCacheTileRows, d, nkv, tiles)
+                      : Buffer<Halide::float16_t>(d, kCacheTileRows, nkv,
+                                                  tiles);
+              check(cache, [&](Halide::float16_t got, float v, bool written) {
+                for (const auto &[value, bits] : known) {
+                  if (written && v == value) {
+                    return got.to_bits() == bits;
+                  }
+                }
+                return got.to_bits() == Halide::float16_t(v).to_bits();
+              });
+            } else {
+              Buffer<float> cache =
+                  keys ? Buffer<float>(kCacheTileRows, d, nkv, tiles)
+                       : Buffer<float>(d, kCacheTileRows, nkv, tiles);
+              check(cache, [](float got, float v, bool) { return got == v; });
             }
-          };
-          if (f16) {
-            Buffer<Halide::float16_t> cache(kKeyTileRows, n, tiles);
-            check(cache, [](float v) { return float(Halide::float16_t(v)); });
-          } else {
-            Buffer<float> cache(kKeyTileRows, n, tiles);
-            check(cache, [](float v) { return v; });
           }
         }
       }

@@ -106,11 +106,10 @@ private:
   LogicalResult emitLinearSwiGLU(lfm2::LinearSwiGLUOp op,
                                  const std::string &where);
   LogicalResult emitAttend(lfm2::AttendOp op, const std::string &where);
-  // Where the kernel producing `v` writes: rows of a KV cache when v is
-  // stored there by lfm2.attend, else a fresh arena slot.
+  // Where the kernel producing `v` writes: a fresh arena slot.
   Buf output(Value v);
-  // Places the keys and values of every lfm2.attend in its cache rows.
-  LogicalResult placeCacheRows(Block &entry);
+  // Checks what updating every lfm2.attend's caches in place relies on.
+  LogicalResult checkCaches(Block &entry);
   // The activation arguments of a fused projection: x (normalised when
   // `scale` is set) for f32 weights, else its Q8_0 quants and scales.
   std::vector<CallArg> projectionInputs(const Buf &x, Value scale,
@@ -143,7 +142,6 @@ private:
   const TargetInfo &target_;
   llvm::DenseMap<Value, Buf> values_;
   llvm::DenseMap<Value, std::string> scalars_;
-  llvm::DenseMap<Value, Buf> placed_;
   std::map<std::string, std::pair<Buf, Buf>> quantizedActs_;
   // Memory plan: arena slots by pointer expression, slots free for reuse by
   // size, and the slots allocated while emitting the current op.
@@ -900,24 +898,17 @@ LogicalResult Emitter::emit(Operation *op) {
 }
 
 Buf Emitter::output(Value v) {
-  auto it = placed_.find(v);
-  if (it != placed_.end()) {
-    return it->second;
-  }
   return alloc(cast<RankedTensorType>(v.getType()).getShape());
 }
 
-LogicalResult Emitter::placeCacheRows(Block &entry) {
+LogicalResult Emitter::checkCaches(Block &entry) {
   for (auto a : entry.getOps<lfm2::AttendOp>()) {
-    const int64_t nkv = static_cast<int64_t>(a.getNumKvHeads());
-    const int64_t d = static_cast<int64_t>(a.getHeadDim());
-    std::string pos = scalar(a.getPosition());
-    if (pos.empty()) {
+    if (scalar(a.getPosition()).empty()) {
       return a.emitOpError("position must be the function's position argument");
     }
-    // The caches are updated in place: rows [pos, pos + T) are written by
-    // the kernels producing keys and values, so the old cache value must
-    // have no other reader.
+    // The caches are updated in place (rows [pos, pos + T) are written by
+    // the store kernels before attention reads them), so the old cache
+    // value must have no other reader.
     for (Value cache : {a.getKCache(), a.getVCache()}) {
       if (!cache.hasOneUse() || !values_.count(cache)) {
         return a.emitOpError("KV cache operand must be a state argument read "
@@ -928,20 +919,6 @@ LogicalResult Emitter::placeCacheRows(Block &entry) {
     if (buf(a.getKCache()).f16Cache != buf(a.getVCache()).f16Cache) {
       return a.emitOpError("key and value caches must have the same "
                            "cache_format (one is f16, the other f32)");
-    }
-    const std::string row = str(nkv * d);
-    for (auto [rows, cache] : {std::pair(a.getKeys(), a.getKCache()),
-                               std::pair(a.getValues(), a.getVCache())}) {
-      if (!rows.getDefiningOp() || placed_.count(rows)) {
-        return a.emitOpError("keys and values must be produced by a kernel "
-                             "of this function, for one attend only");
-      }
-      // The producer of an f16 cache's rows, or of keys (stored in
-      // transposed tiles), writes f32 scratch instead.
-      if (!buf(cache).f16Cache && cache != a.getKCache()) {
-        placed_[rows] = {buf(cache).ptr + " + " + pos + " * " + row,
-                         {"T", row}};
-      }
     }
   }
   return success();
@@ -1128,36 +1105,38 @@ LogicalResult Emitter::emitAttend(lfm2::AttendOp a, const std::string &where) {
   Buf o = output(a.getResult());
   const std::string seen = "(" + pos + " + T)";
   const bool f16 = kc.f16Cache;
-  // Keys (and values of an f16 cache) were computed in f32 scratch
-  // (placeCacheRows): write them into the cache's rows [pos, pos + T).
-  const std::string row = str(nkv * d);
-  const std::string tile = str(kKeyTileRows);
-  auto tiles = [&](const std::string &rows) {
-    return "((" + rows + " + " + tile + " - 1) / " + tile + ")";
+  // The caches' shapes up to row `rows`, in whole tiles (kCacheTileRows).
+  const std::string tile = str(kCacheTileRows);
+  auto keyTiles = [&](const std::string &rows) {
+    return std::vector<std::string>{"((" + rows + " + " + tile + " - 1) / " +
+                                        tile + ")",
+                                    str(nkv), str(d), tile};
   };
-  std::vector<int64_t> ints = {nkv * d};
-  if (f16) {
-    ints.push_back(1);
+  auto valueTiles = [&](const std::string &rows) {
+    std::vector<std::string> shape = keyTiles(rows);
+    std::swap(shape[2], shape[3]);
+    return shape;
+  };
+  // The step's keys and values, computed in f32 scratch, go into the
+  // caches' tiles (rounded to f16 for an f16 cache).
+  const std::vector<int64_t> f16Flag =
+      f16 ? std::vector<int64_t>{1} : std::vector<int64_t>{};
+  for (bool keys : {true, false}) {
+    std::vector<int64_t> ints = {nkv, d, keys ? 1 : 0};
+    ints.insert(ints.end(), f16Flag.begin(), f16Flag.end());
+    const Value rows = keys ? a.getKeys() : a.getValues();
+    const Buf &cache = keys ? kc : vc;
+    call({KernelKind::StoreCacheTiles, ints},
+         {CallArg::of(view(buf(rows), {"T", str(nkv * d)})), CallArg::i32(pos),
+          CallArg::of(view(cache, keys ? keyTiles("C") : valueTiles("C")))},
+         where + (keys ? ".store_keys" : ".store_values"));
   }
-  call({KernelKind::StoreKeyTiles, ints},
-       {CallArg::of(view(buf(a.getKeys()), {"T", row})), CallArg::i32(pos),
-        CallArg::of(view(kc, {tiles("C"), row, tile}))},
-       where + ".store_keys");
-  if (f16) {
-    Buf at = view(vc, {"T", row});
-    at.ptr = "(" + vc.ptr + " + " + pos + " * " + row + ")";
-    call({KernelKind::StoreF16, {nkv * d}},
-         {CallArg::of(view(buf(a.getValues()), {"T", row})), CallArg::of(at)},
-         where + ".store_values");
-  }
-  ints = {nh, nkv, d};
-  if (f16) {
-    ints.push_back(1);
-  }
+  std::vector<int64_t> ints = {nh, nkv, d};
+  ints.insert(ints.end(), f16Flag.begin(), f16Flag.end());
   call({KernelKind::Attention, ints},
        {CallArg::of(view(buf(a.getQueries()), {"T", str(nh), str(d)})),
-        CallArg::of(view(kc, {tiles(seen), str(nkv), str(d), tile})),
-        CallArg::of(view(vc, {seen, str(nkv), str(d)})), CallArg::i32(pos),
+        CallArg::of(view(kc, keyTiles(seen))),
+        CallArg::of(view(vc, valueTiles(seen))), CallArg::i32(pos),
         CallArg::of(view(o, {"T", str(nh), str(d)}))},
        where);
   values_[a.getResult()] = o;
@@ -1226,10 +1205,10 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
     const char *kind = keys     ? "StateKind::KeyCache"
                        : values ? "StateKind::ValueCache"
                                 : "StateKind::ConvState";
-    // Key caches are stored in tiles of kKeyTileRows rows.
+    // KV caches are stored in tiles of kCacheTileRows rows.
     states << "    {" << quote(name) << ", " << kind << ", "
            << (cache ? 0 : type.getDimSize(0)) << ", " << rowElements << ", "
-           << (f16 ? 2 : 4) << ", " << (keys ? kKeyTileRows : 1) << "},\n";
+           << (f16 ? 2 : 4) << ", " << (cache ? kCacheTileRows : 1) << "},\n";
     const std::string ptr = "args->states[" + std::to_string(i - 2) + "]";
     if (f16) {
       // Typed so that row offsets added to it count halves.
@@ -1241,7 +1220,7 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
     }
   }
 
-  if (failed(placeCacheRows(entry))) {
+  if (failed(checkCaches(entry))) {
     return failure();
   }
   // A value's slot is free after the last op that reads it.

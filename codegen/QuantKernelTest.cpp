@@ -1650,7 +1650,7 @@ TEST(QuantKernelTest, DecodeKernelObjectsPrefetchTemporally) {
   // UnrolledPrefetchLoops unrolls each row's lines). Its K tiles are one
   // line (16 keys' f32 element) a prefetch.
   AttentionSchedule prefetching = AttentionSchedule::forTarget(target);
-  prefetching.decodePrefetchKeys = 16;
+  prefetching.decodePrefetch = true;
   Kernel att = buildAttention(32, 8, 64, target, prefetching);
   ASSERT_TRUE(att.prefetches);
   const std::string attObject = dir + "/" + att.name + "_pf.o";

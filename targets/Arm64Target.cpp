@@ -70,6 +70,12 @@ public:
 
   std::vector<std::string> linkFlags() const override { return {"-static"}; }
 
+  // GNU as for AArch64 rejects SVE instructions unless told.
+  std::vector<std::string> assemblerFlags() const override {
+    return {std::string("-march=armv8.2-a+dotprod+fp16") +
+            (isSve() ? "+sve2" : "")};
+  }
+
   std::string runtimeLibrarySubdir() const override { return "aarch64"; }
 
   bool runsOnHost() const override {

@@ -43,6 +43,10 @@ public:
   // it needs.
   virtual std::string compilerDriver() const { return "c++"; }
   virtual std::vector<std::string> linkFlags() const { return {}; }
+  // Flags the driver needs to assemble this target's kernels (those that go
+  // through assembly, see compileKernelObject): the instruction set
+  // extensions their code may use.
+  virtual std::vector<std::string> assemblerFlags() const { return {}; }
   // What to tell the user when compilerDriver() cannot be found: how to
   // install it or name another one. Empty gives a generic message.
   virtual std::string compilerDriverHint() const { return ""; }

@@ -335,7 +335,8 @@ def run_kv_f16(lfm2c, fixtures, work, name, target="host", runner=()):
     # The program names the kernels it calls (for --profile).
     with open(exe, "rb") as f:
         binary = f.read()
-    for kernel in ("attention_f16_f32", "store_f16_f32"):
+    for kernel in ("attention_f16_f32", "store_key_tiles_f16_f32",
+                   "store_value_tiles_f16_f32"):
         check(kernel.encode() in binary, f"{label}: calls {kernel}")
     for prompt in ("prompt1", "prompt2", "prompt3"):
         diff = check_generation(exe, golden, prompt, label, runner, 5e-3)
