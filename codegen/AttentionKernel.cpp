@@ -13,7 +13,9 @@
 // the two differ only in rounding.
 //
 // The caches hold f32 rows, or f16 rows (`lfm2c compile --kv-cache=f16`)
-// widened as they are read; buildStoreF16 writes a step's rows into them.
+// widened as they are read, in tiles of kCacheTileRows rows (keys
+// transposed, see KernelRequest.h); buildStoreCacheTiles writes a step's
+// rows into them.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/HalideHelpers.h"
