@@ -250,7 +250,7 @@ void scheduleDecodeScores(FlashPass &f, const AttentionInputs &in,
   Var &k = f.k, &ri = f.ri, &ro = f.ro, &kv = f.kv, &jj = f.jj;
   const TailStrategy up = TailStrategy::RoundUp;
   const int lanes = sched.lanes;
-  const int keyVecs = std::max(1, sched.accumulators / f.rows);
+  const int keyVecs = std::max(1, sched.decodeAccumulators / f.rows);
   const int tileKeys = lanes * keyVecs;
   f.qs.compute_at(perTask).vectorize(k, std::min(lanes, in.headDim),
                                      TailStrategy::GuardWithIf);

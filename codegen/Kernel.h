@@ -60,6 +60,11 @@ struct AttentionSchedule {
   int queryTile = 8;    // tokens per query tile when T > 1
   int accumulators = 8; // vector accumulators of a register tile
   int valueRows = 2;    // query rows per PV register tile
+  // Decode QK^T's register tile: the `group` query rows x as many vectors
+  // of keys as fit this many accumulators (each key vector then shares its
+  // load and widening among more rows, each broadcast q element among more
+  // keys).
+  int decodeAccumulators = 8;
   // Decode: each KV head's K and V of a tile prefetched while the head
   // before is computed (the kernel is then compiled with temporal
   // prefetches, see Kernel::prefetches). The hardware prefetchers alone
@@ -70,6 +75,9 @@ struct AttentionSchedule {
   static AttentionSchedule forTarget(const TargetInfo &target) {
     AttentionSchedule s;
     s.lanes = target.lanes(4);
+    // Half the registers: the other half holds the loaded keys and the
+    // broadcast q elements.
+    s.decodeAccumulators = target.vectorRegisters() / 2;
     return s;
   }
 };

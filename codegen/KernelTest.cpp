@@ -405,6 +405,7 @@ TEST(KernelTest, Attention) {
           sched.decodeSplits = 3;
           sched.queryTile = 2;
           sched.accumulators = 4;
+          sched.decodeAccumulators = 4;
         }
         Kernel k = buildAttention(nh, nkv, d, target, sched, f16);
         Halide::Callable fn = compile(k, {"q", "k_cache", "v_cache", "pos"});

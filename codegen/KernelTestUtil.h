@@ -33,6 +33,7 @@ public:
   std::vector<std::string> features() const override { return {}; }
   std::string halideTarget() const override { return halide_; }
   int vectorBytes() const override { return bytes_; }
+  int vectorRegisters() const override { return bytes_ == 64 ? 32 : 16; }
   bool hasInt8DotProduct() const override { return dot_; }
   bool runsOnHost() const override { return true; }
 

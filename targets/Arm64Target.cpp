@@ -52,6 +52,8 @@ public:
     return isSve() ? target_.vector_bits / 8 : 16;
   }
 
+  int vectorRegisters() const override { return 32; }
+
   bool hasInt8DotProduct() const override {
     return target_.has_feature(Halide::Target::ARMDotProd) ||
            target_.has_feature(Halide::Target::SVE2);

@@ -32,6 +32,7 @@ public:
   }
   std::string halideTarget() const override { return host_.to_string(); }
   int vectorBytes() const override { return base_->vectorBytes(); }
+  int vectorRegisters() const override { return base_->vectorRegisters(); }
   bool hasInt8DotProduct() const override { return base_->hasInt8DotProduct(); }
   std::string compilerDriver() const override { return "c++"; }
   bool runsOnHost() const override { return true; }

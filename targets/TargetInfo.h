@@ -35,6 +35,9 @@ public:
   // Width of the widest native vector register, in bytes. Schedules derive
   // their vector widths from this instead of hard-coding 16/32/64.
   virtual int vectorBytes() const = 0;
+  // Architectural vector registers (x86: 16, or 32 with AVX-512; AArch64:
+  // 32): how many accumulators a register tile can keep.
+  virtual int vectorRegisters() const = 0;
   // True when the CPU has int8 dot-product instructions (VNNI, sdot).
   virtual bool hasInt8DotProduct() const = 0;
 

@@ -38,6 +38,8 @@ public:
                : (target_.has_feature(Halide::Target::AVX) ? 32 : 16);
   }
 
+  int vectorRegisters() const override { return vectorBytes() == 64 ? 32 : 16; }
+
   bool hasInt8DotProduct() const override {
     return target_.has_feature(Halide::Target::AVX512_Zen4) ||
            target_.has_feature(Halide::Target::AVX512_Zen5) ||
