@@ -174,7 +174,7 @@ int (*loadAheadOfTime(Kernel k))(void **) {
   const std::string library = dir + "/kernel.so";
   if (Status st =
           compileKernelObject(k, host.with_feature(Halide::Target::NoRuntime),
-                              object, "c++", false);
+                              object, "c++", false, {"-march=native"});
       !st) {
     fail(st.message());
   }

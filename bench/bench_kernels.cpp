@@ -222,10 +222,9 @@ struct AttentionSetup {
     };
     for (int c = 0; c < copies; ++c) {
       // The caches in the program's tiles (keys transposed).
-      Buffer<float> kf =
-          randomF32({kCacheTileRows, d, nkv, C / kCacheTileRows}, 200 + c);
-      Buffer<float> vf =
-          randomF32({d, kCacheTileRows, nkv, C / kCacheTileRows}, 300 + c);
+      const int tiles = (C + kCacheTileRows - 1) / kCacheTileRows;
+      Buffer<float> kf = randomF32({kCacheTileRows, d, nkv, tiles}, 200 + c);
+      Buffer<float> vf = randomF32({d, kCacheTileRows, nkv, tiles}, 300 + c);
       k.push_back(f16 ? Buffer<>(half(kf)) : Buffer<>(kf));
       v.push_back(f16 ? Buffer<>(half(vf)) : Buffer<>(vf));
     }

@@ -20,6 +20,7 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/HalideHelpers.h"
 #include "codegen/Kernel.h"
+#include "codegen/KernelRequest.h"
 
 #include <algorithm>
 #include <cmath>
@@ -41,6 +42,9 @@ struct AttentionInputs {
   Expr key(Expr i, Expr kv, Expr tile, Expr lane) const {
     return widen(kc(lane, i, kv, tile));
   }
+  // Callers clamp `row` to the rows written: a value row past them, weighted
+  // by 0, would still make NaN of garbage (keys past them are only masked
+  // by selects, so theirs may be read).
   Expr value(Expr i, Expr kv, Expr row) const {
     return widen(vc(i, row % kCacheTileRows, kv, row / kCacheTileRows));
   }
@@ -192,9 +196,13 @@ int roundUpPow2(int x) {
 // loads the rows' q vectors and broadcasts keyRegs key elements into them.
 void schedulePrefillScores(FlashPass &f, const AttentionInputs &in,
                            const AttentionSchedule &sched, LoopLevel perTask,
-                           LoopLevel perBlock, int keyRegs, int rowLanes) {
+                           LoopLevel perBlock) {
   Var &k = f.k, &ri = f.ri, &kv = f.kv, &jj = f.jj;
   const TailStrategy up = TailStrategy::RoundUp;
+  // A query tile's rows fill rowVecs vectors of rowLanes.
+  const int rowLanes = std::min(sched.lanes, roundUpPow2(f.rows));
+  const int rowVecs = (f.rows + rowLanes - 1) / rowLanes;
+  const int keyRegs = std::max(1, sched.accumulators / rowVecs);
   f.qs.compute_at(perTask).reorder_storage(ri, k, kv).vectorize(ri, rowLanes,
                                                                 up);
   f.limit.compute_at(perTask).vectorize(ri, rowLanes, up);
@@ -219,8 +227,8 @@ void schedulePrefillScores(FlashPass &f, const AttentionInputs &in,
   if (in.kc.type().bits() == 16) {
     // The tile's rows read each key element as a broadcast; widen the
     // block's f16 keys once instead of at every broadcast (8B-A1B Q4_0
-    // pp512 after 3584 tokens: 185 -> 190-198 t/s; f32 keys 191-197),
-    // along the keys, which are contiguous in a tile.
+    // pp512 after 3584 tokens, row-major caches: 185 -> 190-198 t/s; f32
+    // keys 191-197), along the keys, which are contiguous in a cache tile.
     f.keys.compute_at(perBlock)
         .reorder_storage(jj, k)
         .align_bounds(jj, kCacheTileRows)
@@ -305,23 +313,16 @@ void scheduleDecodeScores(FlashPass &f, const AttentionInputs &in,
       .vectorize(jj, lanes, up);
 }
 
-// allHeads: one task covers every KV head of a split, the heads innermost,
-// so each key's cache row (kv_heads * d contiguous floats) is read whole
-// and the task streams through memory; otherwise one task per KV head,
-// which reads rows of d floats 2 KB apart (fine when a tile's compute
-// outweighs the reads, not for a single token).
+// allHeads: one task covers every KV head of a split, the heads inside each
+// cache tile, so the task streams through the tiles in memory order;
+// otherwise one task per KV head, which reads its part of each tile (fine
+// when a query tile's compute outweighs the reads, not for a single token).
 void scheduleFlashPass(FlashPass &f, const AttentionInputs &in,
                        const AttentionSchedule &sched, int kvHeads,
                        bool allHeads) {
   const int headDim = in.headDim;
-  Var &i = f.i, &k = f.k, &ri = f.ri, &ro = f.ro, &kv = f.kv, &jj = f.jj,
-      &p = f.p;
+  Var &i = f.i, &ri = f.ri, &ro = f.ro, &kv = f.kv, &p = f.p;
   const TailStrategy up = TailStrategy::RoundUp;
-  // Query rows in vector lanes for QK^T: a tile's rows fill rowVecs vectors
-  // of rowLanes (a decode tile is only `group` rows).
-  const int rowLanes = std::min(sched.lanes, roundUpPow2(f.rows));
-  const int rowVecs = (f.rows + rowLanes - 1) / rowLanes;
-  const int keyRegs = std::max(1, sched.accumulators / rowVecs);
   // head_dim in vector lanes for PV: valueRows rows x dimVecs vectors.
   const int dimLanes = std::min(sched.lanes, roundUpPow2(headDim));
   const int dimVecs = std::clamp(sched.accumulators / sched.valueRows, 1,
@@ -350,7 +351,7 @@ void scheduleFlashPass(FlashPass &f, const AttentionInputs &in,
     }
   } else {
     // One split: a task's running state is merged and normalised in the
-    // task, so no (T x heads x d) state goes through memory. The tiles of
+    // task, so no (T x heads x d) state goes through memory. The query tiles of
     // one KV head are adjacent, so its K and V rows are still in cache for
     // the next tile. (Fusing the two parallel loops into one flat loop
     // makes bounds inference lose track of the tile and size every per-block
@@ -370,12 +371,6 @@ void scheduleFlashPass(FlashPass &f, const AttentionInputs &in,
 
   if (allHeads) {
     scheduleDecodeScores(f, in, sched, perTask, perBlock, kvHeads);
-  } else {
-    schedulePrefillScores(f, in, sched, perTask, perBlock, keyRegs, rowLanes);
-  }
-  const bool prefetch = allHeads && sched.decodePrefetch;
-
-  if (allHeads) {
     // PV a tile of keys at a time, head by head: a head's rows of a tile
     // are one contiguous run, its accumulators stay in registers over the
     // tile's keys (the unrolled keys let LLVM keep them there), and the
@@ -392,12 +387,13 @@ void scheduleFlashPass(FlashPass &f, const AttentionInputs &in,
         .unroll(iv)
         .unroll(ri)
         .unroll(rji);
-    if (prefetch) {
+    if (sched.decodePrefetch) {
       // The next KV head's rows of the tile, one head's compute ahead.
       f.bout.update().prefetch(in.vc, rji, kv, 1,
                                PrefetchBoundStrategy::NonFaulting);
     }
   } else {
+    schedulePrefillScores(f, in, sched, perTask, perBlock);
     // PV for one register tile: each key's value vectors are loaded once
     // for valueRows rows.
     f.bout.compute_at(f.st, io)
@@ -444,12 +440,10 @@ Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
   (void)target;
   //--- Algorithm ------------------------------------------------------------
   const Type cacheType = f16Cache ? Float(16) : Float(32);
+  // q: (d, heads, T); k_cache: (kCacheTileRows, d, kv_heads, tiles);
+  // v_cache: (d, kCacheTileRows, kv_heads, tiles).
   AttentionInputs in{
-      ImageParam(Float(32), 3,
-                 "q"), // (d, heads, T)
-                       // (kCacheTileRows, d, kv_heads, C / kCacheTileRows)
-      ImageParam(cacheType, 4, "k_cache"),
-      // (d, kCacheTileRows, kv_heads, C / kCacheTileRows)
+      ImageParam(Float(32), 3, "q"), ImageParam(cacheType, 4, "k_cache"),
       ImageParam(cacheType, 4, "v_cache"), Param<int32_t>("pos")};
   in.group = static_cast<int>(heads / kvHeads);
   in.headDim = static_cast<int>(headDim);

@@ -104,8 +104,9 @@ Kernel buildShortConv(int64_t hidden, int64_t lCache, const TargetInfo &target);
 // RoPE at positions pos .. pos+T-1
 Kernel buildQKNormRope(int64_t heads, int64_t headDim, float eps, float theta,
                        const TargetInfo &target);
-// q [T, nh, d], kcache [C / kCacheTileRows, nkv, d, kCacheTileRows],
-// vcache [C / kCacheTileRows, nkv, kCacheTileRows, d], pos -> o [T, nh, d]:
+// q [T, nh, d], kcache [tiles, nkv, d, kCacheTileRows], vcache [tiles, nkv,
+// kCacheTileRows, d] (tiles: C / kCacheTileRows rounded up), pos ->
+// o [T, nh, d]:
 // causal softmax attention over cache rows 0 .. pos+T-1; the caches are f32,
 // or f16 with `f16Cache`.
 Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
@@ -116,10 +117,10 @@ Kernel buildAttention(int64_t heads, int64_t kvHeads, int64_t headDim,
                       const TargetInfo &target, const AttentionSchedule &sched,
                       bool f16Cache = false);
 // x [T, kvHeads * headDim] f32, pos -> the rows of positions pos .. pos+T-1
-// written into the tiles of a key cache [C / kCacheTileRows, kvHeads,
-// headDim, kCacheTileRows] (`keys`) or a value cache [C / kCacheTileRows,
-// kvHeads, kCacheTileRows, headDim], as f32 or rounded to f16 with `f16`;
-// the cache's other rows are untouched.
+// written into the tiles of a key cache [tiles, kvHeads, headDim,
+// kCacheTileRows] (`keys`) or a value cache [tiles, kvHeads, kCacheTileRows,
+// headDim], as f32 or rounded to f16 with `f16`; the cache's other rows are
+// untouched.
 Kernel buildStoreCacheTiles(int64_t kvHeads, int64_t headDim, bool keys,
                             const TargetInfo &target, bool f16);
 // x [T, H], router [E, H], bias [E] -> weights [T, K], indices [T, K]

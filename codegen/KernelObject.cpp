@@ -200,10 +200,8 @@ Status compileKernelObject(Kernel &k, const Halide::Target &target,
   }
   std::vector<std::string> command = {driver};
   command.insert(command.end(), assemblerFlags.begin(), assemblerFlags.end());
-  for (const char *arg : {"-c", "-x", "assembler"}) {
-    command.push_back(arg);
-  }
-  command.insert(command.end(), {assemblyPath, "-o", objectPath});
+  command.insert(command.end(),
+                 {"-c", "-x", "assembler", assemblyPath, "-o", objectPath});
   Status st = runCommand(command);
   if (!artifacts) {
     std::error_code ec;

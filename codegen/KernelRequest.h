@@ -20,8 +20,8 @@
 namespace lfm2c {
 
 // Kinds reading f32 weights take an optional trailing 1 in `ints` for f16
-// weights (Embedding, Linear, MoEFFN), Attention one for f16 KV caches;
-// Projection uses format kF16WeightsCode.
+// weights (Embedding, Linear, MoEFFN), Attention and StoreCacheTiles one for
+// f16 KV caches; Projection uses format kF16WeightsCode.
 enum class KernelKind {
   Embedding,       // ints: vocab, hidden[, f16]
   RmsNorm,         // ints: n;  floats: eps

@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Kernel.h"
+#include "codegen/KernelRequest.h"
 #include "codegen/KernelTestUtil.h"
 #include "codegen/QuantMath.h"
 
@@ -377,8 +378,11 @@ TEST(KernelTest, QKNormRope) {
 // besides the target's default schedule, a small one (key blocks of 5,
 // 3 decode splits, query tiles of 2 tokens) runs every path with several
 // blocks, uneven splits (some empty), partial tiles and key blocks cut by
-// the end of the cache, at contexts that are not multiples of anything.
-// Each also with f16 caches, against the reference on the rounded rows.
+// the end of the cache, at contexts that are not multiples of anything; a
+// third (key blocks of 2 cache tiles, 3 decode splits) runs the path of
+// whole cache tiles in a block over several blocks and splits, the last
+// tile partial. Each also with f16 caches, against the reference on the
+// rounded rows.
 TEST(KernelTest, Attention) {
   std::mt19937 rng(7);
   const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -392,116 +396,122 @@ TEST(KernelTest, Attention) {
     TestTarget target(bytes);
     int variant = 0;
     for (const Shape &sh : shapes) {
-      for (auto [small, f16] :
-           {std::pair{false, false}, std::pair{true, false},
-            std::pair{false, true}, std::pair{true, true}}) {
-        if (!takes(variant, bi)) {
-          continue;
-        }
-        const int nh = sh.nh, nkv = sh.nkv, d = sh.d;
-        AttentionSchedule sched = AttentionSchedule::forTarget(target);
-        if (small) {
-          sched.keyBlock = 5;
-          sched.decodeSplits = 3;
-          sched.queryTile = 2;
-          sched.accumulators = 4;
-          sched.decodeAccumulators = 4;
-        }
-        Kernel k = buildAttention(nh, nkv, d, target, sched, f16);
-        Halide::Callable fn = compile(k, {"q", "k_cache", "v_cache", "pos"});
-        const int group = nh / nkv;
-        for (auto [pos, T] :
-             {std::pair{0, 1}, std::pair{4, 1}, std::pair{15, 1},
-              std::pair{37, 1}, std::pair{0, 3}, std::pair{5, 7},
-              std::pair{29, 12}}) {
-          // Exactly the valid rows, as the program passes them, or more.
-          const int valid = pos + T, C = valid + (pos + T) % 2 * 3;
-          std::vector<float> q = randn(size_t(T) * nh * d, rng, 2.0f);
-          std::vector<float> kc = randn(size_t(C) * nkv * d, rng, 2.0f);
-          std::vector<float> vc = randn(size_t(C) * nkv * d, rng);
-          // Rows past the causal limit are garbage a correct kernel never
-          // reads.
-          std::fill(kc.begin() + size_t(valid) * nkv * d, kc.end(), nan);
-          std::fill(vc.begin() + size_t(valid) * nkv * d, vc.end(), nan);
-          std::vector<Halide::float16_t> kh(kc.size()), vh(vc.size());
-          if (f16) {
-            for (size_t i = 0; i < kc.size(); ++i) {
-              kh[i] = Halide::float16_t(kc[i]);
-              vh[i] = Halide::float16_t(vc[i]);
-              kc[i] = float(kh[i]);
-              vc[i] = float(vh[i]);
-            }
+      enum Variant { Default, Small, TileBlocks };
+      for (Variant schedule : {Default, Small, TileBlocks}) {
+        for (bool f16 : {false, true}) {
+          if (!takes(variant, bi)) {
+            continue;
           }
-          std::vector<double> ref(q.size());
-          const double scale = 1.0 / std::sqrt(double(d));
-          for (int t = 0; t < T; ++t) {
-            for (int h = 0; h < nh; ++h) {
-              const int kvh = h / group;
-              const float *qr = &q[(size_t(t) * nh + h) * d];
-              const int n = pos + t + 1; // keys 0 .. pos+t
-              std::vector<double> sc(n);
-              for (int j = 0; j < n; ++j) {
-                const float *kr = &kc[(size_t(j) * nkv + kvh) * d];
-                double acc = 0;
-                for (int i = 0; i < d; ++i) {
-                  acc += double(qr[i]) * kr[i];
-                }
-                sc[j] = acc * scale;
+          const int nh = sh.nh, nkv = sh.nkv, d = sh.d;
+          const bool small = schedule == Small;
+          AttentionSchedule sched = AttentionSchedule::forTarget(target);
+          if (small) {
+            sched.keyBlock = 5;
+            sched.decodeSplits = 3;
+            sched.queryTile = 2;
+            sched.accumulators = 4;
+            sched.decodeAccumulators = 4;
+          } else if (schedule == TileBlocks) {
+            sched.keyBlock = 2 * kCacheTileRows;
+            sched.decodeSplits = 3;
+          }
+          Kernel k = buildAttention(nh, nkv, d, target, sched, f16);
+          Halide::Callable fn = compile(k, {"q", "k_cache", "v_cache", "pos"});
+          const int group = nh / nkv;
+          for (auto [pos, T] :
+               {std::pair{0, 1}, std::pair{4, 1}, std::pair{15, 1},
+                std::pair{32, 1}, std::pair{37, 1}, std::pair{70, 1},
+                std::pair{0, 3}, std::pair{5, 7}, std::pair{29, 12},
+                std::pair{20, 13}}) {
+            // Exactly the valid rows, as the program passes them, or more.
+            const int valid = pos + T, C = valid + (pos + T) % 2 * 3;
+            std::vector<float> q = randn(size_t(T) * nh * d, rng, 2.0f);
+            std::vector<float> kc = randn(size_t(C) * nkv * d, rng, 2.0f);
+            std::vector<float> vc = randn(size_t(C) * nkv * d, rng);
+            // Rows past the causal limit are garbage a correct kernel never
+            // reads.
+            std::fill(kc.begin() + size_t(valid) * nkv * d, kc.end(), nan);
+            std::fill(vc.begin() + size_t(valid) * nkv * d, vc.end(), nan);
+            std::vector<Halide::float16_t> kh(kc.size()), vh(vc.size());
+            if (f16) {
+              for (size_t i = 0; i < kc.size(); ++i) {
+                kh[i] = Halide::float16_t(kc[i]);
+                vh[i] = Halide::float16_t(vc[i]);
+                kc[i] = float(kh[i]);
+                vc[i] = float(vh[i]);
               }
-              double mx = *std::max_element(sc.begin(), sc.end()), den = 0;
-              for (double &e : sc) {
-                e = std::exp(e - mx);
-                den += e;
-              }
-              for (int i = 0; i < d; ++i) {
-                double acc = 0;
+            }
+            std::vector<double> ref(q.size());
+            const double scale = 1.0 / std::sqrt(double(d));
+            for (int t = 0; t < T; ++t) {
+              for (int h = 0; h < nh; ++h) {
+                const int kvh = h / group;
+                const float *qr = &q[(size_t(t) * nh + h) * d];
+                const int n = pos + t + 1; // keys 0 .. pos+t
+                std::vector<double> sc(n);
                 for (int j = 0; j < n; ++j) {
-                  acc += sc[j] / den * vc[(size_t(j) * nkv + kvh) * d + i];
+                  const float *kr = &kc[(size_t(j) * nkv + kvh) * d];
+                  double acc = 0;
+                  for (int i = 0; i < d; ++i) {
+                    acc += double(qr[i]) * kr[i];
+                  }
+                  sc[j] = acc * scale;
                 }
-                ref[(size_t(t) * nh + h) * d + i] = acc;
-              }
-            }
-          }
-          // The caches as the program stores them: tiles of rows, keys
-          // transposed, the last tile padded with garbage.
-          auto tiled = [&](const auto &rows, bool keys) {
-            using E = typename std::decay_t<decltype(rows)>::value_type;
-            const int tiles = (C + kCacheTileRows - 1) / kCacheTileRows;
-            Buffer<E> b = keys ? Buffer<E>(kCacheTileRows, d, nkv, tiles)
-                               : Buffer<E>(d, kCacheTileRows, nkv, tiles);
-            b.fill(E(nan));
-            for (int j = 0; j < C; ++j) {
-              const int lane = j % kCacheTileRows, tile = j / kCacheTileRows;
-              for (int h = 0; h < nkv; ++h) {
+                double mx = *std::max_element(sc.begin(), sc.end()), den = 0;
+                for (double &e : sc) {
+                  e = std::exp(e - mx);
+                  den += e;
+                }
                 for (int i = 0; i < d; ++i) {
-                  E &at = keys ? b(lane, i, h, tile) : b(i, lane, h, tile);
-                  at = rows[(size_t(j) * nkv + h) * d + i];
+                  double acc = 0;
+                  for (int j = 0; j < n; ++j) {
+                    acc += sc[j] / den * vc[(size_t(j) * nkv + kvh) * d + i];
+                  }
+                  ref[(size_t(t) * nh + h) * d + i] = acc;
                 }
               }
             }
-            return b;
-          };
-          auto qB = toBuffer(q, {d, nh, T});
-          Buffer<float> out(d, nh, T);
-          if (f16) {
-            auto kB = tiled(kh, true);
-            auto vB = tiled(vh, false);
-            ASSERT_EQ(fn(qB, kB, vB, int32_t(pos), out), 0);
-          } else {
-            auto kB = tiled(kc, true);
-            auto vB = tiled(vc, false);
-            ASSERT_EQ(fn(qB, kB, vB, int32_t(pos), out), 0);
+            // The caches as the program stores them: tiles of rows, keys
+            // transposed, the last tile padded with garbage.
+            auto tiled = [&](const auto &rows, bool keys) {
+              using E = typename std::decay_t<decltype(rows)>::value_type;
+              const int tiles = (C + kCacheTileRows - 1) / kCacheTileRows;
+              Buffer<E> b = keys ? Buffer<E>(kCacheTileRows, d, nkv, tiles)
+                                 : Buffer<E>(d, kCacheTileRows, nkv, tiles);
+              b.fill(E(nan));
+              for (int j = 0; j < C; ++j) {
+                const int lane = j % kCacheTileRows, tile = j / kCacheTileRows;
+                for (int h = 0; h < nkv; ++h) {
+                  for (int i = 0; i < d; ++i) {
+                    E &at = keys ? b(lane, i, h, tile) : b(i, lane, h, tile);
+                    at = rows[(size_t(j) * nkv + h) * d + i];
+                  }
+                }
+              }
+              return b;
+            };
+            auto qB = toBuffer(q, {d, nh, T});
+            Buffer<float> out(d, nh, T);
+            if (f16) {
+              auto kB = tiled(kh, true);
+              auto vB = tiled(vh, false);
+              ASSERT_EQ(fn(qB, kB, vB, int32_t(pos), out), 0);
+            } else {
+              auto kB = tiled(kc, true);
+              auto vB = tiled(vc, false);
+              ASSERT_EQ(fn(qB, kB, vB, int32_t(pos), out), 0);
+            }
+            expectClose(out, ref, kTol,
+                        tag("attention", {{"heads", nh},
+                                          {"kv", nkv},
+                                          {"d", d},
+                                          {"pos", pos},
+                                          {"T", T},
+                                          {"C", C},
+                                          {"schedule", int(schedule)},
+                                          {"f16", f16},
+                                          {"bytes", bytes}}));
           }
-          expectClose(out, ref, kTol,
-                      tag("attention", {{"heads", nh},
-                                        {"kv", nkv},
-                                        {"d", d},
-                                        {"pos", pos},
-                                        {"T", T},
-                                        {"C", C},
-                                        {"small", small},
-                                        {"f16", f16},
-                                        {"bytes", bytes}}));
         }
       }
     }
@@ -512,7 +522,7 @@ TEST(KernelTest, Attention) {
 // position's (lane, tile), keys transposed, as f32 or rounded to f16 as
 // ggml's GGML_FP32_TO_FP16 rounds (random values against Halide's scalar
 // float16_t, and values whose halves are known bit for bit: ties to even,
-// overflow to infinity, a subnormal); no other element of the cache
+// overflow to infinity, a subnormal, NaN); no other element of the cache
 // changes.
 TEST(KernelTest, StoreCacheTiles) {
   std::mt19937 rng(18);
@@ -542,6 +552,8 @@ TEST(KernelTest, StoreCacheTiles) {
             for (size_t k = 0; k < std::size(known) && k < x.size(); ++k) {
               x[k] = known[k].first;
             }
+            x[std::size(known) % x.size()] =
+                std::numeric_limits<float>::quiet_NaN();
             auto xB = toBuffer(x, {n, T});
             auto check = [&](auto &cache, auto expect) {
               using E = std::remove_reference_t<decltype(cache(0, 0, 0, 0))>;
@@ -572,6 +584,9 @@ TEST(KernelTest, StoreCacheTiles) {
                       : Buffer<Halide::float16_t>(d, kCacheTileRows, nkv,
                                                   tiles);
               check(cache, [&](Halide::float16_t got, float v, bool written) {
+                if (std::isnan(v)) {
+                  return got.is_nan();
+                }
                 for (const auto &[value, bits] : known) {
                   if (written && v == value) {
                     return got.to_bits() == bits;
@@ -583,7 +598,9 @@ TEST(KernelTest, StoreCacheTiles) {
               Buffer<float> cache =
                   keys ? Buffer<float>(kCacheTileRows, d, nkv, tiles)
                        : Buffer<float>(d, kCacheTileRows, nkv, tiles);
-              check(cache, [](float got, float v, bool) { return got == v; });
+              check(cache, [](float got, float v, bool) {
+                return std::isnan(v) ? std::isnan(got) : got == v;
+              });
             }
           }
         }

@@ -1211,7 +1211,6 @@ LogicalResult Emitter::run(func::FuncOp func, ProgramPlan &plan,
            << (f16 ? 2 : 4) << ", " << (cache ? kCacheTileRows : 1) << "},\n";
     const std::string ptr = "args->states[" + std::to_string(i - 2) + "]";
     if (f16) {
-      // Typed so that row offsets added to it count halves.
       Buf b{"reinterpret_cast<uint16_t *>(" + ptr + ")", dims, "f16Type()"};
       b.f16Cache = true;
       values_[entry.getArgument(i)] = b;

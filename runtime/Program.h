@@ -28,8 +28,8 @@ struct StateDesc {
   int64_t rows;         // fixed row count; for caches, 0 (= context size)
   int64_t rowElements;  // values per row
   int32_t elementBytes; // 4 (f32), or 2 for a KV cache stored as f16
-  int32_t rowTile;      // rows are allocated in multiples of this (a key
-                        // cache's tiles of transposed keys), else 1
+  int32_t rowTile;      // rows are allocated in multiples of this (a KV
+                        // cache's tiles of rows), else 1
 };
 
 // Sampling defaults of the model (generation_config.json), else LiquidAI's
@@ -82,7 +82,8 @@ struct ForwardArgs {
   // One per StateDesc; an f16 cache's buffer holds halves (the program
   // casts it).
   float *const *states;
-  int64_t contextSize;    // rows of each cache
+  int64_t contextSize; // positions of each cache (its rows are this
+                       // rounded up to its StateDesc::rowTile)
   float *arena;
   KernelTimes *profile; // nullptr: kernels not timed
 };

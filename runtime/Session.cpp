@@ -80,7 +80,8 @@ StatusOr<std::unique_ptr<Session>> Session::create(const std::string &path,
   for (int i = 0; i < s->info_->numStates; ++i) {
     const StateDesc &d = s->info_->states[i];
     int64_t rows = d.rows > 0 ? d.rows : contextSize;
-    rows = (rows + d.rowTile - 1) / d.rowTile * d.rowTile;
+    const int64_t tile = std::max<int64_t>(d.rowTile, 1);
+    rows = (rows + tile - 1) / tile * tile;
     const size_t bytes =
         static_cast<size_t>(rows * d.rowElements * d.elementBytes);
     const size_t floats = (bytes + sizeof(float) - 1) / sizeof(float);
@@ -165,7 +166,8 @@ std::vector<Session::KernelTime> Session::kernelTimes() const {
 }
 
 void Session::reset() {
-  // Cache rows are written before they are read; only conv states carry
+  // Cache rows are written before attention uses them (it may read the
+  // unwritten rest of a key tile, but masks it); only conv states carry
   // values into the next call.
   for (size_t i = 0; i < states_.size(); ++i) {
     if (info_->states[i].kind == StateKind::ConvState) {

@@ -72,10 +72,19 @@ public:
 
   std::vector<std::string> linkFlags() const override { return {"-static"}; }
 
-  // GNU as for AArch64 rejects SVE instructions unless told.
+  // GNU as for AArch64 rejects instructions beyond its default architecture
+  // (SVE, and on older binutils the dot product) unless told.
   std::vector<std::string> assemblerFlags() const override {
-    return {std::string("-march=armv8.2-a+dotprod+fp16") +
-            (isSve() ? "+sve2" : "")};
+    std::string march = "-march=armv8.2-a";
+    for (auto [feature, extension] :
+         {std::pair{Halide::Target::ARMDotProd, "+dotprod"},
+          std::pair{Halide::Target::ARMFp16, "+fp16"},
+          std::pair{Halide::Target::SVE2, "+sve2"}}) {
+      if (target_.has_feature(feature)) {
+        march += extension;
+      }
+    }
+    return {march};
   }
 
   std::string runtimeLibrarySubdir() const override { return "aarch64"; }

@@ -33,6 +33,10 @@ public:
   std::string halideTarget() const override { return host_.to_string(); }
   int vectorBytes() const override { return base_->vectorBytes(); }
   int vectorRegisters() const override { return base_->vectorRegisters(); }
+  // The kernels use this machine's instructions, which its own driver knows.
+  std::vector<std::string> assemblerFlags() const override {
+    return {"-march=native"};
+  }
   bool hasInt8DotProduct() const override { return base_->hasInt8DotProduct(); }
   std::string compilerDriver() const override { return "c++"; }
   bool runsOnHost() const override { return true; }

@@ -43,16 +43,21 @@ def compile_model(lfm2c, model, out, target="host", extra=()):
     return proc
 
 
-def check_generation(exe, golden, prompt, label, runner, tolerance):
+def check_generation(exe, golden, prompt, label, runner, tolerance,
+                     ctx_size=None):
     """Runs `prompt` as the goldens were made (the prompt in one call, then
     N_GEN greedy steps of one token a call) and checks the greedy tokens
-    (exact) and every row of logits (within `tolerance`). Returns the
-    largest logit difference, or None if the run failed."""
+    (exact) and every row of logits (within `tolerance`). `ctx_size`: a
+    --ctx-size for the run, the prompt plus the tokens at most (the
+    default: the program's own). Returns the largest logit difference, or
+    None if the run failed."""
     meta = json.load(open(os.path.join(golden, prompt + ".json")))
     dump = exe + f"-{prompt}.logits"
+    ctx = [] if ctx_size is None else [
+        "--ctx-size", str(ctx_size(len(meta["prompt"]) + N_GEN))]
     run = subprocess.run(
         list(runner) + [exe, "--tokens", ",".join(map(str, meta["prompt"])),
-                        "-n", str(N_GEN), "--dump-logits", dump],
+                        "-n", str(N_GEN), "--dump-logits", dump] + ctx,
         capture_output=True, text=True)
     if not check(run.returncode == 0, f"{label}/{prompt}: runs"):
         print(run.stderr)
@@ -343,6 +348,11 @@ def run_kv_f16(lfm2c, fixtures, work, name, target="host", runner=()):
         if diff is not None:
             check(diff > TOLERANCE, f"{label}/{prompt}: logits differ from "
                   f"an f32 cache's ({diff:.3g} > {TOLERANCE})")
+    # A context that ends inside a cache tile of 16 rows (the caches are
+    # allocated in whole tiles): the generation reaches its last position.
+    check_generation(exe, golden, "prompt1", f"{label} --ctx-size 16k+r",
+                     runner, 5e-3,
+                     ctx_size=lambda needed: needed + (needed % 16 == 0))
 
 
 def run_error_paths(lfm2c, fixtures, work):
