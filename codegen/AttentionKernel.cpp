@@ -191,6 +191,26 @@ int roundUpPow2(int x) {
   return p;
 }
 
+// QK^T's register tile, computed per KV head of a score tile: vectors of
+// `lanes` along `along` (query rows or keys), `across` unrolled, summed
+// over head_dim outermost so the whole tile stays in registers.
+void scheduleDotTile(FlashPass &f, Var along, Var across, int lanes) {
+  const TailStrategy up = TailStrategy::RoundUp;
+  Var o("o"), l("l");
+  f.dot.compute_at(f.score, f.kv)
+      .reorder_storage(along, across)
+      .split(along, o, l, lanes, up)
+      .vectorize(l)
+      .unroll(o)
+      .unroll(across);
+  f.dot.update()
+      .split(along, o, l, lanes, up)
+      .reorder(l, o, across, f.rd)
+      .vectorize(l)
+      .unroll(o)
+      .unroll(across);
+}
+
 // Prefill: a tile's rows fill the vector lanes. QK^T is an outer product
 // over register tiles of all the tile's rows x keyRegs keys: each d step
 // loads the rows' q vectors and broadcasts keyRegs key elements into them.
@@ -213,17 +233,7 @@ void schedulePrefillScores(FlashPass &f, const AttentionInputs &in,
       .split(ri, rvo, rv, rowLanes, up)
       .reorder(rv, rvo, ji, kv, jo)
       .vectorize(rv);
-  f.dot.compute_at(f.score, kv)
-      .split(ri, rvo, rv, rowLanes, up)
-      .vectorize(rv)
-      .unroll(rvo)
-      .unroll(jj);
-  f.dot.update()
-      .split(ri, rvo, rv, rowLanes, up)
-      .reorder(rv, rvo, jj, f.rd)
-      .vectorize(rv)
-      .unroll(rvo)
-      .unroll(jj);
+  scheduleDotTile(f, ri, jj, rowLanes);
   if (in.kc.type().bits() == 16) {
     // The tile's rows read each key element as a broadcast; widen the
     // block's f16 keys once instead of at every broadcast (8B-A1B Q4_0
@@ -274,18 +284,7 @@ void scheduleDecodeScores(FlashPass &f, const AttentionInputs &in,
       .vectorize(jl)
       .unroll(jv)
       .unroll(ri);
-  f.dot.compute_at(f.score, kv)
-      .reorder_storage(jj, ri)
-      .split(jj, jv, jl, lanes, up)
-      .vectorize(jl)
-      .unroll(jv)
-      .unroll(ri);
-  f.dot.update()
-      .split(jj, jv, jl, lanes, up)
-      .reorder(jl, jv, ri, f.rd)
-      .vectorize(jl)
-      .unroll(jv)
-      .unroll(ri);
+  scheduleDotTile(f, jj, ri, lanes);
   if (sched.decodePrefetch) {
     // A tile's keys are [kv][d][lanes]: element rd + headDim of this KV
     // head is element rd of the next, one head's compute ahead.
