@@ -428,8 +428,9 @@ TEST(KernelTest, Attention) {
             std::vector<float> q = randn(size_t(T) * nh * d, rng, 2.0f);
             std::vector<float> kc = randn(size_t(C) * nkv * d, rng, 2.0f);
             std::vector<float> vc = randn(size_t(C) * nkv * d, rng);
-            // Rows past the causal limit are garbage a correct kernel never
-            // reads.
+            // Rows past the causal limit are garbage (NaN) a correct kernel
+            // never lets into its results (it may read the rest of a key
+            // tile, masked).
             std::fill(kc.begin() + size_t(valid) * nkv * d, kc.end(), nan);
             std::fill(vc.begin() + size_t(valid) * nkv * d, vc.end(), nan);
             std::vector<Halide::float16_t> kh(kc.size()), vh(vc.size());
